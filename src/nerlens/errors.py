@@ -1,0 +1,24 @@
+"""The exceptions nerlens raises for bad input: each names the bad value and what is allowed."""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """A user-supplied value is not acceptable; the message says which and what to pass instead."""
+
+
+class TextTooLongError(InputError):
+    """The text needs more tokens than the model accepts and windowing was not requested."""
+
+    def __init__(self, num_tokens: int, max_length: int) -> None:
+        self.num_tokens = num_tokens
+        self.max_length = max_length
+        super().__init__(
+            f"text is {num_tokens} tokens long (special tokens included) but the model accepts at "
+            f"most {max_length}; pass a shorter text, or use nerlens.Explainer(..., "
+            "long_text='window') to explain it in sliding windows"
+        )
+
+
+class ModelLoadError(RuntimeError):
+    """A model or tokenizer could not be loaded; the message names the way out."""

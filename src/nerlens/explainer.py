@@ -1,0 +1,349 @@
+"""The native API: text(s) → encoding → targets → attributions → Explanation(s).
+
+Options are checked once, in the constructor or at the top of ``__call__``, and routed to the stage
+that uses them; every later stage can trust its inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
+from typing import Any, Literal, overload
+
+import numpy as np
+import torch
+from rich.progress import Progress
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from nerlens import __version__
+from nerlens.encoding import Encoding, encode, encode_windows, max_input_length
+from nerlens.errors import InputError
+from nerlens.explanation import Explanation
+from nerlens.methods import AttributionMethod, Budget, create_method
+from nerlens.model_input import Embedding, evaluation_mode, prepare, resolve_layer
+from nerlens.targets import (
+    Target,
+    Term,
+    check_ignored_labels,
+    check_targets,
+    entity_targets,
+    token_targets,
+)
+from nerlens.windows import Window, plan_windows
+
+TargetSelector = Literal["tokens", "entities"]
+LongText = Literal["error", "window"]
+Device = Literal["cpu", "cuda", "auto"]
+AUTO_PROGRESS_TOKENS = 256
+
+
+class Explainer:
+    """Explains a token-classification model's predictions on texts.
+
+    ``method`` names a registered attribution method; extra keyword arguments are its options
+    (for Integrated Gradients: ``n_steps`` (int or ``"auto"``), ``rule``, ``tolerance``).
+    ``device=None`` keeps the model where it is; a device name moves the model there.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        method: str = "integrated_gradients",
+        *,
+        embedding: Embedding = "word",
+        internal_batch_size: int | None = None,
+        max_memory_mb: float = 1024.0,
+        baseline_token_id: int | None = None,
+        long_text: LongText = "error",
+        stride: int = 128,
+        device: Device | None = None,
+        progress: bool | None = None,
+        **method_options: Any,
+    ) -> None:
+        if not hasattr(model, "config") or not getattr(model.config, "id2label", None):
+            raise InputError("model must be a transformers token-classification model with "
+                             "config.id2label")
+        if internal_batch_size is not None and (
+            not isinstance(internal_batch_size, int) or internal_batch_size < 1
+        ):
+            raise InputError(
+                f"internal_batch_size must be a positive int or None, got {internal_batch_size!r}"
+            )
+        if not max_memory_mb > 0:
+            raise InputError(f"max_memory_mb must be > 0, got {max_memory_mb!r}")
+        if long_text not in ("error", "window"):
+            raise InputError(f"long_text must be 'error' or 'window', got {long_text!r}")
+        self.model = _place(model, device)
+        self.tokenizer = tokenizer
+        self.method: AttributionMethod = create_method(method, **method_options)
+        self.layer, self.embedding = resolve_layer(model, embedding)
+        self.budget = Budget(internal_batch_size=internal_batch_size, max_memory_mb=max_memory_mb)
+        self.baseline_token_id = _baseline_token(tokenizer, baseline_token_id)
+        self.labels = tuple(model.config.id2label[i] for i in range(len(model.config.id2label)))
+        self.label2id = {label: i for i, label in enumerate(self.labels)}
+        self.max_length = max_input_length(
+            tokenizer, getattr(model.config, "max_position_embeddings", None)
+        )
+        self.long_text = long_text
+        self.stride = stride
+        self.progress = progress
+
+    # ------------------------------------------------------------------ public API
+    @overload
+    def __call__(
+        self,
+        text: str,
+        targets: TargetSelector | Sequence[Target] = ...,
+        *,
+        ignored_indexes: Iterable[int] = ...,
+        ignored_labels: Iterable[str] = ...,
+        include_special_tokens: bool = ...,
+    ) -> Explanation: ...
+
+    @overload
+    def __call__(
+        self,
+        text: Sequence[str],
+        targets: TargetSelector | Sequence[Sequence[Target]] = ...,
+        *,
+        ignored_indexes: Iterable[int] = ...,
+        ignored_labels: Iterable[str] = ...,
+        include_special_tokens: bool = ...,
+    ) -> list[Explanation]: ...
+
+    def __call__(
+        self,
+        text: str | Sequence[str],
+        targets: Any = "tokens",
+        *,
+        ignored_indexes: Iterable[int] = (),
+        ignored_labels: Iterable[str] = (),
+        include_special_tokens: bool = False,
+    ) -> Explanation | list[Explanation]:
+        """Explain one text (→ Explanation) or a list of texts (→ list of Explanations).
+
+        ``targets``: ``"tokens"`` (each token's predicted label), ``"entities"`` (each predicted
+        entity), or explicit Target objects (a list of lists for a list of texts).
+        ``ignored_indexes``/``ignored_labels`` drop token targets by position or predicted label.
+        """
+        single = isinstance(text, str)
+        texts = [text] if single else list(_texts(text))
+        per_text_targets = _split_targets(targets, len(texts), single)
+        ignored_labels = check_ignored_labels(ignored_labels, self.label2id)
+        ignored_indexes = _check_indexes(ignored_indexes)
+        encoded = [self._windows(t) for t in texts]
+        tokens = sum(len(document) for document, _ in encoded)
+        show = self.progress if self.progress is not None else tokens >= AUTO_PROGRESS_TOKENS
+        results = []
+        with evaluation_mode(self.model), _progress(show, len(texts)) as advance:
+            for (document, windows), selection in zip(encoded, per_text_targets):
+                results.append(
+                    self._explain(
+                        document,
+                        windows,
+                        selection,
+                        ignored_indexes,
+                        ignored_labels,
+                        include_special_tokens,
+                    )
+                )
+                advance()
+        return results[0] if single else results
+
+    # ------------------------------------------------------------------ stages
+    def _windows(self, text: str) -> tuple[Encoding, list[Window]]:
+        """The text's encoding, and the model windows that cover it (one unless it is long)."""
+        document = encode(
+            self.tokenizer, text, self.max_length if self.long_text == "error" else None
+        )
+        if len(document) <= self.max_length:
+            positions = tuple(range(len(document)))
+            return document, [Window(document, positions, positions)]
+        stride = min(self.stride, self.max_length // 2)
+        windows = encode_windows(self.tokenizer, text, self.max_length, stride)
+        return document, plan_windows(document, windows)
+
+    def _explain(
+        self,
+        document: Encoding,
+        windows: list[Window],
+        selection: TargetSelector | Sequence[Target],
+        ignored_indexes: frozenset[int],
+        ignored_labels: frozenset[str],
+        include_special: bool,
+    ) -> Explanation:
+        inputs = [
+            prepare(self.model, self.layer, self.embedding, w.encoding, self.baseline_token_id)
+            for w in windows
+        ]
+        probabilities = np.zeros((len(document), len(self.labels)))
+        for window, model_input in zip(windows, inputs):
+            owned = list(window.owned)
+            doc_positions = [window.document_positions[i] for i in owned]
+            probabilities[doc_positions] = model_input.input_probs[owned].double().cpu().numpy()
+        predicted = [self.labels[i] for i in probabilities.argmax(axis=1)]
+
+        out_of_range = sorted(i for i in ignored_indexes if not 0 <= i < len(document))
+        if out_of_range:
+            raise InputError(
+                f"ignored_indexes {out_of_range} are out of range for a text of "
+                f"{len(document)} tokens (valid: 0..{len(document) - 1})"
+            )
+        if selection == "tokens":
+            targets: tuple[Target, ...] = token_targets(
+                predicted, document.special, ignored_indexes, ignored_labels, include_special
+            )
+        elif selection == "entities":
+            targets = entity_targets(predicted, document.special)
+        else:
+            targets = check_targets(selection, len(document), self.label2id)
+
+        attributions = np.zeros((len(targets), len(document)))
+        target_values = np.zeros(len(targets))
+        baseline_values = np.zeros(len(targets))
+        deltas = np.zeros(len(targets))
+        steps = np.zeros(len(targets), dtype=np.int64)
+        for w, (window, model_input) in enumerate(zip(windows, inputs)):
+            chosen = [t for t, target in enumerate(targets) if _home(target, windows) == w]
+            if not chosen:
+                continue
+            local = {p: i for i, p in enumerate(window.document_positions)
+                     if not window.encoding.special[i] or i in window.owned}
+            terms = [_localise(targets[t].terms(self.label2id), local) for t in chosen]
+            result = self.method.attribute(model_input, terms, self.budget)
+            positions = list(window.document_positions)
+            for row, t in enumerate(chosen):
+                attributions[t, positions] = result.scores[row]
+            target_values[chosen] = result.target_values
+            baseline_values[chosen] = result.baseline_values
+            deltas[chosen] = result.deltas
+            steps[chosen] = result.steps
+
+        return Explanation(
+            text=document.text,
+            tokens=document.tokens,
+            offsets=document.offsets,
+            special=document.special,
+            word_ids=document.word_ids,
+            labels=self.labels,
+            probabilities=probabilities,
+            targets=targets,
+            attributions=attributions,
+            target_values=target_values,
+            baseline_values=baseline_values,
+            deltas=deltas,
+            steps=steps,
+            settings=self._settings(len(windows)),
+        )
+
+    def _settings(self, num_windows: int) -> dict[str, Any]:
+        return {
+            "method": self.method.name,
+            **self.method.settings(),
+            "embedding": self.embedding,
+            "baseline_token_id": self.baseline_token_id,
+            "model": str(getattr(self.model.config, "_name_or_path", "") or ""),
+            "max_length": self.max_length,
+            "windows": num_windows,
+            "stride": self.stride if num_windows > 1 else None,
+            "nerlens_version": __version__,
+        }
+
+
+# ---------------------------------------------------------------------- helpers
+def _place(model: PreTrainedModel, device: Device | None) -> PreTrainedModel:
+    if device is None:
+        return model
+    if device not in ("cpu", "cuda", "auto"):
+        raise InputError(f"device must be 'cpu', 'cuda', 'auto' or None, got {device!r}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("device='cuda' was requested but torch sees no CUDA device; "
+                         "use device='cpu' or 'auto'")
+    return model.to(device)
+
+
+def _baseline_token(tokenizer: PreTrainedTokenizerBase, token_id: int | None) -> int:
+    if token_id is not None:
+        if not isinstance(token_id, int) or not 0 <= token_id < len(tokenizer):
+            raise InputError(
+                f"baseline_token_id must be a token id in 0..{len(tokenizer) - 1}, got {token_id!r}"
+            )
+        return token_id
+    for candidate in (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id):
+        if candidate is not None:
+            return int(candidate)
+    raise InputError("the tokenizer has no pad, unk or eos token; pass baseline_token_id=...")
+
+
+def _texts(texts: object) -> Iterable[str]:
+    if not isinstance(texts, Sequence) or isinstance(texts, (bytes, bytearray)):
+        raise InputError(f"text must be a str or a list of str, got {type(texts).__name__}")
+    if not texts:
+        raise InputError("the list of texts is empty; pass at least one text")
+    return texts  # each is validated by encode()
+
+
+def _split_targets(targets: Any, count: int, single: bool) -> list[Any]:
+    if isinstance(targets, str):
+        if targets not in ("tokens", "entities"):
+            raise InputError(
+                f"targets must be 'tokens', 'entities' or a list of Target objects, "
+                f"got {targets!r}"
+            )
+        return [targets] * count
+    if single:
+        return [list(targets)]
+    per_text = list(targets)
+    if len(per_text) != count or any(isinstance(t, str) for t in per_text):
+        raise InputError(
+            f"for {count} texts, pass targets as 'tokens', 'entities' or a list of {count} "
+            "lists of Target objects"
+        )
+    return [list(t) for t in per_text]
+
+
+def _check_indexes(indexes: Iterable[int]) -> frozenset[int]:
+    indexes = list(indexes)
+    bad = [i for i in indexes if isinstance(i, bool) or not isinstance(i, (int, np.integer))]
+    if bad:
+        raise InputError(f"ignored_indexes must be ints, got {bad!r}")
+    return frozenset(int(i) for i in indexes)
+
+
+def _home(target: Target, windows: list[Window]) -> int:
+    """The window that explains ``target``: the owner of its first token, if it holds them all."""
+    first = target.positions[0]
+    candidates = [w for w, window in enumerate(windows)
+                  if first in {window.document_positions[i] for i in window.owned}]
+    candidates += [w for w in range(len(windows)) if w not in candidates]
+    for w in candidates:
+        if set(target.positions) <= set(windows[w].document_positions):
+            return w
+    raise InputError(f"target {target!r} spans more tokens than one model window holds")
+
+
+def _localise(terms: tuple[Term, ...], local: dict[int, int]) -> tuple[Term, ...]:
+    return tuple((local[p], label, c) for p, label, c in terms)
+
+
+def _progress(show: bool, total: int) -> Any:
+    """A context giving an ``advance()`` callback; a transient rich bar when ``show``."""
+    if not show:
+        return nullcontext(lambda: None)
+    return _ProgressBar(total)
+
+
+class _ProgressBar:
+    def __init__(self, total: int) -> None:
+        self.bar = Progress(transient=True)
+        self.task = self.bar.add_task("explaining", total=total)
+
+    def __enter__(self) -> Any:
+        self.bar.start()
+        return lambda: self.bar.advance(self.task)
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()

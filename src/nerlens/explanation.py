@@ -1,0 +1,258 @@
+"""The one result type: an immutable Explanation with exact dict/JSON round trips.
+
+Scores are stored raw (the attribution of each token, summed over the hidden dimension), so that
+completeness can be checked: ``attributions[t].sum() == target_values[t] - baseline_values[t]``
+up to ``deltas[t]``. :attr:`Explanation.scores` gives the reference's L2-normalised view.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nerlens.errors import InputError
+from nerlens.targets import Target, TokenTarget, target_from_dict, target_to_dict
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SCHEMA_VERSION = 1
+
+
+def normalize_rows(matrix: np.ndarray) -> np.ndarray:
+    """Divide each row by its L2 norm (a zero row stays zero), as the reference does."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    """One explained target: what it is, how sure the model was, and every token's score."""
+
+    index: int
+    target: Target
+    description: str
+    probability: float
+    scores: tuple[float, ...]
+    tokens: tuple[str, ...]
+    delta: float
+
+    def pairs(self) -> list[tuple[str, float]]:
+        """``(token, normalised score)`` for every input token, the reference's row format."""
+        return list(zip(self.tokens, self.scores))
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """Why a token-classification model labelled a text as it did, for a set of targets."""
+
+    text: str
+    tokens: tuple[str, ...]
+    offsets: tuple[tuple[int, int], ...]
+    special: tuple[bool, ...]
+    word_ids: tuple[int | None, ...]
+    labels: tuple[str, ...]
+    probabilities: np.ndarray  # (tokens, labels) at the input
+    targets: tuple[Target, ...]
+    attributions: np.ndarray  # (targets, tokens), raw
+    target_values: np.ndarray  # (targets,)
+    baseline_values: np.ndarray  # (targets,)
+    deltas: np.ndarray  # (targets,)
+    steps: np.ndarray  # (targets,)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        shape = (len(self.targets), len(self.tokens))
+        if self.attributions.shape != shape:
+            raise InputError(f"attributions must have shape {shape}, got {self.attributions.shape}")
+        if self.probabilities.shape != (len(self.tokens), len(self.labels)):
+            raise InputError(
+                f"probabilities must have shape {(len(self.tokens), len(self.labels))}, "
+                f"got {self.probabilities.shape}"
+            )
+
+    # ------------------------------------------------------------------ derived views
+    @property
+    def predicted_label_ids(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def predicted_labels(self) -> tuple[str, ...]:
+        return tuple(self.labels[i] for i in self.predicted_label_ids)
+
+    @property
+    def predicted_probabilities(self) -> np.ndarray:
+        return self.probabilities.max(axis=1)
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Attributions divided by each target's L2 norm over all tokens (the reference's view)."""
+        return normalize_rows(self.attributions)
+
+    @property
+    def positions(self) -> tuple[int, ...]:
+        """Token positions of the token targets, in order."""
+        return tuple(t.position for t in self.targets if isinstance(t, TokenTarget))
+
+    def surface(self, position: int) -> str:
+        """The characters of the original text that token ``position`` covers."""
+        start, end = self.offsets[position]
+        return self.text[start:end]
+
+    def target_probability(self, target: Target) -> float:
+        """The model's probability for the target's (positive) label(s), averaged over positions."""
+        positive = [
+            (p, lab, c)
+            for p, lab, c in target.terms({label: i for i, label in enumerate(self.labels)})
+            if c > 0
+        ]
+        weight = sum(c for _, _, c in positive)
+        return float(sum(c * self.probabilities[p, lab] for p, lab, c in positive) / weight)
+
+    def row(self, index: int) -> TargetRow:
+        """The ``index``-th explained target."""
+        target = self.targets[index]
+        return TargetRow(
+            index=index,
+            target=target,
+            description=target.describe(self.tokens),
+            probability=self.target_probability(target),
+            scores=tuple(float(s) for s in self.scores[index]),
+            tokens=self.tokens,
+            delta=float(self.deltas[index]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __iter__(self) -> Iterator[TargetRow]:
+        return (self.row(i) for i in range(len(self.targets)))
+
+    def __getitem__(self, position: int) -> TargetRow:
+        """The token target explained at token ``position``."""
+        for index, target in enumerate(self.targets):
+            if isinstance(target, TokenTarget) and target.position == position:
+                return self.row(index)
+        raise KeyError(
+            f"token position {position!r} was not explained; explained positions: "
+            f"{list(self.positions)} (iterate the Explanation for entity and contrast targets)"
+        )
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_dict` restores an equal Explanation exactly."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "text": self.text,
+            "tokens": list(self.tokens),
+            "offsets": [list(o) for o in self.offsets],
+            "special": list(self.special),
+            "word_ids": list(self.word_ids),
+            "labels": list(self.labels),
+            "probabilities": _floats(self.probabilities),
+            "targets": [target_to_dict(t) for t in self.targets],
+            "attributions": _floats(self.attributions),
+            "target_values": _floats(self.target_values),
+            "baseline_values": _floats(self.baseline_values),
+            "deltas": _floats(self.deltas),
+            "steps": [int(s) for s in self.steps],
+            "settings": dict(self.settings),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Explanation:
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise InputError(
+                f"unsupported Explanation schema_version {version!r}; this nerlens reads "
+                f"version {SCHEMA_VERSION}"
+            )
+        num_tokens = len(data["tokens"])
+        return cls(
+            text=data["text"],
+            tokens=tuple(data["tokens"]),
+            offsets=tuple((int(a), int(b)) for a, b in data["offsets"]),
+            special=tuple(bool(s) for s in data["special"]),
+            word_ids=tuple(data["word_ids"]),
+            labels=tuple(data["labels"]),
+            probabilities=_array(data["probabilities"]).reshape(num_tokens, len(data["labels"])),
+            targets=tuple(target_from_dict(t) for t in data["targets"]),
+            attributions=_array(data["attributions"]).reshape(len(data["targets"]), num_tokens),
+            target_values=_array(data["target_values"]),
+            baseline_values=_array(data["baseline_values"]),
+            deltas=_array(data["deltas"]),
+            steps=np.asarray(data["steps"], dtype=np.int64),
+            settings=dict(data["settings"]),
+        )
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Explanation:
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the Explanation as JSON to ``path``."""
+        path = Path(path)
+        path.write_text(self.to_json(), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Explanation:
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Long format: one row per (target, token), with raw and normalised scores."""
+        try:
+            import pandas as pd
+        except ImportError as error:  # pragma: no cover - depends on the environment
+            raise ImportError("to_pandas needs pandas: pip install 'nerlens[pandas]'") from error
+        scores = self.scores
+        rows = [
+            {
+                "target_index": t,
+                "target_kind": target.kind,
+                "target": target.describe(self.tokens),
+                "target_label": target.label,
+                "token_index": i,
+                "token": token,
+                "start": self.offsets[i][0],
+                "end": self.offsets[i][1],
+                "special": self.special[i],
+                "attribution": float(self.attributions[t, i]),
+                "score": float(scores[t, i]),
+                "delta": float(self.deltas[t]),
+            }
+            for t, target in enumerate(self.targets)
+            for i, token in enumerate(self.tokens)
+        ]
+        return pd.DataFrame(rows)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Explanation):
+            return NotImplemented
+        return json.dumps(self.to_dict(), sort_keys=True) == json.dumps(
+            other.to_dict(), sort_keys=True
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _floats(values: np.ndarray) -> list[Any]:
+    """Nested lists of Python floats (JSON keeps them exactly); NaN becomes None."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim > 1:
+        return [_floats(row) for row in array]
+    return [None if math.isnan(v) else v for v in array.tolist()]
+
+
+def _array(values: Sequence[Any]) -> np.ndarray:
+    """Inverse of :func:`_floats` (numpy reads None as NaN)."""
+    return np.array(values, dtype=np.float64)

@@ -1,0 +1,73 @@
+"""Helpers shared by the methods: layer hooks, frozen parameters, target scores, chunk sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from nerlens.targets import Term
+
+
+@contextmanager
+def replaced_output(layer: nn.Module, value: torch.Tensor) -> Iterator[None]:
+    """Make ``layer`` return ``value`` (e.g. interpolated embeddings) instead of its own output."""
+    handle = layer.register_forward_hook(lambda _module, _inputs, _output: value)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def frozen_parameters(model: nn.Module) -> Iterator[None]:
+    """Gradients are taken w.r.t. inputs only: stop autograd saving what weight gradients need."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def expand_batch(kwargs: dict[str, torch.Tensor], size: int) -> dict[str, torch.Tensor]:
+    """Repeat a batch-of-one input ``size`` times (a view, no copy)."""
+    return {key: value.expand(size, *value.shape[1:]) for key, value in kwargs.items()}
+
+
+class TargetScores:
+    """Turns label probabilities into one score per target, for a whole batch at once."""
+
+    def __init__(self, terms: Sequence[tuple[Term, ...]], device: torch.device) -> None:
+        flat = [(t, p, lab, c) for t, target in enumerate(terms) for p, lab, c in target]
+        self.positions = torch.tensor([p for _, p, _, _ in flat], device=device)
+        self.labels = torch.tensor([lab for _, _, lab, _ in flat], device=device)
+        mix = torch.zeros(len(flat), len(terms), dtype=torch.float64)
+        for row, (t, _, _, c) in enumerate(flat):
+            mix[row, t] = c
+        self.mix = mix.to(device)
+
+    def __call__(self, probs: torch.Tensor) -> torch.Tensor:
+        """``probs`` (batch, tokens, labels) → scores (batch, targets)."""
+        picked = probs[:, self.positions, self.labels]
+        return picked @ self.mix.to(picked.dtype)
+
+
+def steps_per_chunk(model: nn.Module, num_tokens: int, budget_mb: float) -> int:
+    """Interpolation steps whose saved activations fit in ``budget_mb`` (at least one).
+
+    An estimate for transformer encoders: per layer and token, a few hidden-sized tensors, the
+    feed-forward activations and one attention row per head are kept for the backward pass.
+    """
+    config = getattr(model, "config", None)
+    hidden = getattr(config, "hidden_size", 768)
+    layers = getattr(config, "num_hidden_layers", 12)
+    heads = getattr(config, "num_attention_heads", 12)
+    ffn = getattr(config, "intermediate_size", 4 * hidden)
+    floats = layers * num_tokens * (10 * hidden + 2 * ffn + 3 * heads * num_tokens)
+    bytes_per_step = 4 * floats
+    return max(1, int(budget_mb * 2**20 // bytes_per_step))

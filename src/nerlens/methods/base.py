@@ -1,0 +1,89 @@
+"""The contract every attribution method follows: one signature, declared capabilities."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from nerlens.targets import Term
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a method needs and offers, so callers ask instead of special-casing names."""
+
+    needs_gradients: bool
+    uses_baseline: bool
+    has_convergence_delta: bool
+    all_targets_one_pass: bool
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """One encoded text, evaluated once at the input and at the baseline.
+
+    ``inputs``/``baseline`` are the model's keyword arguments (batch of one) that produce the
+    attributed ``layer``'s output at the two ends of the path; ``*_layer_output`` are those outputs
+    and ``*_probs`` the label probabilities there (shape ``(tokens, labels)``).
+    """
+
+    model: nn.Module
+    layer: nn.Module
+    inputs: dict[str, torch.Tensor]
+    baseline: dict[str, torch.Tensor]
+    input_layer_output: torch.Tensor
+    baseline_layer_output: torch.Tensor
+    input_probs: torch.Tensor
+    baseline_probs: torch.Tensor
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.inputs["input_ids"].shape[1])
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much work one forward chunk may hold: a fixed number of steps, or a memory budget."""
+
+    internal_batch_size: int | None = None
+    max_memory_mb: float = 1024.0
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Raw per-token attributions of each target, with the values that check their completeness."""
+
+    scores: np.ndarray  # (targets, tokens), summed over the hidden dimension, not normalised
+    target_values: np.ndarray  # (targets,) f(input)
+    baseline_values: np.ndarray  # (targets,) f(baseline)
+    deltas: np.ndarray  # (targets,) sum(scores) - (f(input) - f(baseline)); NaN when undefined
+    steps: np.ndarray  # (targets,) number of integration steps used (0 when not applicable)
+
+
+ProgressCallback = Callable[[int], None]
+
+
+class AttributionMethod(ABC):
+    """Base of all methods: ``attribute`` explains many targets of one input at once."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    @abstractmethod
+    def attribute(
+        self,
+        model_input: ModelInput,
+        terms: Sequence[tuple[Term, ...]],
+        budget: Budget,
+    ) -> Attribution:
+        """Attribute every target (given as its probability terms) to the layer's tokens."""
+
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """The options in effect, recorded in every Explanation."""

@@ -1,0 +1,45 @@
+"""What several renderers need: display text of tokens, entity spans, strongest tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nerlens.explanation import Explanation
+from nerlens.targets import entity_targets
+
+BPE_MARKERS = ("Ġ", "▁")
+
+
+def display_token(token: str) -> str:
+    """A token as people read it: byte-level/sentencepiece space markers removed."""
+    for marker in BPE_MARKERS:
+        token = token.replace(marker, "")
+    return token
+
+
+@dataclass(frozen=True)
+class EntitySpan:
+    """A predicted entity as a character span of the original text."""
+
+    start: int
+    end: int
+    label: str
+    text: str
+
+
+def entity_spans(explanation: Explanation) -> list[EntitySpan]:
+    """The predicted entities of the text, in order, with their character spans."""
+    spans = []
+    for entity in entity_targets(explanation.predicted_labels, explanation.special):
+        start = explanation.offsets[entity.start][0]
+        end = explanation.offsets[entity.end - 1][1]
+        spans.append(EntitySpan(start, end, entity.label, explanation.text[start:end]))
+    return spans
+
+
+def strongest(scores: np.ndarray, count: int, sign: int) -> list[int]:
+    """Indexes of the ``count`` largest scores of the given sign (+1 for, -1 against)."""
+    order = np.argsort(-sign * scores, kind="stable")
+    return [int(i) for i in order[:count] if sign * scores[i] > 0]

@@ -15,8 +15,8 @@ class TextTooLongError(InputError):
         self.max_length = max_length
         super().__init__(
             f"text is {num_tokens} tokens long (special tokens included) but the model accepts at "
-            f"most {max_length}; pass a shorter text, or use nerlens.Explainer(..., "
-            "long_text='window') to explain it in sliding windows"
+            f"most {max_length}; pass a shorter text, or explain it in sliding windows "
+            "(Explainer(..., long_text='window'); CLI: --long-text window)"
         )
 
 

@@ -1,0 +1,92 @@
+"""nerlens' numbers equal the per-token Captum computation the seed's library performs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import SEED_TEXT, tiny_bert
+from reference import captum_reference
+
+from nerlens import Explainer, TokenClassificationExplainer
+
+TOLERANCE = 1e-5
+
+
+def curved_model(tokenizer):
+    """Larger initial weights: confident, non-linear probabilities that need real integration."""
+    return tiny_bert(tokenizer, seed=3, hidden_size=64, num_hidden_layers=3, initializer_range=0.2)
+
+
+def test_seed_api_matches_captum_on_tiny_model(tokenizer, tiny_model):
+    expected, _, _ = captum_reference(tiny_model, tokenizer, SEED_TEXT)
+    result = TokenClassificationExplainer(tiny_model, tokenizer)(SEED_TEXT)
+    got = np.array([[score for _, score in pairs] for pairs in result.values()])
+    assert got.shape == expected.shape == (14, 14)
+    np.testing.assert_allclose(got, expected, atol=TOLERANCE, rtol=0)
+
+
+def test_seed_api_matches_captum_on_demo_model(tokenizer, demo):
+    model, demo_tokenizer = demo
+    expected, _, _ = captum_reference(model, demo_tokenizer, SEED_TEXT)
+    explainer = TokenClassificationExplainer(model, demo_tokenizer)
+    explainer(SEED_TEXT)
+    np.testing.assert_allclose(explainer.explanation.scores, expected, atol=TOLERANCE, rtol=0)
+
+
+def test_native_api_matches_captum_and_raw_attributions(tokenizer, tiny_model):
+    positions = [1, 3, 8, 10]
+    expected, raw, deltas = captum_reference(tiny_model, tokenizer, SEED_TEXT, positions)
+    explanation = Explainer(tiny_model, tokenizer, internal_batch_size=7)(SEED_TEXT)
+    rows = [explanation.positions.index(p) for p in positions]
+    np.testing.assert_allclose(explanation.scores[rows], expected, atol=TOLERANCE, rtol=0)
+    np.testing.assert_allclose(explanation.attributions[rows], raw, atol=1e-6, rtol=1e-4)
+    np.testing.assert_allclose(explanation.deltas[rows], deltas, atol=1e-6)
+
+
+def test_position_embeddings_match_captum(tokenizer, tiny_model):
+    expected, _, _ = captum_reference(tiny_model, tokenizer, SEED_TEXT, layer="position")
+    explainer = TokenClassificationExplainer(tiny_model, tokenizer)
+    explainer(SEED_TEXT, embedding_type=1)
+    assert explainer.explanation.settings["embedding"] == "position"
+    np.testing.assert_allclose(explainer.explanation.scores, expected, atol=TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, None])
+def test_chunking_does_not_change_numbers(tokenizer, tiny_model, chunk):
+    reference = Explainer(tiny_model, tokenizer, internal_batch_size=50)(SEED_TEXT)
+    chunked = Explainer(tiny_model, tokenizer, internal_batch_size=chunk)(SEED_TEXT)
+    np.testing.assert_allclose(chunked.attributions, reference.attributions, atol=1e-7)
+
+
+def test_completeness_gap_shrinks_with_steps(tokenizer):
+    """sum(raw attributions) = f(input) - f(baseline) up to a gap that shrinks with n_steps.
+
+    Stated tolerance: with 32 Gauss-Legendre steps every target's gap is below 1e-5 (float32
+    arithmetic leaves a floor near 1e-7).
+    """
+    model = curved_model(tokenizer)
+    gaps = {}
+    for steps in (2, 8, 32):
+        explanation = Explainer(model, tokenizer, n_steps=steps)(SEED_TEXT)
+        completeness = explanation.attributions.sum(axis=1) - (
+            explanation.target_values - explanation.baseline_values
+        )
+        np.testing.assert_allclose(completeness, explanation.deltas, atol=1e-9)
+        gaps[steps] = np.abs(explanation.deltas).max()
+    assert gaps[2] > gaps[8] > gaps[32]
+    assert gaps[2] > 1e-3
+    assert gaps[32] < 1e-5
+
+
+def test_auto_steps_meet_tolerance_and_only_recompute_unconverged(tokenizer):
+    model = curved_model(tokenizer)
+    explanation = Explainer(model, tokenizer, n_steps="auto", tolerance=1e-5)(SEED_TEXT)
+    assert np.all(np.abs(explanation.deltas) <= 1e-5)
+    assert explanation.steps.min() == 8
+    assert explanation.steps.max() > 8
+    assert explanation.settings["n_steps"] == "auto"
+    fixed = Explainer(model, tokenizer, n_steps=int(explanation.steps.max()))(SEED_TEXT)
+    hardest = int(np.argmax(explanation.steps))
+    np.testing.assert_allclose(
+        explanation.attributions[hardest], fixed.attributions[hardest], atol=1e-7
+    )

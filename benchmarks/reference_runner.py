@@ -123,7 +123,9 @@ def _collect(explainer, returned: dict, item: dict, model) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="local directory saved with save_pretrained")
-    parser.add_argument("--texts", required=True, help="JSON list of {id, text, ignored_indexes, ignored_labels}")
+    parser.add_argument(
+        "--texts", required=True, help="JSON list of {id, text, ignored_indexes, ignored_labels}"
+    )
     parser.add_argument("--out", required=True, help="output JSON file")
     parser.add_argument("--n-steps", type=int, default=50)
     parser.add_argument("--internal-batch-size", type=int, default=None)
@@ -152,11 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for k, item in enumerate(items):
         if k == 0:
-            _explain(model, tokenizer, {"text": WARMUP_TEXT}, args.n_steps, args.internal_batch_size)
+            _explain(
+                model, tokenizer, {"text": WARMUP_TEXT}, args.n_steps, args.internal_batch_size
+            )
         best = None
         all_seconds = []
         for _ in range(args.repeats):
-            explainer, returned, seconds = _explain(model, tokenizer, item, args.n_steps, args.internal_batch_size)
+            explainer, returned, seconds = _explain(
+                model, tokenizer, item, args.n_steps, args.internal_batch_size
+            )
             all_seconds.append(seconds)
             if best is None or seconds < best[2]:
                 best = (explainer, returned, seconds)
@@ -169,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         record["peak_rss_mb"] = _peak_rss_mb()
         results.append(record)
         print(
-            f"[reference] {item['id']}: {record['n_tokens']} tokens, {record['n_explained']} explained, "
+            f"[reference] {item['id']}: {record['n_tokens']} tokens, "
+            f"{record['n_explained']} explained, "
             f"{seconds:.3f}s, peak RSS {record['peak_rss_mb']:.0f} MB",
             file=sys.stderr,
         )
@@ -201,11 +208,14 @@ def main(argv: list[str] | None = None) -> int:
         },
         "load_seconds": load_seconds,
         "rss_after_load_mb": rss_after_load,
-        "peak_rss_note": "peak_rss_mb is resource.getrusage(RUSAGE_SELF).ru_maxrss read after each text: "
+        "peak_rss_note": "peak_rss_mb is resource.getrusage(RUSAGE_SELF).ru_maxrss read after "
+        "each text: "
         "the process-lifetime peak so far (monotone), model load and warm-up included",
         "process_peak_rss_mb": _peak_rss_mb(),
-        "scores_note": "scores[j][t]: normalised attribution of input token t for explained position "
-        "positions[j] (LIGAttributions.attributions_sum: sum over hidden dim, divided by the L2 norm "
+        "scores_note": "scores[j][t]: normalised attribution of input token t for explained "
+        "position "
+        "positions[j] (LIGAttributions.attributions_sum: sum over hidden dim, divided by the "
+        "L2 norm "
         "over the whole sequence incl. special tokens). deltas[j]: captum convergence delta.",
         "results": results,
     }

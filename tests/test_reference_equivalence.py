@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SEED_TEXT, tiny_bert
-from reference import captum_reference
 
+from conftest import SEED_TEXT, tiny_bert
 from nerlens import Explainer, TokenClassificationExplainer
+from reference import captum_reference
 
 TOLERANCE = 1e-5
 

@@ -65,7 +65,9 @@ def explain(
     ] = "error",
     top: Annotated[int, typer.Option(help="Tokens shown for and against each label.")] = 3,
     html: Annotated[Path | None, typer.Option(help="Also write an HTML page here.")] = None,
-    json: Annotated[Path | None, typer.Option(help="Also write the Explanation as JSON here.")] = None,
+    json: Annotated[
+        Path | None, typer.Option(help="Also write the Explanation as JSON here.")
+    ] = None,
 ) -> None:
     """Explain TEXT and print, per token, its label and the tokens that pushed it most."""
     from nerlens.explainer import Explainer
@@ -116,11 +118,16 @@ def _options_of(method: str) -> list[str]:
     return list(inspect.signature(cls.__init__).parameters)
 
 
-def main() -> None:
-    """Console-script entry point."""
+@app.callback()
+def quiet_loading() -> None:
+    """Keep the terminal for the explanation: no weight-loading bars or load reports."""
     from transformers.utils import logging as transformers_logging
 
     warnings.simplefilter("ignore", FutureWarning)
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
+
+
+def main() -> None:
+    """Console-script entry point."""
     app()

@@ -155,8 +155,9 @@ class TokenClassificationExplainer:
 def _as_dict(explanation: Explanation) -> TokenAttributions:
     tokens = [display_token(t) for t in explanation.tokens]
     positions = [row.target.positions[0] for row in explanation]
-    repeated = {t for t in (tokens[p] for p in positions) if
-                sum(tokens[q] == t for q in positions) > 1}
+    repeated = {
+        t for t in (tokens[p] for p in positions) if sum(tokens[q] == t for q in positions) > 1
+    }
     result = TokenAttributions()
     for row, position in zip(explanation, positions):
         token = tokens[position]

@@ -35,7 +35,7 @@ class Encoding:
 
 
 def validate_text(text: object) -> str:
-    """Return ``text`` unchanged if it is a non-blank string; raise :class:`InputError` otherwise."""
+    """Return ``text`` unchanged if it is a non-blank string, else raise :class:`InputError`."""
     if not isinstance(text, str):
         raise InputError(f"text must be a str, got {type(text).__name__}: {text!r:.80}")
     if not text.strip():
@@ -47,7 +47,8 @@ def require_fast_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
     """Offsets need a fast (Rust) tokenizer; say so clearly instead of failing deep inside."""
     if not getattr(tokenizer, "is_fast", False):
         raise InputError(
-            f"nerlens needs a fast tokenizer for character offsets, got {type(tokenizer).__name__}; "
+            "nerlens needs a fast tokenizer for character offsets, got "
+            f"{type(tokenizer).__name__}; "
             "load it with AutoTokenizer.from_pretrained(..., use_fast=True)"
         )
 
@@ -78,8 +79,14 @@ def encode(
     ids = tuple(int(i) for i in batch["input_ids"])
     if max_length is not None and len(ids) > max_length:
         raise TextTooLongError(len(ids), max_length)
-    return _build(text, tokenizer, ids, batch["offset_mapping"], batch["special_tokens_mask"],
-                  batch.word_ids())
+    return _build(
+        text,
+        tokenizer,
+        ids,
+        batch["offset_mapping"],
+        batch["special_tokens_mask"],
+        batch.word_ids(),
+    )
 
 
 def encode_windows(

@@ -43,6 +43,8 @@ class Explainer:
     ``method`` names a registered attribution method; extra keyword arguments are its options
     (for Integrated Gradients: ``n_steps`` (int or ``"auto"``), ``rule``, ``tolerance``).
     ``device=None`` keeps the model where it is; a device name moves the model there.
+    ``long_text="window"`` explains texts longer than the model accepts in overlapping windows
+    that share ``stride`` tokens (default: a quarter of the model's maximum length).
     """
 
     def __init__(
@@ -56,14 +58,15 @@ class Explainer:
         max_memory_mb: float = 1024.0,
         baseline_token_id: int | None = None,
         long_text: LongText = "error",
-        stride: int = 128,
+        stride: int | None = None,
         device: Device | None = None,
         progress: bool | None = None,
         **method_options: Any,
     ) -> None:
         if not hasattr(model, "config") or not getattr(model.config, "id2label", None):
-            raise InputError("model must be a transformers token-classification model with "
-                             "config.id2label")
+            raise InputError(
+                "model must be a transformers token-classification model with config.id2label"
+            )
         if internal_batch_size is not None and (
             not isinstance(internal_batch_size, int) or internal_batch_size < 1
         ):
@@ -160,7 +163,7 @@ class Explainer:
         if len(document) <= self.max_length:
             positions = tuple(range(len(document)))
             return document, [Window(document, positions, positions)]
-        stride = min(self.stride, self.max_length // 2)
+        stride = self.max_length // 4 if self.stride is None else self.stride
         windows = encode_windows(self.tokenizer, text, self.max_length, stride)
         return document, plan_windows(document, windows)
 
@@ -208,8 +211,11 @@ class Explainer:
             chosen = [t for t, target in enumerate(targets) if _home(target, windows) == w]
             if not chosen:
                 continue
-            local = {p: i for i, p in enumerate(window.document_positions)
-                     if not window.encoding.special[i] or i in window.owned}
+            local = {
+                p: i
+                for i, p in enumerate(window.document_positions)
+                if not window.encoding.special[i] or i in window.owned
+            }
             terms = [_localise(targets[t].terms(self.label2id), local) for t in chosen]
             result = self.method.attribute(model_input, terms, self.budget)
             positions = list(window.document_positions)
@@ -246,7 +252,9 @@ class Explainer:
             "model": str(getattr(self.model.config, "_name_or_path", "") or ""),
             "max_length": self.max_length,
             "windows": num_windows,
-            "stride": self.stride if num_windows > 1 else None,
+            "stride": (self.max_length // 4 if self.stride is None else self.stride)
+            if num_windows > 1
+            else None,
             "nerlens_version": __version__,
         }
 
@@ -260,8 +268,9 @@ def _place(model: PreTrainedModel, device: Device | None) -> PreTrainedModel:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("device='cuda' was requested but torch sees no CUDA device; "
-                         "use device='cpu' or 'auto'")
+        raise InputError(
+            "device='cuda' was requested but torch sees no CUDA device; use device='cpu' or 'auto'"
+        )
     return model.to(device)
 
 
@@ -290,8 +299,7 @@ def _split_targets(targets: Any, count: int, single: bool) -> list[Any]:
     if isinstance(targets, str):
         if targets not in ("tokens", "entities"):
             raise InputError(
-                f"targets must be 'tokens', 'entities' or a list of Target objects, "
-                f"got {targets!r}"
+                f"targets must be 'tokens', 'entities' or a list of Target objects, got {targets!r}"
             )
         return [targets] * count
     if single:
@@ -316,8 +324,11 @@ def _check_indexes(indexes: Iterable[int]) -> frozenset[int]:
 def _home(target: Target, windows: list[Window]) -> int:
     """The window that explains ``target``: the owner of its first token, if it holds them all."""
     first = target.positions[0]
-    candidates = [w for w, window in enumerate(windows)
-                  if first in {window.document_positions[i] for i in window.owned}]
+    candidates = [
+        w
+        for w, window in enumerate(windows)
+        if first in {window.document_positions[i] for i in window.owned}
+    ]
     candidates += [w for w in range(len(windows)) if w not in candidates]
     for w in candidates:
         if set(target.positions) <= set(windows[w].document_positions):

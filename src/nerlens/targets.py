@@ -75,7 +75,7 @@ class EntityTarget:
         )
 
     def describe(self, tokens: Sequence[str]) -> str:
-        return f"{' '.join(tokens[self.start:self.end])} → {self.label}"
+        return f"{' '.join(tokens[self.start : self.end])} → {self.label}"
 
 
 @dataclass(frozen=True)
@@ -191,9 +191,7 @@ def entity_targets(
 
     def close(end: int) -> None:
         if start is not None:
-            entities.append(
-                EntityTarget(start, end, current, tuple(predicted_labels[start:end]))
-            )
+            entities.append(EntityTarget(start, end, current, tuple(predicted_labels[start:end])))
 
     for position, label in enumerate(predicted_labels):
         prefix, kind = entity_type(label)

@@ -134,8 +134,10 @@ class IntegratedGradients(AttributionMethod):
         total = torch.zeros(len(terms), model_input.num_tokens, dtype=torch.float64, device=device)
 
         for begin in range(0, n_steps, chunk):
-            alpha = torch.tensor(alphas[begin:begin + chunk], dtype=dtype, device=device)
-            weight = torch.tensor(weights[begin:begin + chunk], dtype=torch.float32, device=device)
+            alpha = torch.tensor(alphas[begin : begin + chunk], dtype=dtype, device=device)
+            weight = torch.tensor(
+                weights[begin : begin + chunk], dtype=torch.float32, device=device
+            )
             path = (start + alpha.view(-1, 1, 1) * direction).requires_grad_(True)
             with torch.enable_grad(), frozen_parameters(model), replaced_output(layer, path):
                 logits = model(**expand_batch(model_input.inputs, len(alpha))).logits

@@ -10,8 +10,13 @@ from pathlib import Path
 from nerlens.explanation import Explanation
 from nerlens.render._common import display_token, entity_spans
 
-COLUMNS = ("True Label", "Predicted Label", "Attribution Label", "Attribution Score",
-           "Word Importance")
+COLUMNS = (
+    "True Label",
+    "Predicted Label",
+    "Attribution Label",
+    "Attribution Score",
+    "Word Importance",
+)
 
 
 @dataclass(frozen=True)
@@ -96,10 +101,10 @@ def entities_line(explanation: Explanation) -> str:
     """The text with each predicted entity marked and labelled."""
     parts, cursor = [], 0
     for span in entity_spans(explanation):
-        parts.append(html.escape(explanation.text[cursor:span.start]))
+        parts.append(html.escape(explanation.text[cursor : span.start]))
         parts.append(
             f'<mark style="background-color: #dbeafe; padding: 0 2px">{html.escape(span.text)}'
-            f' <sub><b>{html.escape(span.label)}</b></sub></mark>'
+            f" <sub><b>{html.escape(span.label)}</b></sub></mark>"
         )
         cursor = span.end
     parts.append(html.escape(explanation.text[cursor:]))

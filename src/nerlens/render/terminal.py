@@ -20,7 +20,7 @@ def entities_text(explanation: Explanation) -> Text:
     styles: dict[str, str] = {}
     for span in entity_spans(explanation):
         style = styles.setdefault(span.label, ENTITY_STYLES[len(styles) % len(ENTITY_STYLES)])
-        text.append(explanation.text[cursor:span.start])
+        text.append(explanation.text[cursor : span.start])
         text.append(span.text, style=style)
         text.append(f"[{span.label}]", style=f"dim {style}")
         cursor = span.end

@@ -1,0 +1,178 @@
+"""The native API: Explanation contents, targets, batches, round trips and error messages."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import CONLL_LABELS, SEED_TEXT
+from nerlens import (
+    ContrastTarget,
+    EntityTarget,
+    Explainer,
+    Explanation,
+    InputError,
+    TextTooLongError,
+    TokenTarget,
+)
+
+
+@pytest.fixture(scope="module")
+def explainer(tokenizer, tiny_model):
+    return Explainer(tiny_model, tokenizer, n_steps=8)
+
+
+@pytest.fixture(scope="module")
+def explanation(explainer):
+    return explainer(SEED_TEXT)
+
+
+def test_explanation_holds_text_tokens_offsets_and_predictions(explanation):
+    assert explanation.text == SEED_TEXT
+    assert explanation.tokens[0] == "[CLS]" and explanation.tokens[-1] == "[SEP]"
+    assert explanation.special == (True,) + (False,) * 12 + (True,)
+    assert explanation.surface(3) == "Paris"  # original casing: offsets index the user's text
+    assert [explanation.surface(i) for i in (9, 10)] == ["Macro", "n"]
+    assert explanation.labels == tuple(CONLL_LABELS)
+    np.testing.assert_allclose(explanation.probabilities.sum(axis=1), 1, atol=1e-6)
+    assert len(explanation.predicted_labels) == len(explanation.tokens)
+
+
+def test_special_tokens_are_not_targets_by_default(explanation, explainer):
+    assert explanation.positions == tuple(range(1, 13))
+    with_special = explainer(SEED_TEXT, include_special_tokens=True)
+    assert with_special.positions == tuple(range(14))
+
+
+def test_keyed_by_position_with_clear_missing_key(explanation):
+    row = explanation[3]
+    assert row.target == TokenTarget(3, explanation.predicted_labels[3])
+    assert row.pairs()[3][0] == "paris"
+    assert explanation.attributions.shape == (12, 14)
+    with pytest.raises(KeyError, match="token position 0 was not explained"):
+        explanation[0]
+
+
+def test_json_round_trip_is_exact(explanation, tmp_path):
+    again = Explanation.from_json(explanation.to_json())
+    assert again == explanation
+    assert np.array_equal(again.attributions, explanation.attributions)
+    assert np.array_equal(again.probabilities, explanation.probabilities)
+    assert again.targets == explanation.targets
+    path = explanation.save(tmp_path / "e.json")
+    assert Explanation.load(path) == explanation
+    assert json.loads(path.read_text())["schema_version"] == 1
+
+
+def test_unknown_schema_version_is_rejected(explanation):
+    data = explanation.to_dict() | {"schema_version": 99}
+    with pytest.raises(InputError, match="schema_version 99"):
+        Explanation.from_dict(data)
+
+
+def test_to_pandas_long_format(explanation):
+    frame = explanation.to_pandas()
+    assert len(frame) == 12 * 14
+    first = frame[frame.target_index == 0]
+    np.testing.assert_allclose(first.score.to_numpy(), explanation.scores[0])
+    assert list(first.token) == list(explanation.tokens)
+
+
+def test_entity_and_contrast_targets(explainer):
+    targets = [
+        EntityTarget(8, 11, "PER", ("B-PER", "I-PER", "I-PER")),
+        ContrastTarget(3, "B-LOC", "B-PER"),
+    ]
+    explanation = explainer(SEED_TEXT, targets)
+    assert explanation.targets == tuple(targets)
+    probs = explanation.probabilities
+    expected_entity = (probs[8, 3] + probs[9, 4] + probs[10, 4]) / 3
+    assert explanation.target_values[0] == pytest.approx(expected_entity, abs=1e-6)
+    assert explanation.target_values[1] == pytest.approx(probs[3, 7] - probs[3, 3], abs=1e-6)
+    # the entity target is the mean of its token targets (IG is linear in the target)
+    tokens = explainer(
+        SEED_TEXT, [TokenTarget(8, "B-PER"), TokenTarget(9, "I-PER"), TokenTarget(10, "I-PER")]
+    )
+    np.testing.assert_allclose(
+        explanation.attributions[0], tokens.attributions.mean(axis=0), atol=1e-7
+    )
+
+
+def test_entities_selector_groups_predicted_tags(explainer):
+    explanation = explainer(SEED_TEXT, "entities")
+    for target in explanation.targets:
+        assert isinstance(target, EntityTarget)
+        assert target.labels == explanation.predicted_labels[target.start : target.end]
+
+
+def test_batch_equals_each_text_alone(explainer):
+    texts = [SEED_TEXT, "Angela Merkel met Joe Biden in Berlin.", "ok"]
+    batch = explainer(texts)
+    assert [e.text for e in batch] == texts
+    for text, explained in zip(texts, batch):
+        alone = explainer(text)
+        np.testing.assert_array_equal(explained.attributions, alone.attributions)
+
+
+def test_ignored_indexes_and_labels(explainer, explanation):
+    label = explanation.predicted_labels[5]
+    result = explainer(SEED_TEXT, ignored_indexes=[1, 2], ignored_labels=[label])
+    expected = [
+        p for p in range(1, 13) if p not in (1, 2) and explanation.predicted_labels[p] != label
+    ]
+    assert list(result.positions) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "text must be a str or a list of str, got NoneType"),
+        (42, "text must be a str or a list of str, got int"),
+        ("", "at least one non-whitespace character, got ''"),
+        (" \n\t ", "at least one non-whitespace character"),
+        ([], "the list of texts is empty"),
+        ([SEED_TEXT, 3], "text must be a str, got int"),
+    ],
+)
+def test_bad_texts_raise_clear_errors(explainer, text, message):
+    with pytest.raises(InputError, match=message):
+        explainer(text)
+
+
+def test_bad_options_raise_clear_errors(explainer, tokenizer, tiny_model):
+    with pytest.raises(InputError, match=r"label 'PERSON' is not one of the model's labels"):
+        explainer(SEED_TEXT, ignored_labels=["PERSON"])
+    with pytest.raises(InputError, match=r"ignored_indexes \[14, 99\] are out of range"):
+        explainer(SEED_TEXT, ignored_indexes=[14, 99])
+    with pytest.raises(InputError, match="ignored_indexes must be ints"):
+        explainer(SEED_TEXT, ignored_indexes=["1"])
+    with pytest.raises(InputError, match="targets must be 'tokens', 'entities'"):
+        explainer(SEED_TEXT, "words")
+    with pytest.raises(InputError, match="points at token 20"):
+        explainer(SEED_TEXT, [TokenTarget(20, "O")])
+    with pytest.raises(InputError, match="unknown attribution method 'shap'"):
+        Explainer(tiny_model, tokenizer, "shap")
+    with pytest.raises(InputError, match=r"takes no option\(s\) \['steps'\]"):
+        Explainer(tiny_model, tokenizer, steps=3)
+    with pytest.raises(InputError, match="n_steps must be a positive int or 'auto'"):
+        Explainer(tiny_model, tokenizer, n_steps=0)
+    with pytest.raises(InputError, match="embedding must be one of"):
+        Explainer(tiny_model, tokenizer, embedding="token_type")
+
+
+def test_too_long_text_raises_until_windowing_is_asked_for(explainer):
+    text = "word " * 600
+    with pytest.raises(TextTooLongError, match="602 tokens long .* at most 512"):
+        explainer(text)
+
+
+def test_model_mode_and_gradients_are_restored(tokenizer, tiny_model):
+    tiny_model.train()
+    try:
+        Explainer(tiny_model, tokenizer, n_steps=2)("Paris")
+        assert tiny_model.training
+        assert all(p.requires_grad for p in tiny_model.parameters())
+    finally:
+        tiny_model.eval()

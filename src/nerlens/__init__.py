@@ -4,13 +4,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from nerlens.compat import TokenClassificationExplainer  # noqa: E402
-from nerlens.errors import InputError, ModelLoadError, TextTooLongError  # noqa: E402
-from nerlens.explainer import Explainer  # noqa: E402
-from nerlens.explanation import Explanation  # noqa: E402
-from nerlens.methods import available_methods, register_method  # noqa: E402
-from nerlens.models import load_model  # noqa: E402
-from nerlens.targets import ContrastTarget, EntityTarget, TokenTarget  # noqa: E402
+from nerlens.compat import TokenClassificationExplainer
+from nerlens.errors import InputError, ModelLoadError, TextTooLongError
+from nerlens.explainer import Explainer
+from nerlens.explanation import Explanation
+from nerlens.methods import available_methods, register_method
+from nerlens.models import load_model
+from nerlens.targets import ContrastTarget, EntityTarget, TokenTarget
 
 __all__ = [
     "ContrastTarget",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -25,12 +27,35 @@ def test_seed_api_matches_captum_on_tiny_model(tokenizer, tiny_model):
     np.testing.assert_allclose(got, expected, atol=TOLERANCE, rtol=0)
 
 
-def test_seed_api_matches_captum_on_demo_model(tokenizer, demo):
-    model, demo_tokenizer = demo
-    expected, _, _ = captum_reference(model, demo_tokenizer, SEED_TEXT)
-    explainer = TokenClassificationExplainer(model, demo_tokenizer)
+def test_seed_api_matches_captum_on_demo_model(demo):
+    """Float32, as users run it: every target whose attributions are above float32 noise.
+
+    Targets the model is saturated on ([CLS], [SEP], final punctuation: p ~ 1.0) have raw
+    attribution norms of ~1e-4 and below, where normalising amplifies float32 rounding: there the
+    reference itself is ~4e-5 away from a float64 computation, as are we. The float64 test below
+    checks those rows exactly.
+    """
+    model, tokenizer = demo
+    expected, raw, _ = captum_reference(model, tokenizer, SEED_TEXT)
+    explainer = TokenClassificationExplainer(model, tokenizer)
     explainer(SEED_TEXT)
-    np.testing.assert_allclose(explainer.explanation.scores, expected, atol=TOLERANCE, rtol=0)
+    above_noise = np.linalg.norm(raw, axis=1) > 1e-3
+    assert above_noise.sum() >= 10
+    np.testing.assert_allclose(
+        explainer.explanation.scores[above_noise], expected[above_noise], atol=TOLERANCE, rtol=0
+    )
+
+
+def test_demo_model_matches_captum_exactly_in_float64(demo):
+    model, tokenizer = demo
+    model64 = copy.deepcopy(model).double()
+    expected, raw, deltas = captum_reference(model64, tokenizer, SEED_TEXT)
+    explainer = TokenClassificationExplainer(model64, tokenizer)
+    explainer(SEED_TEXT)
+    # Captum rounds the quadrature weights to float32 even for a float64 model: ~1e-9 apart
+    np.testing.assert_allclose(explainer.explanation.scores, expected, atol=1e-7, rtol=0)
+    np.testing.assert_allclose(explainer.explanation.attributions, raw, atol=1e-9, rtol=1e-7)
+    np.testing.assert_allclose(explainer.explanation.deltas, deltas, atol=1e-7)
 
 
 def test_native_api_matches_captum_and_raw_attributions(tokenizer, tiny_model):

@@ -13,6 +13,7 @@ from torch import nn
 from nerlens.encoding import Encoding, baseline_ids
 from nerlens.errors import InputError
 from nerlens.methods import ModelInput
+from nerlens.methods._common import label_probabilities
 
 Embedding = Literal["word", "position"]
 EMBEDDINGS: tuple[Embedding, ...] = ("word", "position")
@@ -75,7 +76,7 @@ def _evaluate(
             logits = model(**kwargs).logits
     finally:
         handle.remove()
-    return captured[0], torch.softmax(logits.float(), dim=-1)[0]
+    return captured[0], label_probabilities(logits)[0]
 
 
 def prepare(

@@ -34,6 +34,13 @@ def frozen_parameters(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
+def label_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over labels, in at least float32 (half-precision logits are upcast first)."""
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    return torch.softmax(logits, dim=-1)
+
+
 def expand_batch(kwargs: dict[str, torch.Tensor], size: int) -> dict[str, torch.Tensor]:
     """Repeat a batch-of-one input ``size`` times (a view, no copy)."""
     return {key: value.expand(size, *value.shape[1:]) for key, value in kwargs.items()}

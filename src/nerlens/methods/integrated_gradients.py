@@ -20,6 +20,7 @@ from nerlens.methods._common import (
     TargetScores,
     expand_batch,
     frozen_parameters,
+    label_probabilities,
     replaced_output,
     steps_per_chunk,
 )
@@ -135,13 +136,14 @@ class IntegratedGradients(AttributionMethod):
 
         for begin in range(0, n_steps, chunk):
             alpha = torch.tensor(alphas[begin : begin + chunk], dtype=dtype, device=device)
-            weight = torch.tensor(
-                weights[begin : begin + chunk], dtype=torch.float32, device=device
-            )
             path = (start + alpha.view(-1, 1, 1) * direction).requires_grad_(True)
             with torch.enable_grad(), frozen_parameters(model), replaced_output(layer, path):
                 logits = model(**expand_batch(model_input.inputs, len(alpha))).logits
-            weighted = score(torch.softmax(logits.float(), dim=-1)) * weight[:, None]
+            probabilities = label_probabilities(logits)
+            weight = torch.tensor(
+                weights[begin : begin + chunk], dtype=probabilities.dtype, device=device
+            )
+            weighted = score(probabilities) * weight[:, None]
             for index in range(len(terms)):
                 (grad,) = torch.autograd.grad(
                     weighted[:, index].sum(), path, retain_graph=index < len(terms) - 1

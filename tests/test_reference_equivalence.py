@@ -103,15 +103,21 @@ def test_completeness_gap_shrinks_with_steps(tokenizer):
     assert gaps[32] < 1e-5
 
 
-def test_auto_steps_meet_tolerance_and_only_recompute_unconverged(tokenizer):
+def test_auto_steps_meet_tolerance_and_refine_only_unconverged_targets(tokenizer):
     model = curved_model(tokenizer)
     explanation = Explainer(model, tokenizer, n_steps="auto", tolerance=1e-5)(SEED_TEXT)
     assert np.all(np.abs(explanation.deltas) <= 1e-5)
-    assert explanation.steps.min() == 8
+    assert explanation.steps.min() == 8  # converged targets keep the first 8-node rule
     assert explanation.steps.max() > 8
     assert explanation.settings["n_steps"] == "auto"
-    fixed = Explainer(model, tokenizer, n_steps=int(explanation.steps.max()))(SEED_TEXT)
-    hardest = int(np.argmax(explanation.steps))
-    np.testing.assert_allclose(
-        explanation.attributions[hardest], fixed.attributions[hardest], atol=1e-7
-    )
+    accurate = Explainer(model, tokenizer, n_steps=64)(SEED_TEXT)
+    np.testing.assert_allclose(explanation.attributions, accurate.attributions, atol=1e-4)
+
+
+def test_auto_steps_on_the_demo_model_where_50_steps_are_not_enough(demo):
+    """The demo model's output jumps along the path: 50 fixed steps leave deltas ~0.07."""
+    model, tokenizer = demo
+    auto = Explainer(model, tokenizer, n_steps="auto", tolerance=1e-3)(SEED_TEXT)
+    assert np.all(np.abs(auto.deltas) <= 1e-3)
+    fixed = Explainer(model, tokenizer, n_steps=50)(SEED_TEXT)
+    assert np.abs(fixed.deltas).max() > 1e-2

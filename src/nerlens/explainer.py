@@ -34,6 +34,12 @@ from nerlens.windows import Window, plan_windows
 TargetSelector = Literal["tokens", "entities"]
 LongText = Literal["error", "window"]
 Device = Literal["cpu", "cuda", "auto"]
+Precision = Literal["float32", "float16", "bfloat16"]
+PRECISIONS: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
 AUTO_PROGRESS_TOKENS = 256
 
 
@@ -42,7 +48,10 @@ class Explainer:
 
     ``method`` names a registered attribution method; extra keyword arguments are its options
     (for Integrated Gradients: ``n_steps`` (int or ``"auto"``), ``rule``, ``tolerance``).
-    ``device=None`` keeps the model where it is; a device name moves the model there.
+    ``device=None`` keeps the model where it is; a device name moves the model there, and
+    ``precision`` ("float16"/"bfloat16", GPU only) converts it: both change the model you pass.
+    Half precision is safe here because probabilities are taken in float32 and scores are
+    accumulated in float64; watch ``explanation.deltas`` (float16 rounding shows up there).
     ``long_text="window"`` explains texts longer than the model accepts in overlapping windows
     that share ``stride`` tokens (default: a quarter of the model's maximum length).
     """
@@ -60,6 +69,7 @@ class Explainer:
         long_text: LongText = "error",
         stride: int | None = None,
         device: Device | None = None,
+        precision: Precision | None = None,
         progress: bool | None = None,
         **method_options: Any,
     ) -> None:
@@ -77,7 +87,7 @@ class Explainer:
             raise InputError(f"max_memory_mb must be > 0, got {max_memory_mb!r}")
         if long_text not in ("error", "window"):
             raise InputError(f"long_text must be 'error' or 'window', got {long_text!r}")
-        self.model = _place(model, device)
+        self.model = _place(model, device, precision)
         self.tokenizer = tokenizer
         self.method: AttributionMethod = create_method(method, **method_options)
         self.layer, self.embedding = resolve_layer(model, embedding)
@@ -163,8 +173,7 @@ class Explainer:
         if len(document) <= self.max_length:
             positions = tuple(range(len(document)))
             return document, [Window(document, positions, positions)]
-        stride = self.max_length // 4 if self.stride is None else self.stride
-        windows = encode_windows(self.tokenizer, text, self.max_length, stride)
+        windows = encode_windows(self.tokenizer, text, self.max_length, self._stride())
         return document, plan_windows(document, windows)
 
     def _explain(
@@ -243,6 +252,10 @@ class Explainer:
             settings=self._settings(len(windows)),
         )
 
+    def _stride(self) -> int:
+        """Tokens shared by neighbouring windows: as given, else a quarter of the model length."""
+        return self.max_length // 4 if self.stride is None else self.stride
+
     def _settings(self, num_windows: int) -> dict[str, Any]:
         return {
             "method": self.method.name,
@@ -252,26 +265,37 @@ class Explainer:
             "model": str(getattr(self.model.config, "_name_or_path", "") or ""),
             "max_length": self.max_length,
             "windows": num_windows,
-            "stride": (self.max_length // 4 if self.stride is None else self.stride)
-            if num_windows > 1
-            else None,
+            "stride": self._stride() if num_windows > 1 else None,
+            "precision": str(next(self.model.parameters()).dtype).removeprefix("torch."),
+            "device": str(next(self.model.parameters()).device),
             "nerlens_version": __version__,
         }
 
 
 # ---------------------------------------------------------------------- helpers
-def _place(model: PreTrainedModel, device: Device | None) -> PreTrainedModel:
-    if device is None:
-        return model
-    if device not in ("cpu", "cuda", "auto"):
+def _place(
+    model: PreTrainedModel, device: Device | None, precision: Precision | None
+) -> PreTrainedModel:
+    """Move/convert the model as asked; half precision only where it is fast and safe (GPU)."""
+    if device not in (None, "cpu", "cuda", "auto"):
         raise InputError(f"device must be 'cpu', 'cuda', 'auto' or None, got {device!r}")
+    if precision not in (None, *PRECISIONS):
+        raise InputError(f"precision must be one of {[*PRECISIONS]} or None, got {precision!r}")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError(
             "device='cuda' was requested but torch sees no CUDA device; use device='cpu' or 'auto'"
         )
-    return model.to(device)
+    target = torch.device(device) if device else next(model.parameters()).device
+    if precision in ("float16", "bfloat16") and target.type != "cuda":
+        raise InputError(
+            f"precision={precision!r} needs a CUDA device (on CPU it is slower and less "
+            "accurate); use precision='float32' or device='cuda'"
+        )
+    if device is not None:
+        model = model.to(target)
+    return model if precision is None else model.to(PRECISIONS[precision])
 
 
 def _baseline_token(tokenizer: PreTrainedTokenizerBase, token_id: int | None) -> int:

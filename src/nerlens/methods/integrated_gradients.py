@@ -213,6 +213,6 @@ class IntegratedGradients(AttributionMethod):
                 (grad,) = torch.autograd.grad(
                     weighted[:, t].sum(), path, retain_graph=t < len(terms) - 1
                 )
-                per_row = (grad * direction).sum(dim=2).double()
+                per_row = (grad.float() * direction.float()).sum(dim=2).double()
                 total[t].index_add_(0, row_segment[rows], per_row)
         return total.cpu().numpy()

@@ -160,6 +160,12 @@ def test_bad_options_raise_clear_errors(explainer, tokenizer, tiny_model):
         Explainer(tiny_model, tokenizer, n_steps=0)
     with pytest.raises(InputError, match="embedding must be one of"):
         Explainer(tiny_model, tokenizer, embedding="token_type")
+    with pytest.raises(InputError, match="device must be 'cpu', 'cuda', 'auto' or None"):
+        Explainer(tiny_model, tokenizer, device="tpu")
+    with pytest.raises(InputError, match="precision='float16' needs a CUDA device"):
+        Explainer(tiny_model, tokenizer, precision="float16")
+    with pytest.raises(InputError, match="precision must be one of"):
+        Explainer(tiny_model, tokenizer, precision="int8")
 
 
 def test_too_long_text_raises_until_windowing_is_asked_for(explainer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -63,3 +64,17 @@ def test_terminal_view_shows_sentence_and_pushes(explanation):
     assert SEED_TEXT.split()[0] in out
     assert "top 3 for" in out and "top 3 against" in out
     assert explanation.tokens[3] in out
+
+
+def test_unconverged_targets_are_flagged(tokenizer):
+    from conftest import tiny_bert
+
+    model = tiny_bert(tokenizer, seed=3, hidden_size=64, num_hidden_layers=3, initializer_range=0.2)
+    rough = Explainer(model, tokenizer, n_steps=1)(SEED_TEXT)
+    assert np.abs(rough.deltas).max() > 1e-2
+    console = Console(record=True, width=160)
+    console.print(render_terminal(rough))
+    assert "|convergence delta| > 0.01" in console.export_text()
+    assert "|convergence delta| &gt; 0.01" in render_html(rough, full_page=True).data
+    smooth = Explainer(model, tokenizer, n_steps="auto", tolerance=1e-4)(SEED_TEXT)
+    assert "convergence delta| >" not in render_html(smooth, full_page=True).data

@@ -10,6 +10,7 @@ from nerlens.explanation import Explanation
 from nerlens.targets import entity_targets
 
 BPE_MARKERS = ("Ġ", "▁")
+DELTA_WARNING = 1e-2  # a convergence delta this large means the scores are not to be trusted
 
 
 def display_token(token: str) -> str:
@@ -43,3 +44,21 @@ def strongest(scores: np.ndarray, count: int, sign: int) -> list[int]:
     """Indexes of the ``count`` largest scores of the given sign (+1 for, -1 against)."""
     order = np.argsort(-sign * scores, kind="stable")
     return [int(i) for i in order[:count] if sign * scores[i] > 0]
+
+
+def unconverged(explanation: Explanation, threshold: float = DELTA_WARNING) -> list[int]:
+    """Indexes of targets whose |convergence delta| exceeds ``threshold``."""
+    return [i for i, delta in enumerate(explanation.deltas) if abs(delta) > threshold]
+
+
+def delta_warning(explanation: Explanation) -> str | None:
+    """A one-line warning naming the targets whose attributions did not converge, if any."""
+    bad = unconverged(explanation)
+    if not bad:
+        return None
+    worst = max(abs(explanation.deltas[i]) for i in bad)
+    return (
+        f"{len(bad)} of {len(explanation)} targets have |convergence delta| > {DELTA_WARNING:g} "
+        f"(worst {worst:.2g}): their scores do not add up to the change in probability; "
+        "use more steps or n_steps='auto'"
+    )

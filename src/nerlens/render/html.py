@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nerlens.explanation import Explanation
-from nerlens.render._common import display_token, entity_spans
+from nerlens.render._common import delta_warning, display_token, entity_spans
 
 COLUMNS = (
     "True Label",
@@ -42,8 +42,9 @@ def color(score: float) -> str:
     return f"hsl(0, 75%, {100 - int(-40 * score)}%)"
 
 
-def _cell(value: str) -> str:
-    return f'<td><text style="padding-right:2em"><b>{html.escape(value)}</b></text></td>'
+def _cell(value: str, title: str = "") -> str:
+    tip = f' title="{html.escape(title)}"' if title else ""
+    return f'<td{tip}><text style="padding-right:2em"><b>{html.escape(value)}</b></text></td>'
 
 
 def _importances(tokens: Sequence[str], scores: Sequence[float]) -> str:
@@ -90,7 +91,7 @@ def attribution_table(explanation: Explanation, true_labels: Sequence[str] | Non
             + _cell(str(true))
             + _cell(f"{row.target.label} ({row.probability:.2f})")
             + _cell(" ".join(tokens[p] for p in row.target.positions))
-            + _cell(f"{sum(row.scores):.2f}")
+            + _cell(f"{sum(row.scores):.2f}", f"convergence delta {row.delta:.1e}")
             + _importances(tokens, row.scores)
             + "</tr>"
         )
@@ -122,9 +123,11 @@ def render_html(
     if not full_page:
         return HtmlPage(table)
     settings = html.escape(", ".join(f"{k}={v}" for k, v in explanation.settings.items()))
+    note = delta_warning(explanation)
+    warning = f'<p style="color:#b91c1c"><b>{html.escape(note)}</b></p>' if note else ""
     return HtmlPage(
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>nerlens explanation</title>"
         "<style>body{font-family:sans-serif;margin:2em} th{text-align:left}</style></head><body>"
-        f"<h2>nerlens explanation</h2>{entities_line(explanation)}{table}"
+        f"<h2>nerlens explanation</h2>{entities_line(explanation)}{warning}{table}"
         f'<p style="color:#666;font-size:0.8em">{settings}</p></body></html>'
     )

@@ -8,7 +8,13 @@ from rich.table import Table
 from rich.text import Text
 
 from nerlens.explanation import Explanation
-from nerlens.render._common import display_token, entity_spans, strongest
+from nerlens.render._common import (
+    DELTA_WARNING,
+    delta_warning,
+    display_token,
+    entity_spans,
+    strongest,
+)
 
 ENTITY_STYLES = ("bold magenta", "bold cyan", "bold yellow", "bold green", "bold blue")
 
@@ -56,9 +62,13 @@ def render_terminal(explanation: Explanation, top: int = 3) -> RenderableType:
             f"{row.probability:.2f}",
             _pushes(explanation, list(row.scores), +1, top),
             _pushes(explanation, list(row.scores), -1, top),
-            f"{row.delta:.1e}",
+            Text(f"{row.delta:.1e}", style="bold red" if abs(row.delta) > DELTA_WARNING else ""),
         )
     method = explanation.settings.get("method", "")
     steps = explanation.settings.get("n_steps", "")
     caption = Text(f"{method}, n_steps={steps}; scores are L2-normalised per target", style="dim")
-    return Group(entities_text(explanation), Text(), table, caption)
+    warning = delta_warning(explanation)
+    parts = [entities_text(explanation), Text(), table, caption]
+    if warning:
+        parts.append(Text(warning, style="bold red"))
+    return Group(*parts)

@@ -55,8 +55,13 @@ def explain(
         str, typer.Option(help=f"Attribution method: {', '.join(available_methods())}.")
     ] = "integrated_gradients",
     n_steps: Annotated[
-        str, typer.Option("--n-steps", help="Integration steps, or 'auto'.", parser=_steps)
-    ] = "50",
+        str,
+        typer.Option(
+            "--n-steps",
+            help="Integration steps, or 'auto' (adaptive, every target's delta within 1e-3).",
+            parser=_steps,
+        ),
+    ] = "auto",
     include_special: Annotated[
         bool, typer.Option(help="Also explain special tokens such as [CLS] and [SEP].")
     ] = False,

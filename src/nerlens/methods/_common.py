@@ -34,11 +34,14 @@ def frozen_parameters(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
+def at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
+    """Half-precision tensors upcast to float32; float32 and float64 unchanged."""
+    return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
+
+
 def label_probabilities(logits: torch.Tensor) -> torch.Tensor:
-    """Softmax over labels, in at least float32 (half-precision logits are upcast first)."""
-    if logits.dtype in (torch.float16, torch.bfloat16):
-        logits = logits.float()
-    return torch.softmax(logits, dim=-1)
+    """Softmax over labels, in at least float32."""
+    return torch.softmax(at_least_float32(logits), dim=-1)
 
 
 def expand_batch(kwargs: dict[str, torch.Tensor], size: int) -> dict[str, torch.Tensor]:

@@ -23,6 +23,7 @@ import torch
 from nerlens.errors import InputError
 from nerlens.methods._common import (
     TargetScores,
+    at_least_float32,
     expand_batch,
     frozen_parameters,
     label_probabilities,
@@ -213,6 +214,6 @@ class IntegratedGradients(AttributionMethod):
                 (grad,) = torch.autograd.grad(
                     weighted[:, t].sum(), path, retain_graph=t < len(terms) - 1
                 )
-                per_row = (grad.float() * direction.float()).sum(dim=2).double()
+                per_row = (at_least_float32(grad) * at_least_float32(direction)).sum(dim=2).double()
                 total[t].index_add_(0, row_segment[rows], per_row)
         return total.cpu().numpy()

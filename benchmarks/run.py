@@ -1,6 +1,6 @@
 """nerlens vs transformers-interpret 0.10.0, side by side in one run; writes docs/benchmarks.md.
 
-    python benchmarks/run.py            # full run (about 40 minutes on 2 CPU cores)
+    python benchmarks/run.py            # full run (about 70 minutes on 2 CPU cores)
     python benchmarks/run.py --quick    # seed sentence only, a smoke test of the whole pipeline
 
 The reference runs in its own virtual environment (``reference_env.sh``), each measurement in its
@@ -261,9 +261,11 @@ def write_report(cases: list[dict], batch: list[dict], mem: list[dict], path: Pa
         ]
     if mem:
         lines += ["", "## Peak memory: one long text, demo model, 50 steps", "",
-                  "| tokens | targets | seconds | peak RSS MB |", "|---|---|---|---|"]  # fmt: skip
-        lines += [f"| {m['tokens']} | {m['targets']} | {m['seconds']:.1f} | "
-                  f"{m['peak_rss_mb']:.0f} |" for m in mem]  # fmt: skip
+                  "| tokens | targets | peak RSS MB |", "|---|---|---|"]  # fmt: skip
+        lines += [f"| {m['tokens']} | {m['targets']} | {m['peak_rss_mb']:.0f} |"
+                  for m in mem]  # fmt: skip
+        lines += ["", "This section measures memory only: it may run beside other work, so its "
+                  "run times (kept in summary.json) are not speed figures."]  # fmt: skip
     lines += gpu_section()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

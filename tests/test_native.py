@@ -182,3 +182,18 @@ def test_model_mode_and_gradients_are_restored(tokenizer, tiny_model):
         assert all(p.requires_grad for p in tiny_model.parameters())
     finally:
         tiny_model.eval()
+
+
+def test_progress_bar_shows_on_request_and_can_be_turned_off(tokenizer, tiny_model, capsys):
+    texts = ["Paris is nice.", "Berlin too."]
+    Explainer(tiny_model, tokenizer, n_steps=2, progress=False)(texts)
+    assert "explaining" not in capsys.readouterr().out
+    from rich.console import Console
+
+    from nerlens.explainer import _ProgressBar
+
+    console = Console(record=True, force_terminal=True, width=80)
+    with _ProgressBar(len(texts), console) as advance:
+        advance()
+        advance()
+    assert "explaining" in console.export_text()

@@ -12,6 +12,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 import torch
+from rich.console import Console
 from rich.progress import Progress
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -146,6 +147,12 @@ class Explainer:
         ignored_labels = check_ignored_labels(ignored_labels, self.label2id)
         ignored_indexes = _check_indexes(ignored_indexes)
         encoded = [self._windows(t) for t in texts]
+        for index, (document, _) in enumerate(encoded):
+            _check_in_range(ignored_indexes, len(document))
+            if not isinstance(per_text_targets[index], str):
+                per_text_targets[index] = check_targets(
+                    per_text_targets[index], len(document), self.label2id
+                )
         tokens = sum(len(document) for document, _ in encoded)
         show = self.progress if self.progress is not None else tokens >= AUTO_PROGRESS_TOKENS
         results = []
@@ -196,12 +203,6 @@ class Explainer:
             probabilities[doc_positions] = model_input.input_probs[owned].double().cpu().numpy()
         predicted = [self.labels[i] for i in probabilities.argmax(axis=1)]
 
-        out_of_range = sorted(i for i in ignored_indexes if not 0 <= i < len(document))
-        if out_of_range:
-            raise InputError(
-                f"ignored_indexes {out_of_range} are out of range for a text of "
-                f"{len(document)} tokens (valid: 0..{len(document) - 1})"
-            )
         if selection == "tokens":
             targets: tuple[Target, ...] = token_targets(
                 predicted, document.special, ignored_indexes, ignored_labels, include_special
@@ -209,7 +210,7 @@ class Explainer:
         elif selection == "entities":
             targets = entity_targets(predicted, document.special)
         else:
-            targets = check_targets(selection, len(document), self.label2id)
+            targets = tuple(selection)
 
         attributions = np.zeros((len(targets), len(document)))
         target_values = np.zeros(len(targets))
@@ -345,6 +346,16 @@ def _check_indexes(indexes: Iterable[int]) -> frozenset[int]:
     return frozenset(int(i) for i in indexes)
 
 
+def _check_in_range(indexes: frozenset[int], num_tokens: int) -> None:
+    """Ignored indexes must point at tokens of the text (checked before any computation)."""
+    out_of_range = sorted(i for i in indexes if not 0 <= i < num_tokens)
+    if out_of_range:
+        raise InputError(
+            f"ignored_indexes {out_of_range} are out of range for a text of "
+            f"{num_tokens} tokens (valid: 0..{num_tokens - 1})"
+        )
+
+
 def _home(target: Target, windows: list[Window]) -> int:
     """The window that explains ``target``: the owner of its first token, if it holds them all."""
     first = target.positions[0]
@@ -372,8 +383,10 @@ def _progress(show: bool, total: int) -> Any:
 
 
 class _ProgressBar:
-    def __init__(self, total: int) -> None:
-        self.bar = Progress(transient=True)
+    """A transient rich progress bar over the texts of one call."""
+
+    def __init__(self, total: int, console: Console | None = None) -> None:
+        self.bar = Progress(transient=True, console=console)
         self.task = self.bar.add_task("explaining", total=total)
 
     def __enter__(self) -> Any:

@@ -12,6 +12,7 @@ position appears exactly once.
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -154,14 +155,13 @@ class TokenClassificationExplainer:
 
 def _as_dict(explanation: Explanation) -> TokenAttributions:
     tokens = [display_token(t) for t in explanation.tokens]
-    positions = [row.target.positions[0] for row in explanation]
-    repeated = {
-        t for t in (tokens[p] for p in positions) if sum(tokens[q] == t for q in positions) > 1
-    }
+    rows = list(explanation)
+    positions = [row.target.positions[0] for row in rows]
+    counts = Counter(tokens[p] for p in positions)
     result = TokenAttributions()
-    for row, position in zip(explanation, positions):
+    for row, position in zip(rows, positions):
         token = tokens[position]
-        key = f"{token} ({position})" if token in repeated else token
+        key = f"{token} ({position})" if counts[token] > 1 else token
         result[key] = list(zip(tokens, row.scores))
     return result
 

@@ -217,8 +217,9 @@ class Explainer:
         baseline_values = np.zeros(len(targets))
         deltas = np.zeros(len(targets))
         steps = np.zeros(len(targets), dtype=np.int64)
+        homes = [_home(target, windows) for target in targets]
         for w, (window, model_input) in enumerate(zip(windows, inputs)):
-            chosen = [t for t, target in enumerate(targets) if _home(target, windows) == w]
+            chosen = [t for t, home in enumerate(homes) if home == w]
             if not chosen:
                 continue
             local = {

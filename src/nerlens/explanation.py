@@ -123,7 +123,7 @@ class Explanation:
             target=target,
             description=target.describe(self.tokens),
             probability=self.target_probability(target),
-            scores=tuple(float(s) for s in self.scores[index]),
+            scores=tuple(normalize_rows(self.attributions[index : index + 1])[0].tolist()),
             tokens=self.tokens,
             delta=float(self.deltas[index]),
         )

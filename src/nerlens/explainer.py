@@ -21,7 +21,8 @@ from nerlens.encoding import Encoding, encode, encode_windows, max_input_length
 from nerlens.errors import InputError
 from nerlens.explanation import Explanation
 from nerlens.methods import AttributionMethod, Budget, create_method
-from nerlens.model_input import Embedding, evaluation_mode, prepare, resolve_layer
+from nerlens.model_input import Embedding, prepare, resolve_layer
+from nerlens.runner import ModelRunner
 from nerlens.targets import (
     Target,
     Term,
@@ -91,7 +92,8 @@ class Explainer:
         self.model = _place(model, device, precision)
         self.tokenizer = tokenizer
         self.method: AttributionMethod = create_method(method, **method_options)
-        self.layer, self.embedding = resolve_layer(model, embedding)
+        layer, self.embedding = resolve_layer(model, embedding)
+        self.runner = ModelRunner(self.model, layer)
         self.budget = Budget(internal_batch_size=internal_batch_size, max_memory_mb=max_memory_mb)
         self.baseline_token_id = _baseline_token(tokenizer, baseline_token_id)
         self.labels = tuple(model.config.id2label[i] for i in range(len(model.config.id2label)))
@@ -156,7 +158,7 @@ class Explainer:
         tokens = sum(len(document) for document, _ in encoded)
         show = self.progress if self.progress is not None else tokens >= AUTO_PROGRESS_TOKENS
         results = []
-        with evaluation_mode(self.model), _progress(show, len(texts)) as advance:
+        with self.runner.session(), _progress(show, len(texts)) as advance:
             for (document, windows), selection in zip(encoded, per_text_targets):
                 results.append(
                     self._explain(
@@ -193,7 +195,7 @@ class Explainer:
         include_special: bool,
     ) -> Explanation:
         inputs = [
-            prepare(self.model, self.layer, self.embedding, w.encoding, self.baseline_token_id)
+            prepare(self.runner, self.embedding, w.encoding, self.baseline_token_id)
             for w in windows
         ]
         probabilities = np.zeros((len(document), len(self.labels)))

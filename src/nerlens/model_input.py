@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Literal
 
 import torch
@@ -14,6 +12,7 @@ from nerlens.encoding import Encoding, baseline_ids
 from nerlens.errors import InputError
 from nerlens.methods import ModelInput
 from nerlens.methods._common import label_probabilities
+from nerlens.runner import ModelRunner
 
 Embedding = Literal["word", "position"]
 EMBEDDINGS: tuple[Embedding, ...] = ("word", "position")
@@ -22,17 +21,6 @@ EMBEDDINGS: tuple[Embedding, ...] = ("word", "position")
 def model_device(model: nn.Module) -> torch.device:
     """The device the model's weights live on."""
     return next(model.parameters()).device
-
-
-@contextmanager
-def evaluation_mode(model: nn.Module) -> Iterator[None]:
-    """Run with dropout off, then give the model back in the mode the user left it in."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 def position_embedding_layer(model: nn.Module) -> nn.Module | None:
@@ -65,32 +53,17 @@ def resolve_layer(model: nn.Module, embedding: Embedding) -> tuple[nn.Module, Em
     return model.get_input_embeddings(), "word"
 
 
-def _evaluate(
-    model: nn.Module, layer: nn.Module, kwargs: dict[str, torch.Tensor]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The layer's output and the label probabilities ``(tokens, labels)`` for one input."""
-    captured: list[torch.Tensor] = []
-    handle = layer.register_forward_hook(lambda _m, _i, output: captured.append(output))
-    try:
-        with torch.no_grad():
-            logits = model(**kwargs).logits
-    finally:
-        handle.remove()
-    return captured[0], label_probabilities(logits)[0]
-
-
 def prepare(
-    model: nn.Module,
-    layer: nn.Module,
+    runner: ModelRunner,
     embedding: Embedding,
     encoding: Encoding,
     baseline_token_id: int,
 ) -> ModelInput:
-    """Model inputs at the text and at its baseline (``layer`` as :func:`resolve_layer` gave it).
-
-    Both ends are evaluated once here; the path between them is the method's business.
+    """Model inputs at the text and at its baseline (the runner's layer as :func:`resolve_layer`
+    gave it). Both ends are evaluated once here; the path between them is the method's business.
+    Call inside ``runner.session()``.
     """
-    device = model_device(model)
+    device = model_device(runner.model)
     ids = torch.tensor([encoding.input_ids], device=device)
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     if embedding == "word":
@@ -100,15 +73,14 @@ def prepare(
         positions = torch.arange(ids.shape[1], device=device)[None]
         inputs["position_ids"] = positions
         baseline = {**inputs, "position_ids": torch.zeros_like(positions)}
-    input_out, input_probs = _evaluate(model, layer, inputs)
-    baseline_out, baseline_probs = _evaluate(model, layer, baseline)
+    input_out, input_logits = runner.capture(inputs)
+    baseline_out, baseline_logits = runner.capture(baseline)
     return ModelInput(
-        model=model,
-        layer=layer,
+        runner=runner,
         inputs=inputs,
         baseline=baseline,
         input_layer_output=input_out,
         baseline_layer_output=baseline_out,
-        input_probs=input_probs,
-        baseline_probs=baseline_probs,
+        input_probs=label_probabilities(input_logits)[0],
+        baseline_probs=label_probabilities(baseline_logits)[0],
     )

@@ -1,37 +1,13 @@
-"""Helpers shared by the methods: layer hooks, frozen parameters, target scores, chunk sizes."""
+"""Helpers shared by the methods: precision, probabilities, target scores, chunk sizes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from nerlens.targets import Term
-
-
-@contextmanager
-def replaced_output(layer: nn.Module, value: torch.Tensor) -> Iterator[None]:
-    """Make ``layer`` return ``value`` (e.g. interpolated embeddings) instead of its own output."""
-    handle = layer.register_forward_hook(lambda _module, _inputs, _output: value)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-@contextmanager
-def frozen_parameters(model: nn.Module) -> Iterator[None]:
-    """Gradients are taken w.r.t. inputs only: stop autograd saving what weight gradients need."""
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        for p, _ in flags:
-            p.requires_grad_(False)
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 def at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
@@ -42,11 +18,6 @@ def at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
 def label_probabilities(logits: torch.Tensor) -> torch.Tensor:
     """Softmax over labels, in at least float32."""
     return torch.softmax(at_least_float32(logits), dim=-1)
-
-
-def expand_batch(kwargs: dict[str, torch.Tensor], size: int) -> dict[str, torch.Tensor]:
-    """Repeat a batch-of-one input ``size`` times (a view, no copy)."""
-    return {key: value.expand(size, *value.shape[1:]) for key, value in kwargs.items()}
 
 
 class TargetScores:

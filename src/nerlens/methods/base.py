@@ -11,7 +11,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from nerlens.runner import ModelRunner
 from nerlens.targets import Term
+
+
+def expand_batch(kwargs: dict[str, torch.Tensor], size: int) -> dict[str, torch.Tensor]:
+    """Repeat a batch-of-one input ``size`` times (a view, no copy)."""
+    return {key: value.expand(size, *value.shape[1:]) for key, value in kwargs.items()}
 
 
 @dataclass(frozen=True)
@@ -29,12 +35,12 @@ class ModelInput:
     """One encoded text, evaluated once at the input and at the baseline.
 
     ``inputs``/``baseline`` are the model's keyword arguments (batch of one) that produce the
-    attributed ``layer``'s output at the two ends of the path; ``*_layer_output`` are those outputs
-    and ``*_probs`` the label probabilities there (shape ``(tokens, labels)``).
+    attributed layer's output at the two ends of the path; ``*_layer_output`` are those outputs
+    and ``*_probs`` the label probabilities there (shape ``(tokens, labels)``). ``runner`` runs
+    the model with that layer's output replaced, safely from any thread.
     """
 
-    model: nn.Module
-    layer: nn.Module
+    runner: ModelRunner
     inputs: dict[str, torch.Tensor]
     baseline: dict[str, torch.Tensor]
     input_layer_output: torch.Tensor
@@ -45,6 +51,21 @@ class ModelInput:
     @property
     def num_tokens(self) -> int:
         return int(self.inputs["input_ids"].shape[1])
+
+    @property
+    def model(self) -> nn.Module:
+        return self.runner.model
+
+    def logits_at(self, layer_output: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch, tokens, labels)`` with the attributed layer's output replaced by
+        ``layer_output`` ``(batch, tokens, hidden)``; every other input is the text's own."""
+        return self.runner.forward(expand_batch(self.inputs, len(layer_output)), layer_output)
+
+    def logits_for_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch, tokens, labels)`` for a batch of perturbed token ids ``(batch, tokens)``
+        of the text's length; every other input (attention mask, positions) is the text's own."""
+        kwargs = expand_batch(self.inputs, len(input_ids))
+        return self.runner.forward({**kwargs, "input_ids": input_ids})
 
 
 @dataclass(frozen=True)

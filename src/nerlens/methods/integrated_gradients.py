@@ -24,10 +24,7 @@ from nerlens.errors import InputError
 from nerlens.methods._common import (
     TargetScores,
     at_least_float32,
-    expand_batch,
-    frozen_parameters,
     label_probabilities,
-    replaced_output,
     steps_per_chunk,
 )
 from nerlens.methods.base import Attribution, AttributionMethod, Budget, Capabilities, ModelInput
@@ -167,8 +164,8 @@ class IntegratedGradients(AttributionMethod):
         direction = model_input.input_layer_output - start
         alpha = torch.tensor(alphas, dtype=direction.dtype, device=direction.device)
         path = start + alpha.view(-1, 1, 1) * direction
-        with torch.no_grad(), replaced_output(model_input.layer, path):
-            logits = model_input.model(**expand_batch(model_input.inputs, len(alphas))).logits
+        with torch.no_grad():
+            logits = model_input.logits_at(path)
         scores = TargetScores(terms, direction.device)
         return scores(label_probabilities(logits).double()).cpu().numpy()
 
@@ -184,7 +181,6 @@ class IntegratedGradients(AttributionMethod):
 
         All targets share each chunk's forward pass; only the backward pass is per target.
         """
-        model, layer = model_input.model, model_input.layer
         start = model_input.baseline_layer_output.detach()
         direction = model_input.input_layer_output.detach() - start
         device, dtype = direction.device, direction.dtype
@@ -193,7 +189,7 @@ class IntegratedGradients(AttributionMethod):
         weights = np.concatenate([(b - a) * unit_weights for a, b in segments])
         row_segment = torch.as_tensor(np.repeat(np.arange(len(segments)), n_steps), device=device)
         chunk = budget.internal_batch_size or steps_per_chunk(
-            model, model_input.num_tokens, budget.max_memory_mb
+            model_input.model, model_input.num_tokens, budget.max_memory_mb
         )
         score = TargetScores(terms, device)
         total = torch.zeros(
@@ -203,8 +199,8 @@ class IntegratedGradients(AttributionMethod):
             rows = slice(begin, begin + chunk)
             alpha = torch.tensor(alphas[rows], dtype=dtype, device=device)
             path = (start + alpha.view(-1, 1, 1) * direction).requires_grad_(True)
-            with torch.enable_grad(), frozen_parameters(model), replaced_output(layer, path):
-                logits = model(**expand_batch(model_input.inputs, len(alpha))).logits
+            with torch.enable_grad():
+                logits = model_input.logits_at(path)
             probabilities = label_probabilities(logits)
             weighted = (
                 score(probabilities)

@@ -1,25 +1,16 @@
-"""Command line: ``nerlens explain TEXT`` prints why the model labelled each token."""
+"""``nerlens explain TEXT``: why the model labelled each token."""
 
 from __future__ import annotations
 
 import inspect
-import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from nerlens.cli.app import app, console
 from nerlens.errors import InputError, ModelLoadError
 from nerlens.methods import available_methods, get_method_class
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    help="Explain why a token-classification model labelled each token.",
-)
-console = Console()
 
 
 def _steps(value: str) -> int | str:
@@ -106,33 +97,9 @@ def explain(
         console.print(f"JSON written to {json}")
 
 
-@app.command()
-def methods() -> None:
-    """List the registered attribution methods and their capabilities."""
-    for name in available_methods():
-        caps = get_method_class(name).capabilities
-        flags = ", ".join(k for k, v in vars(caps).items() if v)
-        console.print(f"[bold]{name}[/bold]  {flags}")
-
-
 def _options_of(method: str) -> list[str]:
     try:
         cls = get_method_class(method)
     except InputError:
         return []
     return list(inspect.signature(cls.__init__).parameters)
-
-
-@app.callback()
-def quiet_loading() -> None:
-    """Keep the terminal for the explanation: no weight-loading bars or load reports."""
-    from transformers.utils import logging as transformers_logging
-
-    warnings.simplefilter("ignore", FutureWarning)
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()

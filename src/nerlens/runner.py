@@ -1,0 +1,149 @@
+"""Run one model from many threads at once without any call changing shared model state.
+
+A method needs the model in evaluation mode, its weights frozen (gradients w.r.t. inputs only),
+and the attributed layer's output captured or replaced. Doing that per call with hooks and flag
+flips is not thread-safe: the last hook registered wins, and a finishing call can unfreeze the
+model under another. Here one :class:`ModelGuard` per model owns that state:
+
+- while at least one call is running, the model is in eval mode with frozen weights and one
+  permanent forward hook sits on each attributed layer; the first call to enter sets this up and
+  the last to leave restores the model exactly as the user left it (even when a call raised);
+- the hook does nothing unless the *calling thread's* context (a :class:`~contextvars.ContextVar`)
+  asks it to capture or replace that layer's output, so concurrent calls never see each other.
+
+A user who trains or modifies the same model in another thread while an explanation runs will see
+it in eval mode with frozen weights for that time; that is the documented price of sharing.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class _LayerRequest:
+    """What the calling thread wants from ``layer`` during its next forward pass."""
+
+    layer: nn.Module
+    replacement: torch.Tensor | None = None
+    captured: list[torch.Tensor] = field(default_factory=list)
+
+
+_REQUEST: ContextVar[_LayerRequest | None] = ContextVar("nerlens_layer_request", default=None)
+
+
+def _layer_hook(module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor | None:
+    request = _REQUEST.get()
+    if request is None or request.layer is not module:
+        return None  # another thread's call, or a plain forward: leave the output alone
+    if request.replacement is not None:
+        return request.replacement
+    request.captured.append(output)
+    return None
+
+
+class ModelGuard:
+    """Owns the eval mode, frozen weights and layer hooks of one model for all concurrent calls."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self._model = weakref.ref(model)
+        self._lock = threading.Lock()
+        self._active = 0
+        self._training = False
+        self._requires_grad: list[tuple[nn.Parameter, bool]] = []
+        self._hooks: dict[int, torch.utils.hooks.RemovableHandle] = {}
+
+    @contextmanager
+    def session(self, layer: nn.Module) -> Iterator[None]:
+        """Hold the model ready for attribution on ``layer`` for the duration of one call."""
+        model = self._model()
+        if model is None:  # pragma: no cover - the caller holds a reference to the model
+            raise RuntimeError("the model was garbage-collected")
+        with self._lock:
+            if self._active == 0:
+                self._training = model.training
+                self._requires_grad = [(p, p.requires_grad) for p in model.parameters()]
+                model.eval()
+                for parameter, _ in self._requires_grad:
+                    parameter.requires_grad_(False)
+            if id(layer) not in self._hooks:
+                self._hooks[id(layer)] = layer.register_forward_hook(_layer_hook)
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0:
+                    for handle in self._hooks.values():
+                        handle.remove()
+                    self._hooks.clear()
+                    for parameter, flag in self._requires_grad:
+                        parameter.requires_grad_(flag)
+                    self._requires_grad = []
+                    model.train(self._training)
+
+
+_GUARDS: weakref.WeakKeyDictionary[nn.Module, ModelGuard] = weakref.WeakKeyDictionary()
+_GUARDS_LOCK = threading.Lock()
+
+
+def guard_for(model: nn.Module) -> ModelGuard:
+    """The one guard of ``model``, shared by every Explainer built on it."""
+    with _GUARDS_LOCK:
+        if model not in _GUARDS:
+            _GUARDS[model] = ModelGuard(model)
+        return _GUARDS[model]
+
+
+@dataclass(frozen=True)
+class ModelRunner:
+    """Forward passes of ``model`` that capture or replace ``layer``'s output, per thread.
+
+    Use inside :meth:`session`; outside it the layer has no hook and nothing is captured.
+    """
+
+    model: nn.Module
+    layer: nn.Module
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Eval mode, frozen weights and the layer hook, shared with concurrent calls."""
+        with guard_for(self.model).session(self.layer):
+            yield
+
+    def capture(self, kwargs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer's output and the model's logits for ``kwargs`` (no gradients)."""
+        request = _LayerRequest(self.layer)
+        token = _REQUEST.set(request)
+        try:
+            with torch.no_grad():
+                logits = self.model(**kwargs).logits
+        finally:
+            _REQUEST.reset(token)
+        if not request.captured:
+            raise RuntimeError(
+                f"the attributed layer {type(self.layer).__name__} did not run in the forward pass"
+            )
+        return request.captured[0], logits
+
+    def forward(
+        self, kwargs: dict[str, torch.Tensor], layer_output: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The model's logits for ``kwargs``, with the layer's output replaced if one is given.
+
+        Gradients flow to ``layer_output`` when it requires them (grad mode is the caller's).
+        """
+        token = _REQUEST.set(_LayerRequest(self.layer, replacement=layer_output))
+        try:
+            return self.model(**kwargs).logits
+        finally:
+            _REQUEST.reset(token)

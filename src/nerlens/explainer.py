@@ -8,21 +8,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from nerlens import __version__
 from nerlens.encoding import Encoding, encode, encode_windows, max_input_length
 from nerlens.errors import InputError
 from nerlens.explanation import Explanation
-from nerlens.methods import AttributionMethod, Budget, create_method
+from nerlens.methods import AttributionMethod, Budget, ModelInput, create_method
+from nerlens.methods.base import ProgressCallback
 from nerlens.model_input import Embedding, prepare, resolve_layer
-from nerlens.runner import ModelRunner
+from nerlens.runner import ModelRunner, intra_op_threads
 from nerlens.targets import (
     Target,
     Term,
@@ -43,6 +52,7 @@ PRECISIONS: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
 }
 AUTO_PROGRESS_TOKENS = 256
+MIN_CONTEXT = 16
 
 
 class Explainer:
@@ -56,6 +66,19 @@ class Explainer:
     accumulated in float64; watch ``explanation.deltas`` (float16 rounding shows up there).
     ``long_text="window"`` explains texts longer than the model accepts in overlapping windows
     that share ``stride`` tokens (default: a quarter of the model's maximum length).
+    ``context`` (with ``long_text="window"``) caps the windows at that many tokens even where the
+    model accepts more: every token is then predicted and attributed with the model seeing only
+    its window (at least ``stride // 2`` tokens each side, except at the text's ends), so
+    predictions can differ from full-length ones, tokens outside a target's window score 0, and
+    attribution costs about ``context / model length`` as much per target. The default, None,
+    uses the model's full length: exact. For long documents, ``context=128`` is about 4× faster.
+    ``threads`` sets torch's intra-op threads for the duration of each call (None: leave torch's
+    setting alone). torch's setting is process-wide: while calls with ``threads`` run at the
+    same time, the smallest count asked for applies, and the earlier setting comes back when
+    the last of them ends. On a machine where other processes are busy, ``threads=1`` is much
+    faster than two threads that keep waiting for each other (docs/benchmarks.md).
+    ``progress`` shows a transient bar of targets done out of the total, with an ETA (default:
+    only for calls of at least 256 tokens).
     """
 
     def __init__(
@@ -70,9 +93,11 @@ class Explainer:
         baseline_token_id: int | None = None,
         long_text: LongText = "error",
         stride: int | None = None,
+        context: int | None = None,
         device: Device | None = None,
         precision: Precision | None = None,
         progress: bool | None = None,
+        threads: int | None = None,
         **method_options: Any,
     ) -> None:
         if not hasattr(model, "config") or not getattr(model.config, "id2label", None):
@@ -89,6 +114,10 @@ class Explainer:
             raise InputError(f"max_memory_mb must be > 0, got {max_memory_mb!r}")
         if long_text not in ("error", "window"):
             raise InputError(f"long_text must be 'error' or 'window', got {long_text!r}")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise InputError(f"threads must be a positive int or None, got {threads!r}")
         self.model = _place(model, device, precision)
         self.tokenizer = tokenizer
         self.method: AttributionMethod = create_method(method, **method_options)
@@ -102,8 +131,21 @@ class Explainer:
             tokenizer, getattr(model.config, "max_position_embeddings", None)
         )
         self.long_text = long_text
+        if context is not None:
+            if isinstance(context, bool) or not isinstance(context, int) or context < MIN_CONTEXT:
+                raise InputError(
+                    f"context must be an int >= {MIN_CONTEXT} or None, got {context!r}"
+                )
+            if long_text != "window":
+                raise InputError(
+                    f"context={context} explains texts in windows of {context} tokens: "
+                    "pass long_text='window' with it"
+                )
+            self.max_length = min(self.max_length, context)
+        self.context = context
         self.stride = stride
         self.progress = progress
+        self.threads = threads
 
     # ------------------------------------------------------------------ public API
     @overload
@@ -157,20 +199,21 @@ class Explainer:
                 )
         tokens = sum(len(document) for document, _ in encoded)
         show = self.progress if self.progress is not None else tokens >= AUTO_PROGRESS_TOKENS
-        results = []
-        with self.runner.session(), _progress(show, len(texts)) as advance:
-            for (document, windows), selection in zip(encoded, per_text_targets):
-                results.append(
-                    self._explain(
-                        document,
-                        windows,
-                        selection,
-                        ignored_indexes,
-                        ignored_labels,
-                        include_special_tokens,
-                    )
+        with intra_op_threads(self.threads), self.runner.session():
+            predicted = [
+                self._predict(
+                    document,
+                    windows,
+                    selection,
+                    ignored_indexes,
+                    ignored_labels,
+                    include_special_tokens,
                 )
-                advance()
+                for (document, windows), selection in zip(encoded, per_text_targets)
+            ]
+            total = sum(len(text.targets) for text in predicted)
+            with _progress(show, total) as advance:
+                results = [self._attribute(text, advance) for text in predicted]
         return results[0] if single else results
 
     # ------------------------------------------------------------------ stages
@@ -185,7 +228,7 @@ class Explainer:
         windows = encode_windows(self.tokenizer, text, self.max_length, self._stride())
         return document, plan_windows(document, windows)
 
-    def _explain(
+    def _predict(
         self,
         document: Encoding,
         windows: list[Window],
@@ -193,7 +236,8 @@ class Explainer:
         ignored_indexes: frozenset[int],
         ignored_labels: frozenset[str],
         include_special: bool,
-    ) -> Explanation:
+    ) -> _Predicted:
+        """Both ends of the path in every window, the predictions, and the targets they give."""
         inputs = [
             prepare(self.runner, self.embedding, w.encoding, self.baseline_token_id)
             for w in windows
@@ -213,7 +257,11 @@ class Explainer:
             targets = entity_targets(predicted, document.special)
         else:
             targets = tuple(selection)
+        return _Predicted(document, windows, inputs, probabilities, targets)
 
+    def _attribute(self, text: _Predicted, advance: ProgressCallback) -> Explanation:
+        """Every target attributed in its home window, as one Explanation."""
+        document, windows, inputs, targets = text.document, text.windows, text.inputs, text.targets
         attributions = np.zeros((len(targets), len(document)))
         target_values = np.zeros(len(targets))
         baseline_values = np.zeros(len(targets))
@@ -230,7 +278,9 @@ class Explainer:
                 if not window.encoding.special[i] or i in window.owned
             }
             terms = [_localise(targets[t].terms(self.label2id), local) for t in chosen]
-            result = self.method.attribute(model_input, terms, self.budget)
+            reported = _Reported(advance)
+            result = self.method.attribute(model_input, terms, self.budget, reported)
+            advance(len(chosen) - reported.count)
             positions = list(window.document_positions)
             for row, t in enumerate(chosen):
                 attributions[t, positions] = result.scores[row]
@@ -246,7 +296,7 @@ class Explainer:
             special=document.special,
             word_ids=document.word_ids,
             labels=self.labels,
-            probabilities=probabilities,
+            probabilities=text.probabilities,
             targets=targets,
             attributions=attributions,
             target_values=target_values,
@@ -270,6 +320,7 @@ class Explainer:
             "max_length": self.max_length,
             "windows": num_windows,
             "stride": self._stride() if num_windows > 1 else None,
+            "context": self.context,
             "precision": str(next(self.model.parameters()).dtype).removeprefix("torch."),
             "device": str(next(self.model.parameters()).device),
             "nerlens_version": __version__,
@@ -277,6 +328,29 @@ class Explainer:
 
 
 # ---------------------------------------------------------------------- helpers
+@dataclass(frozen=True)
+class _Predicted:
+    """One text after the forward passes at both path ends: what is left is attribution."""
+
+    document: Encoding
+    windows: list[Window]
+    inputs: list[ModelInput]
+    probabilities: np.ndarray
+    targets: tuple[Target, ...]
+
+
+class _Reported:
+    """Passes a method's progress reports on, counting them (the rest is reported after)."""
+
+    def __init__(self, advance: ProgressCallback) -> None:
+        self.advance = advance
+        self.count = 0
+
+    def __call__(self, done: int) -> None:
+        self.count += done
+        self.advance(done)
+
+
 def _place(
     model: PreTrainedModel, device: Device | None, precision: Precision | None
 ) -> PreTrainedModel:
@@ -379,22 +453,32 @@ def _localise(terms: tuple[Term, ...], local: dict[int, int]) -> tuple[Term, ...
 
 
 def _progress(show: bool, total: int) -> Any:
-    """A context giving an ``advance()`` callback; a transient rich bar when ``show``."""
+    """A context giving an ``advance(k)`` callback; a transient rich bar when ``show``."""
     if not show:
-        return nullcontext(lambda: None)
+        return nullcontext(lambda done: None)
     return _ProgressBar(total)
 
 
 class _ProgressBar:
-    """A transient rich progress bar over the texts of one call."""
+    """A transient rich bar: targets done out of ``total``, elapsed time and ETA."""
 
     def __init__(self, total: int, console: Console | None = None) -> None:
-        self.bar = Progress(transient=True, console=console)
+        self.bar = Progress(
+            TextColumn("explaining"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("targets"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            transient=True,
+            console=console,
+        )
         self.task = self.bar.add_task("explaining", total=total)
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> ProgressCallback:
         self.bar.start()
-        return lambda: self.bar.advance(self.task)
+        return lambda done: self.bar.advance(self.task, done)
 
     def __exit__(self, *exc: object) -> None:
         self.bar.stop()

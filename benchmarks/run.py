@@ -418,6 +418,15 @@ def write_report(summary: dict, path: Path) -> None:
         "Passes are forward/backward model passes per call (nerlens counts its own; the "
         "reference makes one forward and one backward pass per target).",
         "",
+        "What nerlens runs (since 2026-11-27): one forward pass per chunk of steps shared by "
+        "every target, then one backward pass per target (`loop`; `NERLENS_BACKWARD=batched` "
+        "makes it one `is_grads_batched` pass, see the backward table for the rule). "
+        '`n_steps="auto"` runs each refinement round as one shared forward over every new '
+        "node (cut into chunks only where the memory budget, or rows few targets need, make "
+        "that cheaper) and one backward pass per channel (each node's j-th target). The first "
+        "rule (8 Gauss-Legendre nodes) and the split rule (halves of 4 nodes) were chosen by "
+        "counting passes and rows on the demo model: `python benchmarks/auto_rules.py`.",
+        "",
         '## One text, seed-compatible settings and `n_steps="auto"` (tolerance 1e-3)',
         "",
         case_dates(cases, dates.get("cases", "2026-11-25")),

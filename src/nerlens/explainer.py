@@ -26,6 +26,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from nerlens import __version__
 from nerlens.encoding import Encoding, encode, encode_windows, max_input_length
+from nerlens.entities import Entity, Strategy, check_strategy, predicted_entities
 from nerlens.errors import InputError
 from nerlens.explanation import Explanation
 from nerlens.methods import AttributionMethod, Budget, ModelInput, create_method
@@ -33,11 +34,11 @@ from nerlens.methods.base import ProgressCallback
 from nerlens.model_input import Embedding, prepare, resolve_layer
 from nerlens.runner import ModelRunner, intra_op_threads
 from nerlens.targets import (
+    EntityTarget,
     Target,
     Term,
     check_ignored_labels,
     check_targets,
-    entity_targets,
     token_targets,
 )
 from nerlens.windows import Window, plan_windows
@@ -98,6 +99,7 @@ class Explainer:
         precision: Precision | None = None,
         progress: bool | None = None,
         threads: int | None = None,
+        aggregation_strategy: Strategy = "simple",
         **method_options: Any,
     ) -> None:
         if not hasattr(model, "config") or not getattr(model.config, "id2label", None):
@@ -146,6 +148,7 @@ class Explainer:
         self.stride = stride
         self.progress = progress
         self.threads = threads
+        self.aggregation_strategy = check_strategy(aggregation_strategy)
 
     # ------------------------------------------------------------------ public API
     @overload
@@ -248,16 +251,21 @@ class Explainer:
             doc_positions = [window.document_positions[i] for i in owned]
             probabilities[doc_positions] = model_input.input_probs[owned].double().cpu().numpy()
         predicted = [self.labels[i] for i in probabilities.argmax(axis=1)]
+        entities = predicted_entities(
+            document, probabilities, self.labels, self.tokenizer, self.aggregation_strategy
+        )
 
         if selection == "tokens":
             targets: tuple[Target, ...] = token_targets(
                 predicted, document.special, ignored_indexes, ignored_labels, include_special
             )
         elif selection == "entities":
-            targets = entity_targets(predicted, document.special)
+            targets = tuple(
+                EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels) for e in entities
+            )
         else:
             targets = tuple(selection)
-        return _Predicted(document, windows, inputs, probabilities, targets)
+        return _Predicted(document, windows, inputs, probabilities, entities, targets)
 
     def _attribute(self, text: _Predicted, advance: ProgressCallback) -> Explanation:
         """Every target attributed in its home window, as one Explanation."""
@@ -304,6 +312,7 @@ class Explainer:
             deltas=deltas,
             steps=steps,
             settings=self._settings(len(windows)),
+            entities=text.entities,
         )
 
     def _stride(self) -> int:
@@ -315,6 +324,7 @@ class Explainer:
             "method": self.method.name,
             **self.method.settings(),
             "embedding": self.embedding,
+            "aggregation_strategy": self.aggregation_strategy,
             "baseline_token_id": self.baseline_token_id,
             "model": str(getattr(self.model.config, "_name_or_path", "") or ""),
             "max_length": self.max_length,
@@ -336,6 +346,7 @@ class _Predicted:
     windows: list[Window]
     inputs: list[ModelInput]
     probabilities: np.ndarray
+    entities: tuple[Entity, ...]
     targets: tuple[Target, ...]
 
 

@@ -410,7 +410,7 @@ def write_report(summary: dict, path: Path) -> None:
     lines = [
         "# Benchmarks",
         "",
-        f"Machine: {machine()}. Made with `python benchmarks/run.py`; each section says when it "
+        "Made with `python benchmarks/run.py`; each section says when and on what machine it "
         "was measured. Every ratio below compares runs made side by side in one invocation, "
         "each in its own process, same weights, same texts, 50 Gauss-Legendre steps, 2 threads "
         "unless a table says otherwise. Reference: transformers-interpret 0.10.0 (its own venv, "
@@ -429,7 +429,7 @@ def write_report(summary: dict, path: Path) -> None:
         "",
         '## One text, seed-compatible settings and `n_steps="auto"` (tolerance 1e-3)',
         "",
-        case_dates(cases, dates.get("cases", "2026-11-25")),
+        case_dates(cases, dates.get("cases", "2026-11-25")) + on_machine(summary, "cases"),
         "",
         "| case | tokens | targets | reference s | nerlens s | speed-up | 2T/(1+T) bound "
         "| % of bound | max abs diff | max abs delta | auto s | auto speed-up | auto steps "
@@ -446,12 +446,12 @@ def write_report(summary: dict, path: Path) -> None:
             f"{c['compat_rss_mb']:.0f} / {c['auto_rss_mb']:.0f} "
             f"| {c.get('compat_passes', '-')} / {c.get('auto_passes', '-')} |"
         )
-    lines += accuracy_section(summary.get("accuracy", []), dates)
-    lines += long_section(summary.get("long", []), dates)
-    lines += backward_section(summary.get("backward", []), dates)
+    lines += accuracy_section(summary.get("accuracy", []), dates, on_machine(summary, "accuracy"))
+    lines += long_section(summary.get("long", []), dates, on_machine(summary, "long"))
+    lines += backward_section(summary.get("backward", []), dates, on_machine(summary, "backward"))
     if batch:
         lines += ["", f"## Throughput: {BATCH_SIZE} held-out news sentences, demo model", "",
-                  measured(dates, "batch"), "",
+                  measured(dates, "batch") + on_machine(summary, "batch"), "",
                   "| engine | texts | seconds | sentences/s | max abs delta |",
                   "|---|---|---|---|---|"]  # fmt: skip
         lines += [f"| {b['engine']} | {b['texts']} | {b['seconds']:.1f} | {b['rate']:.2f} "
@@ -464,7 +464,7 @@ def write_report(summary: dict, path: Path) -> None:
         ]
     if mem:
         lines += ["", "## Peak memory: one long text, demo model, 50 steps", "",
-                  measured(dates, "memory"), "",
+                  measured(dates, "memory") + on_machine(summary, "memory"), "",
                   "| tokens | targets | peak RSS MB |", "|---|---|---|"]  # fmt: skip
         lines += [f"| {m['tokens']} | {m['targets']} | {m['peak_rss_mb']:.0f} |"
                   for m in mem]  # fmt: skip
@@ -487,17 +487,23 @@ def case_dates(cases: list[dict], default: str) -> str:
     )
 
 
+def on_machine(summary: dict, section: str) -> str:
+    """`` Machine: ...`` for a measured section, else nothing."""
+    where = summary.get("machines", {}).get(section)
+    return f" Machine: {where}." if where and summary.get(section) else ""
+
+
 def measured(dates: dict[str, str], section: str) -> str:
     when = dates.get(section)
     return f"Measured on {when}." if when else "**Pending**: not measured yet on an idle machine."
 
 
-def accuracy_section(rows: list[dict], dates: dict[str, str]) -> list[str]:
+def accuracy_section(rows: list[dict], dates: dict[str, str], where: str) -> list[str]:
     lines = [
         "",
         "## Equal accuracy: every |delta| <= 1e-3, demo model",
         "",
-        measured(dates, "accuracy"),
+        measured(dates, "accuracy") + where,
         "",
         "The reference runs its same-numbers mode at 50, 100, 200 and 400 steps, in that order, "
         'until every target\'s |delta| <= 1e-3; nerlens runs `n_steps="auto"` at tolerance '
@@ -518,12 +524,12 @@ def accuracy_section(rows: list[dict], dates: dict[str, str]) -> list[str]:
     return lines
 
 
-def long_section(rows: list[dict], dates: dict[str, str]) -> list[str]:
+def long_section(rows: list[dict], dates: dict[str, str], where: str) -> list[str]:
     lines = [
         "",
         '## Long document: 2,000 tokens, entity targets, `n_steps="auto"`, demo model',
         "",
-        measured(dates, "long"),
+        measured(dates, "long") + where,
         "",
         "Held-out news sentences in paragraphs (`long_document()` in `benchmarks/run.py`), "
         'explained in windows with `Explainer(..., long_text="window", context=N)`: each '
@@ -545,12 +551,12 @@ def long_section(rows: list[dict], dates: dict[str, str]) -> list[str]:
     return lines
 
 
-def backward_section(rows: list[dict], dates: dict[str, str]) -> list[str]:
+def backward_section(rows: list[dict], dates: dict[str, str], where: str) -> list[str]:
     lines = [
         "",
         "## Backward strategy and threads, idle and beside a busy process",
         "",
-        measured(dates, "backward"),
+        measured(dates, "backward") + where,
         "",
         "`loop`: one backward pass per target (the default); `batched`: one "
         "`torch.autograd.grad(..., is_grads_batched=True)` pass for all targets of a chunk "
@@ -610,10 +616,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "benchmarks.md")
     parser.add_argument(
         "--only",
-        nargs="+",
+        nargs="*",
         default=list(SECTIONS),
         choices=SECTIONS,
-        help="sections to measure; the others keep their last results from summary.json",
+        help="sections to measure (none: only rewrite the report from summary.json); the "
+        "others keep their last results",
     )
     parser.add_argument(
         "--cases", nargs="+", default=None, help="case rows to measure again, e.g. demo-seed"
@@ -627,8 +634,10 @@ def main() -> None:
         )
         .stdout.strip()
         .splitlines()[-1]
+        if args.only
+        else ""
     )
-    paths = build_models()
+    paths = build_models() if args.only else {}
     summary_file = RESULTS / ("summary-quick.json" if args.quick else "summary.json")
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     for section in ("cases", "batch", "memory", "accuracy", "long", "backward"):
@@ -655,6 +664,7 @@ def main() -> None:
     if "backward" in args.only:
         summary["backward"] = backward(paths, settings)
     summary["dates"].update(dict.fromkeys(set(args.only) - {"cases"}, today))
+    summary.setdefault("machines", {}).update(dict.fromkeys(args.only, machine()))
     summary_file.write_text(json.dumps(summary, indent=1))
     out = RESULTS / "benchmarks-quick.md" if args.quick else args.out
     write_report(summary, out)

@@ -487,6 +487,16 @@ def case_dates(cases: list[dict], default: str) -> str:
     )
 
 
+def section(
+    title: str, when: str, intro: str, columns: list[str], rows: list[list[object]]
+) -> list[str]:
+    """A report section: title, when it was measured, what it measures, and its table."""
+    return ["", f"## {title}", "", when, "", intro, "", "| " + " | ".join(columns) + " |",
+            "|" + "---|" * len(columns)] + [
+        "| " + " | ".join(str(cell) for cell in row) + " |" for row in rows
+    ]  # fmt: skip
+
+
 def on_machine(summary: dict, section: str) -> str:
     """`` Machine: ...`` for a measured section, else nothing."""
     where = summary.get("machines", {}).get(section)
@@ -499,78 +509,53 @@ def measured(dates: dict[str, str], section: str) -> str:
 
 
 def accuracy_section(rows: list[dict], dates: dict[str, str], where: str) -> list[str]:
-    lines = [
-        "",
-        "## Equal accuracy: every |delta| <= 1e-3, demo model",
-        "",
+    def tried(r: dict) -> str:
+        return ", ".join(f"{t['n_steps']} ({t['max_abs_delta']:.0e})" for t in r["tried"])
+
+    return section(
+        "Equal accuracy: every |delta| <= 1e-3, demo model",
         measured(dates, "accuracy") + where,
-        "",
         "The reference runs its same-numbers mode at 50, 100, 200 and 400 steps, in that order, "
         'until every target\'s |delta| <= 1e-3; nerlens runs `n_steps="auto"` at tolerance '
         "1e-3 on the same targets (special tokens included).",
-        "",
-        "| case | targets | reference steps tried (max abs delta) | reference n | reference s "
-        "| nerlens auto s | auto steps | auto max abs delta | auto passes | speed-up |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        tried = ", ".join(f"{t['n_steps']} ({t['max_abs_delta']:.0e})" for t in r["tried"])
-        n = r["reference_n_steps"] or f">{r['tried'][-1]['n_steps']}"
-        lines.append(
-            f"| {r['case']} | {r['targets']} | {tried} | {n} | {r['reference_s']:.1f} "
-            f"| {r['auto_s']:.1f} | {r['auto_steps']} | {r['auto_max_abs_delta']:.1e} "
-            f"| {r['auto_passes']} | {r['speedup']:.1f}x |"
-        )
-    return lines
+        ["case", "targets", "reference steps tried (max abs delta)", "reference n",
+         "reference s", "nerlens auto s", "auto steps", "auto max abs delta", "auto passes",
+         "speed-up"],
+        [[r["case"], r["targets"], tried(r),
+          r["reference_n_steps"] or f">{r['tried'][-1]['n_steps']}", f"{r['reference_s']:.1f}",
+          f"{r['auto_s']:.1f}", r["auto_steps"], f"{r['auto_max_abs_delta']:.1e}",
+          r["auto_passes"], f"{r['speedup']:.1f}x"] for r in rows],
+    )  # fmt: skip
 
 
 def long_section(rows: list[dict], dates: dict[str, str], where: str) -> list[str]:
-    lines = [
-        "",
-        '## Long document: 2,000 tokens, entity targets, `n_steps="auto"`, demo model',
-        "",
+    return section(
+        'Long document: 2,000 tokens, entity targets, `n_steps="auto"`, demo model',
         measured(dates, "long") + where,
-        "",
         "Held-out news sentences in paragraphs (`long_document()` in `benchmarks/run.py`), "
         'explained in windows with `Explainer(..., long_text="window", context=N)`: each '
         "target is attributed within its window of N tokens (the default, the model's 512, "
         "is exact and about 4x slower per target).",
-        "",
-        "| context | tokens | windows | targets | seconds | peak RSS MB | passes (forward/"
-        "backward) | backward rows | auto steps | max abs delta |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        count = r["passes"]
-        lines.append(
-            f"| {r['context'] or 'full'} | {r['tokens']} | {r['windows']} | {r['targets']} "
-            f"| {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {count['forward']}/"
-            f"{count['backward']} | {count['backward_rows']} | {r['steps']} "
-            f"| {r['max_abs_delta']:.1e} |"
-        )
-    return lines
+        ["context", "tokens", "windows", "targets", "seconds", "peak RSS MB",
+         "passes (forward/backward)", "backward rows", "auto steps", "max abs delta"],
+        [[r["context"] or "full", r["tokens"], r["windows"], r["targets"],
+          f"{r['seconds']:.1f}", f"{r['peak_rss_mb']:.0f}",
+          f"{r['passes']['forward']}/{r['passes']['backward']}", r["passes"]["backward_rows"],
+          r["steps"], f"{r['max_abs_delta']:.1e}"] for r in rows],
+    )  # fmt: skip
 
 
 def backward_section(rows: list[dict], dates: dict[str, str], where: str) -> list[str]:
-    lines = [
-        "",
-        "## Backward strategy and threads, idle and beside a busy process",
-        "",
+    return section(
+        "Backward strategy and threads, idle and beside a busy process",
         measured(dates, "backward") + where,
-        "",
         "`loop`: one backward pass per target (the default); `batched`: one "
         "`torch.autograd.grad(..., is_grads_batched=True)` pass for all targets of a chunk "
         "(`NERLENS_BACKWARD=batched`). Loaded: a second process keeps one core busy.",
-        "",
-        "| load | case | mode | backward | threads | seconds | passes |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['load']} | {r['case']} | {r['mode']} | {r['backward']} | {r['threads']} "
-        f"| {r['seconds']:.2f} | {r['passes']} |"
-        for r in rows
-    ]
-    return lines
+        ["load", "case", "mode", "backward", "threads", "seconds", "passes"],
+        [[r["load"], r["case"], r["mode"], r["backward"], r["threads"], f"{r['seconds']:.2f}",
+          r["passes"]] for r in rows],
+    )  # fmt: skip
 
 
 def gpu_section() -> list[str]:

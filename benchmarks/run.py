@@ -449,6 +449,7 @@ def write_report(summary: dict, path: Path) -> None:
     lines += accuracy_section(summary.get("accuracy", []), dates, on_machine(summary, "accuracy"))
     lines += long_section(summary.get("long", []), dates, on_machine(summary, "long"))
     lines += backward_section(summary.get("backward", []), dates, on_machine(summary, "backward"))
+    lines += rules_section(summary.get("rules", []), dates)
     if batch:
         lines += ["", f"## Throughput: {BATCH_SIZE} held-out news sentences, demo model", "",
                   measured(dates, "batch") + on_machine(summary, "batch"), "",
@@ -542,6 +543,23 @@ def long_section(rows: list[dict], dates: dict[str, str], where: str) -> list[st
           f"{r['seconds']:.1f}", f"{r['peak_rss_mb']:.0f}",
           f"{r['passes']['forward']}/{r['passes']['backward']}", r["passes"]["backward_rows"],
           r["steps"], f"{r['max_abs_delta']:.1e}"] for r in rows],
+    )  # fmt: skip
+
+
+def rules_section(rows: list[dict], dates: dict[str, str]) -> list[str]:
+    return section(
+        'Choosing `n_steps="auto"`\'s rules: demo model, tolerance 1e-3',
+        measured(dates, "rules") + " Counts are exact on any machine, loaded or not.",
+        "`python benchmarks/auto_rules.py --out rules.json`: first rule (Gauss-Legendre nodes "
+        "over the whole path) and nodes per half of a split segment. Cost: forward rows plus "
+        "backward rows (a backward row costs about what a forward row does); the defaults "
+        "are the cheapest over both texts.",
+        ["text", "first", "per half", "passes (forward/backward)", "forward rows",
+         "backward rows", "cost", "mean/max steps", "max abs delta"],
+        [[r["text"], r["first"], r["segment"], f"{r['forward']}/{r['backward']}",
+          r["forward_rows"], r["backward_rows"], r["cost_rows"],
+          f"{r['mean_steps']:.1f}/{r['max_steps']}", f"{r['max_abs_delta']:.1e}"]
+         for r in rows],
     )  # fmt: skip
 
 

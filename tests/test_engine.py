@@ -187,6 +187,10 @@ def test_progress_counts_targets_over_a_batch(tokenizer, curved, monkeypatch):
     assert sum(bar.advances) == targets
     # auto reports targets as they converge: more than one report per text
     assert len([a for a in bar.advances if a]) > len(texts)
+    _Recorder.instances.clear()
+    Explainer(curved, tokenizer, n_steps=4, progress=True)(SEED_TEXT)
+    (bar,) = _Recorder.instances
+    assert [a for a in bar.advances if a] == [1] * bar.total  # fixed steps: one per target
 
 
 def test_progress_bar_shows_targets_done_of_total():

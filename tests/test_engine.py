@@ -75,6 +75,21 @@ def test_batched_backward_gives_the_loop_numbers(tokenizer, curved, monkeypatch)
         Explainer(curved, tokenizer, n_steps=8)(SEED_TEXT)
 
 
+def test_memory_budget_bounds_every_chunk_and_every_batched_backward(
+    tokenizer, curved, monkeypatch
+):
+    monkeypatch.setenv("NERLENS_BACKWARD", "batched")
+    with count_passes() as passes:
+        explanation = Explainer(curved, tokenizer, n_steps=8, max_memory_mb=1e-3)(SEED_TEXT)
+    targets = len(explanation.targets)
+    # a budget below one step's activations: one step per chunk, and no batched backward
+    # (it would hold every target's gradients at once)
+    assert (passes.forward, passes.backward) == (2 + 8, 8 * targets)
+    with count_passes() as roomy:
+        Explainer(curved, tokenizer, n_steps=8)(SEED_TEXT)
+    assert (roomy.forward, roomy.backward) == (3, 1)
+
+
 def test_chunk_bounds_trade_passes_against_wasted_rows():
     counts = [5, 5, 5, 5, 1, 1, 1, 1, 0, 0]
     # passes free: one chunk per need count wastes no backward row

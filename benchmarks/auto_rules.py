@@ -1,12 +1,14 @@
 """Choose ``n_steps="auto"``'s first rule and splitting rule by counting work on the demo model.
 
-    python benchmarks/auto_rules.py                    # seed sentence and the 64-token text
+    python benchmarks/auto_rules.py --summary          # seed sentence and the 64-token text
     python benchmarks/auto_rules.py --texts seed --first 8 --segment 4
 
 For each (first-rule nodes, nodes per half segment) it explains the texts at tolerance 1e-3 and
 reports the passes and path rows (counts are exact on any machine, loaded or not), the nodes per
 target and the largest |delta|. The cost column, forward rows plus backward rows (a backward row
-costs about what a forward row does), is what the defaults minimise.
+costs about what a forward row does), is what the defaults minimise. ``--summary`` stores the
+rows (without times) in ``results/summary.json``, where ``run.py`` reports them. About 40 minutes
+for the whole grid on 2 idle cores (the 64-token text has 64 targets).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from nerlens import Explainer, load_model
 from nerlens.methods import integrated_gradients
 from nerlens.runner import count_passes
 
-TEXTS = json.loads((Path(__file__).resolve().parent / "texts.json").read_text(encoding="utf-8"))
+HERE = Path(__file__).resolve().parent
+TEXTS = json.loads((HERE / "texts.json").read_text(encoding="utf-8"))
 
 
 def main() -> None:
@@ -34,6 +37,7 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON")
+    parser.add_argument("--summary", action="store_true", help="store the counts for run.py")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, tokenizer = load_model("demo")
@@ -72,6 +76,12 @@ def main() -> None:
                 )
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
+    if args.summary:
+        summary_file = HERE / "results" / "summary.json"
+        summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
+        summary["rules"] = [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+        summary.setdefault("dates", {})["rules"] = time.strftime("%Y-%m-%d")
+        summary_file.write_text(json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":

@@ -424,8 +424,8 @@ def write_report(summary: dict, path: Path) -> None:
         '`n_steps="auto"` runs each refinement round as one shared forward over every new '
         "node (cut into chunks only where the memory budget, or rows few targets need, make "
         "that cheaper) and one backward pass per channel (each node's j-th target). The first "
-        "rule (8 Gauss-Legendre nodes) and the split rule (halves of 4 nodes) were chosen by "
-        "counting passes and rows on the demo model: `python benchmarks/auto_rules.py`.",
+        "rule (4 Gauss-Legendre nodes) and the split rule (halves of 4 nodes) were chosen by "
+        "counting passes and rows on the demo model (last table).",
         "",
         '## One text, seed-compatible settings and `n_steps="auto"` (tolerance 1e-3)',
         "",

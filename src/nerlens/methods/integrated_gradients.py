@@ -44,9 +44,10 @@ from nerlens.targets import Term
 
 Rule = Literal["gausslegendre", "riemann_trapezoid"]
 RULES: tuple[Rule, ...] = ("gausslegendre", "riemann_trapezoid")
-# Chosen on the demo model (benchmarks/auto_rules.py): the fewest backward rows, so the least
-# work, for the seed sentence and the 64-token text at tolerance 1e-3; see docs/benchmarks.md.
-AUTO_FIRST_STEPS = 8
+# Chosen on the demo model (benchmarks/auto_rules.py, counts in docs/benchmarks.md): of first
+# rules with 4, 6, 8, 12, 16 nodes and 2, 3, 4, 6 nodes per half, (4, 4) did the least work (forward
+# plus backward rows) over the seed sentence and the 64-token text at tolerance 1e-3.
+AUTO_FIRST_STEPS = 4
 AUTO_SEGMENT_STEPS = 4
 Segment = tuple[float, float]
 Need = tuple[int, int, float]  # (target, slot its attribution accumulates into, weight)

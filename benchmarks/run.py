@@ -76,6 +76,7 @@ class Settings:
     """What one invocation measures: full sizes, or --quick's tiny ones."""
 
     quick: bool = False
+    long_contexts: tuple[int | None, ...] = LONG_CONTEXTS
 
     @property
     def accuracy_cases(self) -> list[Case]:
@@ -276,7 +277,7 @@ def long_documents(paths: dict[str, Path], settings: Settings) -> list[dict]:
     texts_file = RESULTS / "long-texts.json"
     texts_file.write_text(json.dumps([{"id": "long", "text": text}]))
     rows = []
-    for context in LONG_CONTEXTS:
+    for context in settings.long_contexts:
         extra = [] if context is None else ["--context", str(context)]
         out = RESULTS / f"long-{context or 'full'}.json"
         result = run_ours("long", paths["demo"], texts_file, out, "--n-steps", "auto", *extra)
@@ -569,7 +570,12 @@ def backward_section(rows: list[dict], dates: dict[str, str], where: str) -> lis
         measured(dates, "backward") + where,
         "`loop`: one backward pass per target (the default); `batched`: one "
         "`torch.autograd.grad(..., is_grads_batched=True)` pass for all targets of a chunk "
-        "(`NERLENS_BACKWARD=batched`). Loaded: a second process keeps one core busy.",
+        "(`NERLENS_BACKWARD=batched`). Loaded: a second process keeps one core busy. The rule "
+        "in nerlens (`backward_strategy` in `methods/integrated_gradients.py`): `loop`, and "
+        "`threads=1` on a busy machine. Under load (2026-11-27, this project's machine with "
+        "other jobs, demo seed, 50 steps, backward only): loop 5.0 s, batched 6.6 s with one "
+        "thread; loop 13.8 s, batched 11.0 s with two. Batched only wins with two threads under "
+        "load, where one thread beats both; the idle rows here confirm or overturn the rule.",
         ["load", "case", "mode", "backward", "threads", "seconds", "passes"],
         [[r["load"], r["case"], r["mode"], r["backward"], r["threads"], f"{r['seconds']:.2f}",
           r["passes"]] for r in rows],
@@ -628,8 +634,15 @@ def main() -> None:
     parser.add_argument(
         "--cases", nargs="+", default=None, help="case rows to measure again, e.g. demo-seed"
     )
+    parser.add_argument(
+        "--long-contexts",
+        nargs="+",
+        default=[str(c) for c in LONG_CONTEXTS],
+        help="window lengths for the long section; 'full' is the model's (exact, slow)",
+    )
     args = parser.parse_args()
-    settings = Settings(quick=args.quick)
+    contexts = tuple(None if c == "full" else int(c) for c in args.long_contexts)
+    settings = Settings(quick=args.quick, long_contexts=contexts)
     RESULTS.mkdir(parents=True, exist_ok=True)
     reference_python = (
         subprocess.run(

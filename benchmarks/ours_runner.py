@@ -103,7 +103,7 @@ def main() -> None:
                     "id": item["id"],
                     "seconds": seconds,
                     "tokens": list(explanation.tokens),
-                    "positions": [t.position for t in explanation.targets],
+                    "positions": [t.positions[0] for t in explanation.targets],
                     "scores": explanation.scores.tolist(),
                     "deltas": explanation.deltas.tolist(),
                     "steps": explanation.steps.tolist(),

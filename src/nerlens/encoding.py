@@ -8,8 +8,11 @@ tokens, a bare Metaspace "▁").
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 
+from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerBase
 
 from nerlens.errors import InputError, TextTooLongError
@@ -35,7 +38,7 @@ class Encoding:
         the tokenizer's post-processor makes of that slice of the text's tokens.
         """
         first, last = self.content
-        if not first <= start < stop <= last:
+        if not first <= start <= stop <= last:
             raise ValueError(f"window [{start}, {stop}) is outside the content [{first}, {last})")
         positions = (*range(first), *range(start, stop), *range(last, len(self)))
         return (
@@ -94,30 +97,48 @@ def encode(
     """
     validate_text(text)
     require_fast_tokenizer(tokenizer)
-    batch = tokenizer(
-        text,
-        add_special_tokens=True,
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-        truncation=False,
-        verbose=False,
-    )
-    ids = tuple(int(i) for i in batch["input_ids"])
+    encoding = _private_backend(tokenizer).encode(text, add_special_tokens=True)
+    ids = tuple(encoding.ids)
     if max_length is not None and len(ids) > max_length:
         raise TextTooLongError(len(ids), max_length)
-    special = tuple(bool(s) for s in batch["special_tokens_mask"])
-    own = [i for i, sequence in enumerate(batch.sequence_ids()) if sequence is not None]
+    special = tuple(bool(s) for s in encoding.special_tokens_mask)
+    own = [i for i, sequence in enumerate(encoding.sequence_ids) if sequence is not None]
     return Encoding(
         text=text,
         input_ids=ids,
         tokens=tuple(tokenizer.convert_ids_to_tokens(list(ids))),
-        offsets=tuple(
-            (0, 0) if s else (int(a), int(b)) for (a, b), s in zip(batch["offset_mapping"], special)
-        ),
+        offsets=tuple((0, 0) if s else offset for offset, s in zip(encoding.offsets, special)),
         special=special,
-        word_ids=tuple(None if s else w for w, s in zip(batch.word_ids(), special)),
+        word_ids=tuple(None if s else w for w, s in zip(encoding.word_ids, special)),
         content=(own[0], own[-1] + 1) if own else (len(ids), len(ids)),
     )
+
+
+_BACKENDS: weakref.WeakKeyDictionary[PreTrainedTokenizerBase, tuple[int, Tokenizer]] = (
+    weakref.WeakKeyDictionary()
+)
+_BACKENDS_LOCK = threading.Lock()
+
+
+def _private_backend(tokenizer: PreTrainedTokenizerBase) -> Tokenizer:
+    """nerlens' own copy of the tokenizer's Rust backend, never truncating or padding.
+
+    A fast tokenizer keeps truncation and padding as state on its backend: every call with
+    other settings (a pipeline's ``truncation=True``) changes it, and a call in another thread
+    can then cut or pad this one's text. Encoding with a private copy makes nerlens safe next to
+    any other use of the tokenizer, and it never changes the user's tokenizer. The copy is made
+    again when tokens are added to the tokenizer.
+    """
+    size = len(tokenizer)
+    with _BACKENDS_LOCK:
+        cached = _BACKENDS.get(tokenizer)
+        if cached is None or cached[0] != size:
+            backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+            backend.no_truncation()
+            backend.no_padding()
+            backend.encode_special_tokens = bool(getattr(tokenizer, "split_special_tokens", False))
+            cached = _BACKENDS[tokenizer] = (size, backend)
+        return cached[1]
 
 
 def baseline_ids(encoding: Encoding, baseline_token_id: int) -> tuple[int, ...]:

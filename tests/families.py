@@ -77,11 +77,12 @@ def long_text(sentence_count: int = 14, seed: int = 1) -> str:
 
 
 def _wrap(tokenizer: Tokenizer, specials: dict[str, str], input_names: list[str]):
+    """``specials`` maps roles (cls, sep, pad, unk, mask) to tokens, in id order."""
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         model_max_length=512,
         model_input_names=input_names,
-        **specials,
+        **{f"{role}_token": token for role, token in specials.items()},
     )
 
 
@@ -94,33 +95,30 @@ def _template(tokenizer: Tokenizer, start: str, end: str) -> processors.Template
 
 
 def wordpiece(lowercase: bool, input_names: list[str]) -> PreTrainedTokenizerFast:
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    specials = dict(pad="[PAD]", unk="[UNK]", cls="[CLS]", sep="[SEP]", mask="[MASK]")
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
-    tokenizer.train_from_iterator(
-        sentences(),
-        WordPieceTrainer(vocab_size=VOCAB_SIZE, special_tokens=specials, show_progress=False),
+    trainer = WordPieceTrainer(
+        vocab_size=VOCAB_SIZE, special_tokens=list(specials.values()), show_progress=False
     )
+    tokenizer.train_from_iterator(sentences(), trainer)
     tokenizer.post_processor = _template(tokenizer, "[CLS]", "[SEP]")
-    names = ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token")
-    return _wrap(tokenizer, dict(zip(names, specials)), input_names)
+    return _wrap(tokenizer, specials, input_names)
 
 
 def byte_level_bpe(roberta: bool) -> PreTrainedTokenizerFast:
     if roberta:  # <s>=0 <pad>=1 </s>=2 <unk>=3, as roberta-base
-        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-        names = ("cls_token", "pad_token", "sep_token", "unk_token", "mask_token")
+        specials = dict(cls="<s>", pad="<pad>", sep="</s>", unk="<unk>", mask="<mask>")
     else:  # ModernBERT's own tokenizer: byte-level BPE with BERT-style special tokens
-        specials = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
-        names = ("unk_token", "cls_token", "sep_token", "pad_token", "mask_token")
+        specials = dict(unk="[UNK]", cls="[CLS]", sep="[SEP]", pad="[PAD]", mask="[MASK]")
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = BpeTrainer(
         vocab_size=VOCAB_SIZE,
-        special_tokens=specials,
+        special_tokens=list(specials.values()),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -131,10 +129,10 @@ def byte_level_bpe(roberta: bool) -> PreTrainedTokenizerFast:
         )
     else:
         tokenizer.post_processor = _template(tokenizer, "[CLS]", "[SEP]")
-    return _wrap(tokenizer, dict(zip(names, specials)), ["input_ids", "attention_mask"])
+    return _wrap(tokenizer, specials, ["input_ids", "attention_mask"])
 
 
-def unigram(specials: list[str], names: tuple[str, ...], lowercase: bool, input_names: list[str]):
+def unigram(specials: dict[str, str], lowercase: bool, input_names: list[str]):
     tokenizer = Tokenizer(models.Unigram())
     steps = [normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")]
     if lowercase:  # ALBERT: lowercased, accents stripped
@@ -142,15 +140,15 @@ def unigram(specials: list[str], names: tuple[str, ...], lowercase: bool, input_
     tokenizer.normalizer = normalizers.Sequence(steps)
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    unk = specials[names.index("unk_token")]
     trainer = UnigramTrainer(
-        vocab_size=VOCAB_SIZE, special_tokens=specials, unk_token=unk, show_progress=False
+        vocab_size=VOCAB_SIZE,
+        special_tokens=list(specials.values()),
+        unk_token=specials["unk"],
+        show_progress=False,
     )
     tokenizer.train_from_iterator(sentences(), trainer)
-    start = specials[names.index("cls_token")]
-    end = specials[names.index("sep_token")]
-    tokenizer.post_processor = _template(tokenizer, start, end)
-    return _wrap(tokenizer, dict(zip(names, specials)), input_names)
+    tokenizer.post_processor = _template(tokenizer, specials["cls"], specials["sep"])
+    return _wrap(tokenizer, specials, input_names)
 
 
 @dataclass(frozen=True)
@@ -228,10 +226,7 @@ FAMILIES: dict[str, Family] = {
     "xlm-roberta": Family(
         "xlm-roberta",
         lambda: unigram(
-            ["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-            ("cls_token", "pad_token", "sep_token", "unk_token", "mask_token"),
-            lowercase=False,
-            input_names=_NO_TYPES,
+            dict(cls="<s>", pad="<pad>", sep="</s>", unk="<unk>", mask="<mask>"), False, _NO_TYPES
         ),
         lambda t: XLMRobertaConfig(**_roberta_like(t)),
         XLMRobertaForTokenClassification,
@@ -240,10 +235,9 @@ FAMILIES: dict[str, Family] = {
     "albert": Family(
         "albert",
         lambda: unigram(
-            ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"],
-            ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token"),
-            lowercase=True,
-            input_names=_ALL_INPUTS,
+            dict(pad="<pad>", unk="<unk>", cls="[CLS]", sep="[SEP]", mask="[MASK]"),
+            True,
+            _ALL_INPUTS,
         ),
         lambda t: AlbertConfig(
             **_common(t), **_SMALL, embedding_size=16, max_position_embeddings=MAX_TOKENS
@@ -254,10 +248,9 @@ FAMILIES: dict[str, Family] = {
     "deberta-v3": Family(
         "deberta-v3",
         lambda: unigram(
-            ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"],
-            ("pad_token", "cls_token", "sep_token", "unk_token", "mask_token"),
-            lowercase=False,
-            input_names=_ALL_INPUTS,
+            dict(pad="[PAD]", cls="[CLS]", sep="[SEP]", unk="[UNK]", mask="[MASK]"),
+            False,
+            _ALL_INPUTS,
         ),
         lambda t: DebertaV2Config(
             **_common(t),

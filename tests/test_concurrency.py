@@ -129,9 +129,10 @@ def test_roberta_family_in_threads_equals_sequential_calls():
 
 @pytest.fixture
 def users_model(tokenizer):
-    """A model as a user may hold it: in training mode, partly frozen, with a hook of its own
-    (which notes the threads that run the model)."""
+    """A model as a user may hold it: in training mode but for one part, partly frozen, with a
+    hook of its own (which notes the threads that run the model)."""
     model = tiny_bert(tokenizer, seed=5).train()
+    model.bert.encoder.layer[1].eval()
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     model.threads = set()
     model.bert.encoder.layer[0].register_forward_hook(

@@ -174,3 +174,16 @@ def test_model_is_left_as_it_was_when_a_call_is_interrupted(users_model, tokeniz
         interrupter.join()
         assert [future.result() for future in running] == [expected] * 3
     assert_unchanged(users_model, before)
+
+
+def test_the_users_tokenizer_is_not_changed(windowed_model, tokenizer):
+    """nerlens encodes with its own copy of the backend: settings left by other code stay, and
+    do not cut nerlens' text."""
+    tokenizer(TEXTS[0], truncation=True, max_length=8)  # a pipeline leaves truncation on
+    before = tokenizer.backend_tokenizer.truncation
+    try:
+        explanation = Explainer(windowed_model, tokenizer, n_steps=2)(TEXTS[0])
+        assert tokenizer.backend_tokenizer.truncation == before
+        assert len(explanation.tokens) == len(tokenizer(TEXTS[0])["input_ids"]) > 8
+    finally:
+        tokenizer(TEXTS[0])  # back to no truncation for the other tests

@@ -10,7 +10,10 @@ Each token of the document is *owned* by the window in which it sits farthest fr
 first such window on a tie): it is predicted there, with the most context on both sides. Each
 target is explained in one window, its *home*: among the windows that hold all of its tokens, the
 one that gives the worst-placed of them the most context. For a one-token target that is its
-owner. A target is attributed only to the tokens of its home window; the others get exactly 0.
+owner. A target that no window holds whole (an entity across a boundary, wider than the overlap)
+gets one more window, centred on it. A target is attributed only to the tokens of its home
+window; the others get exactly 0. The explainer takes the probabilities of all of a target's
+tokens from its home, so that an entity's probability and its value come from one window.
 """
 
 from __future__ import annotations

@@ -9,8 +9,11 @@ import pytest
 import torch
 from transformers import AutoModel, AutoModelForSequenceClassification, ByT5Tokenizer
 
+from conftest import CONLL_LABELS
 from families import FAMILIES, MAX_TOKENS, TEXT, long_text, model_of, tokenizer_of
 from nerlens import Explainer, InputError, TextTooLongError
+from nerlens.encoding import encode
+from nerlens.entities import predicted_entities
 from nerlens.model_input import positions_padding_idx
 from nerlens.targets import ContrastTarget, EntityTarget, TokenTarget
 
@@ -168,6 +171,9 @@ def test_entity_across_a_window_boundary_is_explained_in_one_window(name, stride
     explanation = explainer(text, [entity])
     value = explanation.target_values[0]
     assert value == pytest.approx(explanation.target_probability(entity), abs=1e-12)
+    document = encode(tokenizer, text)  # the entities follow the probabilities too
+    grouped = predicted_entities(document, explanation.probabilities, CONLL_LABELS, tokenizer)
+    assert explanation.entities == tuple(grouped)
 
     attributed = np.flatnonzero(explanation.attributions[0][1:-1]) + 1
     start, stop = attributed.min(), attributed.max() + 1

@@ -244,7 +244,10 @@ class Explainer:
         steps = np.zeros(len(targets), dtype=np.int64)
         windows, inputs = list(windows), list(inputs)
         homes = self._homes(document, targets, windows, inputs)
-        _probabilities_from_homes(probabilities, targets, homes, windows, inputs)
+        if _probabilities_from_homes(probabilities, targets, homes, windows, inputs):
+            entities = predicted_entities(  # the Explanation's entities follow its probabilities
+                document, probabilities, self.labels, self.tokenizer, self.aggregation_strategy
+            )
         for w, (window, model_input) in enumerate(zip(windows, inputs)):
             chosen = [t for t, home in enumerate(homes) if home == w]
             if not chosen:
@@ -455,8 +458,8 @@ def _probabilities_from_homes(
     homes: Sequence[int],
     windows: Sequence[Window],
     inputs: Sequence[ModelInput],
-) -> None:
-    """Make each target's probabilities those of the window that explains it.
+) -> bool:
+    """Make each target's probabilities those of the window that explains it; True if any moved.
 
     A token's probabilities come from the window that owns it. A target whose tokens are owned by
     other windows than its home (an entity across a window boundary) takes the probabilities of
@@ -466,11 +469,14 @@ def _probabilities_from_homes(
     owner = {
         window.document_positions[i]: w for w, window in enumerate(windows) for i in window.owned
     }
+    changed = False
     for target, home in zip(targets, homes):
         moved = [p for p in target.positions if owner.get(p) != home]
         if moved:
             local = [windows[home].document_positions.index(p) for p in moved]
             probabilities[moved] = inputs[home].input_probs[local].double().cpu().numpy()
+            changed = True
+    return changed
 
 
 def _localise(terms: tuple[Term, ...], local: dict[int, int]) -> tuple[Term, ...]:

@@ -58,7 +58,7 @@ def tag(
     if output_format == "json":
         typer.echo(json.dumps(entities, ensure_ascii=False, indent=2))
     else:
-        console.print(entities_table(entities))
+        console.print(entities_table(entities) if entities else "no entities predicted")
 
 
 def predicted_entities(predictions: Explanation) -> list[dict[str, Any]]:
@@ -92,6 +92,4 @@ def entities_table(entities: list[dict[str, Any]]) -> Table:
         table.add_row(
             e["word"], e["entity_group"], str(e["start"]), str(e["end"]), f"{e['score']:.2f}"
         )
-    if not entities:
-        table.caption = "no entities predicted"
     return table

@@ -113,13 +113,13 @@ def test_a_file_that_is_not_utf8(tmp_path):
     ("args", "message"),
     [
         (["   "], "text must contain at least one non-whitespace character"),
-        (["Hi", "--ignore-label", "PERSON"], "--ignore-label 'PERSON' is not one of the model's labels"),
+        (["Hi", "--ignore-label", "PERSON"], "--ignore-label 'PERSON' is not one of"),
         (["Hi", "--ignore-index", "9"], "--ignore-index 9 is out of range: the text has 3 tokens"),
         (["Hi", "--targets", "words"], "--targets must be one of tokens, entities; got 'words'"),
         (["Hi", "--method", "shap"], "--method 'shap' is not a registered method; available:"),
         (["word " * 600], "text is 602 tokens long"),
         (["Hi", "--top", "0"], "--top must be positive, got 0"),
-        (["Hi", "--n-steps", "8", "--tolerance", "1e-3"], "--tolerance applies only with --n-steps auto"),
+        (["Hi", "--n-steps", "8", "--tolerance", "1e-3"], "--tolerance applies only with"),
         (["Hi", "--tolerance", "0"], "--tolerance must be positive"),
         (["Hi", "--stride", "16"], "--stride applies only with --long-text window"),
         (["Hi", "--long-text", "split"], "--long-text must be one of error, window"),
@@ -127,9 +127,9 @@ def test_a_file_that_is_not_utf8(tmp_path):
         (["Hi", "--threads", "0"], "--threads must be positive"),
         (["Hi", "--position", "7"], "--position 7 is out of range: the text has 3 tokens (0..2)"),
         (["Hi", "--position", "1", "--targets", "entities"], "--targets chooses every token"),
-        (["Hi", "--position", "1", "--ignore-label", "O"], "--ignore-label and --ignore-index apply only"),
+        (["Hi", "--position", "1", "--ignore-label", "O"], "--ignore-label and --ignore-index"),
         (["Hi", "--contrast", "B-LOC"], "--contrast must be LABEL:FOIL"),
-        (["Hi", "--contrast", "B-LOC:B-PLACE"], "--contrast 'B-PLACE' is not one of the model's labels"),
+        (["Hi", "--contrast", "B-LOC:B-PLACE"], "--contrast 'B-PLACE' is not one of"),
     ],
 )  # fmt: skip
 def test_bad_input_exits_with_one_line(model_dir, args, message):
@@ -216,10 +216,8 @@ def test_entity_explains_the_predicted_entity_with_that_text(demo, tmp_path):
     explanation = explain_json(tmp_path, SEED_TEXT, "--entity", "Emmanuel Macron", "--n-steps", "4")
     assert explanation.targets == (EntityTarget(8, 11, "PER", ("B-PER", "I-PER", "I-PER")),)
     line = one_line_error(["explain", SEED_TEXT, "--entity", "Macron"])
-    assert (
-        line
-        == "error: --entity 'Macron' is not a predicted entity; predicted: 'Paris', 'Emmanuel Macron'"
-    )
+    predicted = "predicted: 'Paris', 'Emmanuel Macron'"
+    assert line == f"error: --entity 'Macron' is not a predicted entity; {predicted}"
 
 
 def test_contrast_at_predicted_tokens_or_at_chosen_positions(demo, tmp_path):
@@ -342,8 +340,8 @@ def test_help_fits_80_columns_without_cutting_names_or_defaults(command):
     assert "…" not in result.stdout
     if command == ["explain"]:
         flat = " ".join(result.stdout.split())
-        for shown in ("[default: integrated_gradients]", "[default: auto]", "[default: demo]",
-                      "[default: tokens]", "[default: 3]", "LABEL:FOIL", "--include-special"):  # fmt: skip
+        defaults = ("integrated_gradients", "auto", "demo", "tokens", "3", "error")
+        for shown in [f"[default: {d}]" for d in defaults] + ["LABEL:FOIL", "--include-special"]:
             assert shown in flat
 
 

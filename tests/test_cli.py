@@ -122,6 +122,7 @@ def test_a_file_that_is_not_utf8(tmp_path):
         (["Hi", "--n-steps", "8", "--tolerance", "1e-3"], "--tolerance applies only with"),
         (["Hi", "--tolerance", "0"], "--tolerance must be positive"),
         (["Hi", "--stride", "16"], "--stride applies only with --long-text window"),
+        (["Hi", "--long-text", "window", "--stride", "510"], "--stride must be smaller than 510"),
         (["Hi", "--long-text", "split"], "--long-text must be one of error, window"),
         (["Hi", "--device", "tpu"], "--device must be one of cpu, cuda, auto"),
         (["Hi", "--threads", "0"], "--threads must be positive"),

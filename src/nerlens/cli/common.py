@@ -160,9 +160,13 @@ def make_explainer(
     stride: int | None = None,
     device: str | None = None,
     threads: int | None = None,
+    progress: bool | None = None,
     **method_options: Any,
 ) -> Explainer:
-    """Load ``model`` and build an Explainer; load and option errors become one-line errors."""
+    """Load ``model`` and build an Explainer; load and option errors become one-line errors.
+
+    ``progress=None`` shows a progress bar for long inputs only (the library's rule).
+    """
     quiet_transformers()
     from nerlens.errors import HubUnreachableError, InputError, ModelLoadError
     from nerlens.explainer import Explainer
@@ -178,14 +182,14 @@ def make_explainer(
     engine_options = {} if threads is None else {"threads": threads}
     try:
         loaded, tokenizer = load_model(model)
-        return Explainer(
+        explainer = Explainer(
             loaded,
             tokenizer,
             method,
             long_text=long_text,  # type: ignore[arg-type]  (checked by check_model_options)
             stride=stride,
             device=device,  # type: ignore[arg-type]
-            progress=False,
+            progress=progress,
             **engine_options,
             **method_options,
         )
@@ -197,6 +201,13 @@ def make_explainer(
         )
     except (InputError, ModelLoadError) as error:
         fail(str(error))
+    text_tokens = explainer.max_length - tokenizer.num_special_tokens_to_add()
+    require(
+        stride is None or stride < text_tokens,
+        f"--stride must be smaller than {text_tokens} (the text tokens of one window of this "
+        f"model), got {stride}",
+    )
+    return explainer
 
 
 def predict(explainer: Explainer, text: str) -> Explanation:

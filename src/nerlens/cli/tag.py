@@ -52,7 +52,7 @@ def tag(
     check_choice(output_format, "--format", FORMATS)
     check_model_options(long_text, stride, device, threads)
     explainer = make_explainer(
-        model, long_text=long_text, stride=stride, device=device, threads=threads
+        model, long_text=long_text, stride=stride, device=device, threads=threads, progress=False
     )
     entities = predicted_entities(predict(explainer, source))
     if output_format == "json":

@@ -17,6 +17,7 @@ import typer
 if TYPE_CHECKING:
     from nerlens.explainer import Explainer
     from nerlens.explanation import Explanation
+    from nerlens.targets import EntityTarget
 
 STDIN = "-"
 
@@ -218,3 +219,13 @@ def predict(explainer: Explainer, text: str) -> Explanation:
         return explainer(text, [])
     except InputError as error:
         fail(str(error))
+
+
+def entities_with_spans(predictions: Explanation) -> list[tuple[EntityTarget, int, int]]:
+    """Each predicted entity as a target, with its ``(start, end)`` characters in the text."""
+    from nerlens.targets import entity_targets
+
+    return [
+        (entity, predictions.offsets[entity.start][0], predictions.offsets[entity.end - 1][1])
+        for entity in entity_targets(predictions.predicted_labels, predictions.special)
+    ]

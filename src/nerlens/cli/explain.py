@@ -26,6 +26,7 @@ from nerlens.cli.common import (
     check_model_options,
     check_output,
     check_positive,
+    entities_with_spans,
     fail,
     make_explainer,
     predict,
@@ -306,13 +307,8 @@ def choose_targets(explainer: Explainer, text: str, choice: Choice) -> str | lis
 
 def _chosen_entities(predictions: Explanation, wanted: tuple[str, ...]) -> list[Target]:
     """The predicted entities whose text is one of ``wanted`` (every occurrence), in text order."""
-    from nerlens.targets import entity_targets
-
-    if not wanted:
-        return []
-    found = {}
-    for target in entity_targets(predictions.predicted_labels, predictions.special):
-        start, end = predictions.offsets[target.start][0], predictions.offsets[target.end - 1][1]
+    found: dict[str, list[Target]] = {}
+    for target, start, end in entities_with_spans(predictions):
         found.setdefault(predictions.text[start:end], []).append(target)
     for text in wanted:
         if text not in found:

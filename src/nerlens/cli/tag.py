@@ -19,6 +19,7 @@ from nerlens.cli.common import (
     ThreadsOption,
     check_choice,
     check_model_options,
+    entities_with_spans,
     make_explainer,
     predict,
     read_text,
@@ -65,11 +66,8 @@ def predicted_entities(predictions: Explanation) -> list[dict[str, Any]]:
     """Entities as ``transformers``' token-classification pipeline lists them (``entity_group``,
     ``score``: the mean probability of the entity's tags, ``word``, ``start``, ``end``), except
     that ``word`` is the exact text of the span."""
-    from nerlens.targets import entity_targets
-
     entities = []
-    for target in entity_targets(predictions.predicted_labels, predictions.special):
-        start, end = predictions.offsets[target.start][0], predictions.offsets[target.end - 1][1]
+    for target, start, end in entities_with_spans(predictions):
         entities.append(
             {
                 "entity_group": target.label,

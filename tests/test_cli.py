@@ -350,3 +350,13 @@ def test_methods_lists_the_registry():
     result = runner.invoke(app, ["methods"])
     assert result.exit_code == 0
     assert "integrated_gradients" in result.output
+
+
+def test_top_level_names_resolve_on_first_use():
+    import nerlens
+
+    for name in nerlens.__all__:
+        assert getattr(nerlens, name) is not None
+    assert set(nerlens.__all__) <= set(dir(nerlens))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        nerlens.nope  # noqa: B018

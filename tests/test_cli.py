@@ -284,8 +284,8 @@ def test_tag_prints_entities_as_json_and_table_without_attributing(demo, monkeyp
         ("LOC", "Paris", 11, 16),
         ("PER", "Emmanuel Macron", 37, 52),
     ]
-    assert entities[0]["score"] == pytest.approx(float(top[3]), abs=1e-4)
-    assert entities[1]["score"] == pytest.approx(float(top[8:11].mean()), abs=1e-4)
+    assert entities[0]["score"] == pytest.approx(float(top[3]), abs=1e-6)
+    assert entities[1]["score"] == pytest.approx(float(top[8:11].mean()), abs=1e-6)
 
     table = runner.invoke(app, ["tag", "-"], input=SEED_TEXT)
     assert table.exit_code == 0, table.output

@@ -71,7 +71,7 @@ def predicted_entities(predictions: Explanation) -> list[dict[str, Any]]:
         entities.append(
             {
                 "entity_group": target.label,
-                "score": round(predictions.target_probability(target), 4),
+                "score": predictions.target_probability(target),
                 "word": predictions.text[start:end],
                 "start": start,
                 "end": end,

@@ -21,7 +21,7 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -110,13 +110,14 @@ class TokenClassificationExplainer:
         text: str,
         embedding_type: int = 0,
         internal_batch_size: int | None = None,
-        n_steps: int | None = None,
+        n_steps: int | Literal["auto"] | None = None,
         ignored_indexes: Sequence[int] | None = None,
         ignored_labels: Sequence[str] | None = None,
     ) -> TokenAttributions:
         """Attributions of every selected position: ``{token: [(token, score) per input token]}``.
 
         Like the reference, ``n_steps`` and ``internal_batch_size`` stay set for later calls.
+        ``n_steps="auto"`` (not in the reference) takes as many steps as each target needs.
         """
         if embedding_type not in EMBEDDING_TYPES:
             raise InputError(

@@ -281,8 +281,8 @@ def test_tag_prints_entities_as_json_and_table_without_attributing(demo, monkeyp
         probs = model(**tokenizer(SEED_TEXT, return_tensors="pt")).logits.softmax(-1)[0]
     top = probs.max(-1).values
     assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in entities] == [
-        ("LOC", "Paris", 11, 16),
-        ("PER", "Emmanuel Macron", 37, 52),
+        ("LOC", "paris", 11, 16),  # the pipeline's `word`: the tokens joined (uncased model)
+        ("PER", "emmanuel macron", 37, 52),
     ]
     assert entities[0]["score"] == pytest.approx(float(top[3]), abs=1e-6)
     assert entities[1]["score"] == pytest.approx(float(top[8:11].mean()), abs=1e-6)
@@ -290,6 +290,23 @@ def test_tag_prints_entities_as_json_and_table_without_attributing(demo, monkeyp
     table = runner.invoke(app, ["tag", "-"], input=SEED_TEXT)
     assert table.exit_code == 0, table.output
     assert re.search(r"Emmanuel Macron\s+│\s+PER\s+│\s+37\s+│\s+52\s+│\s+1\.00", table.stdout)
+
+
+def test_tag_groups_as_the_pipeline_strategy_says(demo):
+    text = "Angela Merkel met Joe Biden in Berlin."
+    for strategy in ("simple", "first", "average", "max"):
+        result = runner.invoke(
+            app, ["tag", text, "--format", "json", "--aggregation-strategy", strategy]
+        )
+        assert result.exit_code == 0, result.output
+        explainer = Explainer(*demo, aggregation_strategy=strategy)
+        expected = [e.as_pipeline() for e in explainer(text, []).entities]
+        assert json.loads(result.stdout) == expected
+    line = one_line_error(["tag", text, "--aggregation-strategy", "none"])
+    assert (
+        line
+        == "error: --aggregation-strategy must be one of simple, first, average, max; got 'none'"
+    )
 
 
 def test_tag_with_no_entities_says_so(demo):

@@ -17,7 +17,6 @@ import typer
 if TYPE_CHECKING:
     from nerlens.explainer import Explainer
     from nerlens.explanation import Explanation
-    from nerlens.targets import EntityTarget
 
 STDIN = "-"
 
@@ -162,11 +161,12 @@ def make_explainer(
     device: str | None = None,
     threads: int | None = None,
     progress: bool | None = None,
-    **method_options: Any,
+    **options: Any,
 ) -> Explainer:
     """Load ``model`` and build an Explainer; load and option errors become one-line errors.
 
-    ``progress=None`` shows a progress bar for long inputs only (the library's rule).
+    ``progress=None`` shows a progress bar for long inputs only (the library's rule); ``options``
+    are further Explainer keywords (the method's options, ``aggregation_strategy``).
     """
     quiet_transformers()
     from nerlens.errors import HubUnreachableError, InputError, ModelLoadError
@@ -192,7 +192,7 @@ def make_explainer(
             device=device,  # type: ignore[arg-type]
             progress=progress,
             **engine_options,
-            **method_options,
+            **options,
         )
     except HubUnreachableError as error:
         fail(
@@ -219,13 +219,3 @@ def predict(explainer: Explainer, text: str) -> Explanation:
         return explainer(text, [])
     except InputError as error:
         fail(str(error))
-
-
-def entities_with_spans(predictions: Explanation) -> list[tuple[EntityTarget, int, int]]:
-    """Each predicted entity as a target, with its ``(start, end)`` characters in the text."""
-    from nerlens.targets import entity_targets
-
-    return [
-        (entity, predictions.offsets[entity.start][0], predictions.offsets[entity.end - 1][1])
-        for entity in entity_targets(predictions.predicted_labels, predictions.special)
-    ]

@@ -26,7 +26,6 @@ from nerlens.cli.common import (
     check_model_options,
     check_output,
     check_positive,
-    entities_with_spans,
     fail,
     make_explainer,
     predict,
@@ -307,16 +306,19 @@ def choose_targets(explainer: Explainer, text: str, choice: Choice) -> str | lis
 
 def _chosen_entities(predictions: Explanation, wanted: tuple[str, ...]) -> list[Target]:
     """The predicted entities whose text is one of ``wanted`` (every occurrence), in text order."""
+    from nerlens.targets import EntityTarget
+
     found: dict[str, list[Target]] = {}
-    for target, start, end in entities_with_spans(predictions):
-        found.setdefault(predictions.text[start:end], []).append(target)
+    for e in predictions.entities:
+        target = EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels)
+        found.setdefault(predictions.text[e.start : e.end], []).append(target)
     for text in wanted:
         if text not in found:
             fail(
                 f"--entity {text!r} is not a predicted entity; predicted: "
                 f"{', '.join(repr(t) for t in found) or 'none'}"
             )
-    return sorted((t for text in wanted for t in found[text]), key=lambda t: t.start)
+    return sorted((t for text in wanted for t in found[text]), key=lambda t: t.positions[0])
 
 
 def run(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -19,7 +19,6 @@ from nerlens.cli.common import (
     ThreadsOption,
     check_choice,
     check_model_options,
-    entities_with_spans,
     make_explainer,
     predict,
     read_text,
@@ -37,8 +36,21 @@ def tag(
     file: FileOption = None,
     model: ModelOption = "demo",
     output_format: Annotated[
-        str, typer.Option("--format", help="'table', or 'json' (a list of entities).")
+        str,
+        typer.Option(
+            "--format",
+            help="'table', or 'json': the list transformers' token-classification pipeline "
+            "returns.",
+        ),
     ] = "table",
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--aggregation-strategy",
+            help="How tokens are grouped into entities, as in the pipeline: simple, first, "
+            "average or max.",
+        ),
+    ] = "simple",
     long_text: LongTextOption = "error",
     stride: StrideOption = None,
     device: DeviceOption = None,
@@ -49,45 +61,38 @@ def tag(
     One forward pass per model window; nothing is attributed. TEXT can be '-' to read standard
     input; --file reads a file instead.
     """
+    from nerlens.entities import STRATEGIES
+
     source = read_text(text, file)
     check_choice(output_format, "--format", FORMATS)
+    check_choice(strategy, "--aggregation-strategy", STRATEGIES)
     check_model_options(long_text, stride, device, threads)
     explainer = make_explainer(
-        model, long_text=long_text, stride=stride, device=device, threads=threads, progress=False
+        model,
+        long_text=long_text,
+        stride=stride,
+        device=device,
+        threads=threads,
+        progress=False,
+        aggregation_strategy=strategy,
     )
-    entities = predicted_entities(predict(explainer, source))
+    predictions = predict(explainer, source)
     if output_format == "json":
+        entities = [e.as_pipeline() for e in predictions.entities]
         typer.echo(json.dumps(entities, ensure_ascii=False, indent=2))
+    elif predictions.entities:
+        console.print(entities_table(predictions))
     else:
-        console.print(entities_table(entities) if entities else "no entities predicted")
+        console.print("no entities predicted")
 
 
-def predicted_entities(predictions: Explanation) -> list[dict[str, Any]]:
-    """Entities as ``transformers``' token-classification pipeline lists them (``entity_group``,
-    ``score``: the mean probability of the entity's tags, ``word``, ``start``, ``end``), except
-    that ``word`` is the exact text of the span."""
-    entities = []
-    for target, start, end in entities_with_spans(predictions):
-        entities.append(
-            {
-                "entity_group": target.label,
-                "score": predictions.target_probability(target),
-                "word": predictions.text[start:end],
-                "start": start,
-                "end": end,
-            }
-        )
-    return entities
-
-
-def entities_table(entities: list[dict[str, Any]]) -> Table:
-    """A rich table: one row per entity."""
+def entities_table(predictions: Explanation) -> Table:
+    """A rich table: one row per predicted entity, with the exact text of its span."""
     table = Table(show_edge=False, header_style="bold")
     for column, justify in (("entity", "left"), ("type", "left"), ("start", "right"),
                             ("end", "right"), ("p", "right")):  # fmt: skip
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for e in entities:
-        table.add_row(
-            e["word"], e["entity_group"], str(e["start"]), str(e["end"]), f"{e['score']:.2f}"
-        )
+    for e in predictions.entities:
+        text = predictions.text[e.start : e.end]
+        table.add_row(text, e.entity_group, str(e.start), str(e.end), f"{e.score:.2f}")
     return table

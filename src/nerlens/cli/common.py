@@ -89,6 +89,8 @@ def read_text(text: str | None, file: Path | None) -> str:
             fail(f"cannot read --file {str(file)!r}: {error.strerror or error}")
     require(text is not None, "give the text as an argument, '-' for standard input, or --file")
     if text == STDIN:
+        if sys.stdin.isatty():
+            typer.echo("reading the text from standard input; end it with Ctrl-D", err=True)
         return sys.stdin.read()
     return text  # type: ignore[return-value]  (checked above)
 

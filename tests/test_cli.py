@@ -377,3 +377,11 @@ def test_top_level_names_resolve_on_first_use():
     assert set(nerlens.__all__) <= set(dir(nerlens))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         nerlens.nope  # noqa: B018
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_device_cuda_without_a_gpu_is_one_line_before_loading(tmp_path):
+    line = one_line_error(["tag", "Hi", "--device", "cuda", "--model", str(tmp_path / "none")])
+    assert (
+        line == "error: --device cuda: torch sees no CUDA device; use --device cpu or --device auto"
+    )

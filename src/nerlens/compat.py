@@ -1,6 +1,6 @@
 """Drop-in replacement for transformers-interpret's ``TokenClassificationExplainer``.
 
-Same calls, same numbers (``../docs``: every selected position, special tokens included, is a
+Same calls, same numbers (docs/reference-semantics.md: every selected position, special tokens included, is a
 target; scores are L2-normalised), without the reference's defects: the text is never rewritten,
 a repeated token keeps its explanation, and bad input raises a clear error.
 

@@ -1,8 +1,8 @@
 """Drop-in replacement for transformers-interpret's ``TokenClassificationExplainer``.
 
-Same calls, same numbers (docs/reference-semantics.md: every selected position, special tokens included, is a
-target; scores are L2-normalised), without the reference's defects: the text is never rewritten,
-a repeated token keeps its explanation, and bad input raises a clear error.
+Same calls, same numbers (docs/reference-semantics.md: every selected position, special tokens
+included, is a target; scores are L2-normalised), without the reference's defects: the text is
+never rewritten, a repeated token keeps its explanation, and bad input raises a clear error.
 
 Keys of the returned dict are token texts. A token text that occurs at several explained positions
 is keyed ``"<token> (<position>)"`` at each of them (e.g. ``"the (1)"``, ``"the (7)"``), so every

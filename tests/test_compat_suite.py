@@ -1,11 +1,12 @@
 """transformers-interpret's own suite for ``TokenClassificationExplainer``, run on the drop-in.
 
 Ported from ``test/text/test_token_classification_explainer.py`` of cdpierse/transformers-interpret
-(v0.10.0), test for test and in the same order. The hub models are replaced by local ones: BERT
-by the bundled demo model (uncased, so expected tokens are lower-case) and DistilBERT by a tiny
-randomly initialised DistilBERT built here; model-specific expectations are recomputed for them.
-Each deliberate difference from the reference (also listed in the README) is marked
-``# deliberate difference: ...``. Few integration steps keep it fast: no test here checks numbers.
+(commit 6ba6e6e; its API is that of release 0.10.0), test for test and in the same order. The hub
+models are replaced by local ones: BERT by the bundled demo model (uncased, so expected tokens are
+lower-case) and DistilBERT by a tiny randomly initialised DistilBERT built here; model-specific
+expectations are recomputed for them. Each deliberate difference from the reference (also listed
+in the README) is marked ``# deliberate difference: ...``. Few integration steps keep it fast: no
+test here checks numbers.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Ported from ``test/text/test_token_classification_explainer.py`` of cdpierse/tra
 models are replaced by local ones: BERT by the bundled demo model (uncased, so expected tokens are
 lower-case) and DistilBERT by a tiny randomly initialised DistilBERT built here; model-specific
 expectations are recomputed for them. Each deliberate difference from the reference (also listed
-in the README) is marked ``# deliberate difference: ...``. Few integration steps keep it fast: no
-test here checks numbers.
+in the README) is marked ``# deliberate difference: ...``. Few integration steps keep it fast; the
+numbers themselves are checked against Captum in tests/test_reference_equivalence.py.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from nerlens.cli.common import (
 if TYPE_CHECKING:
     from nerlens.explanation import Explanation
 
-FORMATS = ("table", "json")
+FORMATS = ("text", "json")  # as `nerlens explain --format`
 
 
 @app.command()
@@ -39,10 +39,10 @@ def tag(
         str,
         typer.Option(
             "--format",
-            help="'table', or 'json': the list transformers' token-classification pipeline "
-            "returns.",
+            help="'text' (a table), or 'json': the list transformers' token-classification "
+            "pipeline returns.",
         ),
-    ] = "table",
+    ] = "text",
     strategy: Annotated[
         str,
         typer.Option(

@@ -357,7 +357,7 @@ def test_help_fits_80_columns_without_cutting_names_or_defaults(command):
     assert max(len(line) for line in lines) <= 80
     assert "…" not in result.stdout
     if command == ["explain"]:
-        flat = " ".join(result.stdout.split())
+        flat = re.sub(r"[│\s]+", " ", result.stdout)  # text as read, across wrapped lines
         defaults = ("integrated_gradients", "auto", "demo", "tokens", "3", "error")
         for shown in [f"[default: {d}]" for d in defaults] + ["LABEL:FOIL", "--include-special"]:
             assert shown in flat
@@ -385,3 +385,15 @@ def test_device_cuda_without_a_gpu_is_one_line_before_loading(tmp_path):
     assert (
         line == "error: --device cuda: torch sees no CUDA device; use --device cpu or --device auto"
     )
+
+
+def test_aggregation_strategy_groups_the_entities_explained(demo, tmp_path):
+    text = "Angela Merkel met Joe Biden in Berlin."
+    explanation = explain_json(
+        tmp_path, text, "--targets", "entities", "--aggregation-strategy", "max", "--n-steps", "2"
+    )
+    entities = Explainer(*demo, aggregation_strategy="max")(text, []).entities
+    assert explanation.targets == tuple(
+        EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels) for e in entities
+    )
+    assert len(entities) >= 2

@@ -55,6 +55,14 @@ ThreadsOption = Annotated[
     int | None,
     typer.Option(help="CPU threads for torch. \\[default: torch's choice]", show_default=False),
 ]
+StrategyOption = Annotated[
+    str,
+    typer.Option(
+        "--aggregation-strategy",
+        help="How tokens are grouped into entities, as in transformers' pipeline: simple, "
+        "first, average or max.",
+    ),
+]
 
 DEVICES = ("cpu", "cuda", "auto")
 LONG_TEXT = ("error", "window")
@@ -131,9 +139,12 @@ def check_positive(value: int | float | None, option: str) -> None:
 
 
 def check_model_options(
-    long_text: str, stride: int | None, device: str | None, threads: int | None
+    long_text: str, stride: int | None, device: str | None, threads: int | None, strategy: str
 ) -> None:
     """The options every model-running command shares, in CLI terms."""
+    from nerlens.entities import STRATEGIES
+
+    check_choice(strategy, "--aggregation-strategy", STRATEGIES)
     check_choice(long_text, "--long-text", LONG_TEXT)
     check_choice(device, "--device", DEVICES)
     check_positive(threads, "--threads")

@@ -19,6 +19,7 @@ from nerlens.cli.common import (
     FileOption,
     LongTextOption,
     ModelOption,
+    StrategyOption,
     StrideOption,
     TextArgument,
     ThreadsOption,
@@ -156,6 +157,7 @@ def explain(
             show_default=False,
         ),
     ] = False,
+    strategy: StrategyOption = "simple",
     long_text: LongTextOption = "error",
     stride: StrideOption = None,
     device: DeviceOption = None,
@@ -183,7 +185,7 @@ def explain(
         ignore_indexes=tuple(ignore_index or ()),
     )
     check_choice_options(choice)
-    check_model_options(long_text, stride, device, threads)
+    check_model_options(long_text, stride, device, threads, strategy)
     check_positive(top, "--top")
     check_output(html, "--html")
     check_output(json, "--json")
@@ -194,6 +196,7 @@ def explain(
         stride=stride,
         device=device,
         threads=threads,
+        aggregation_strategy=strategy,
         **method_options(method, n_steps, tolerance),
     )
     check_labels(explainer, choice)

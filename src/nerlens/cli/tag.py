@@ -14,6 +14,7 @@ from nerlens.cli.common import (
     FileOption,
     LongTextOption,
     ModelOption,
+    StrategyOption,
     StrideOption,
     TextArgument,
     ThreadsOption,
@@ -43,14 +44,7 @@ def tag(
             "pipeline returns.",
         ),
     ] = "text",
-    strategy: Annotated[
-        str,
-        typer.Option(
-            "--aggregation-strategy",
-            help="How tokens are grouped into entities, as in the pipeline: simple, first, "
-            "average or max.",
-        ),
-    ] = "simple",
+    strategy: StrategyOption = "simple",
     long_text: LongTextOption = "error",
     stride: StrideOption = None,
     device: DeviceOption = None,
@@ -61,12 +55,9 @@ def tag(
     One forward pass per model window; nothing is attributed. TEXT can be '-' to read standard
     input; --file reads a file instead.
     """
-    from nerlens.entities import STRATEGIES
-
     source = read_text(text, file)
     check_choice(output_format, "--format", FORMATS)
-    check_choice(strategy, "--aggregation-strategy", STRATEGIES)
-    check_model_options(long_text, stride, device, threads)
+    check_model_options(long_text, stride, device, threads, strategy)
     explainer = make_explainer(
         model,
         long_text=long_text,

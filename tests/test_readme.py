@@ -95,6 +95,16 @@ def test_the_readme_has_tested_examples_of_both_kinds():
     assert readme_blocks("<!-- not-tested: needs a GPU -->\n\n```bash\nfalse\n```\n") == []
 
 
+def test_every_file_the_readme_cites_is_in_the_repository():
+    text = README.read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)\s#]+)", text)  # markdown links and images
+    paths = re.findall(r"`((?:docs|tests|src|benchmarks|training)/[^`\s]*)`", text)
+    cited = [p for p in links + paths if "://" not in p]
+    assert "docs/reference-semantics.md" in cited
+    missing = [p for p in cited if not (ROOT / p).exists()]
+    assert not missing, f"README.md cites files that are not in the repository: {missing}"
+
+
 @pytest.mark.parametrize(
     "block",
     [b for b in BLOCKS if b.language == "python"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -138,21 +139,33 @@ def check_positive(value: int | float | None, option: str) -> None:
     require(value is None or value > 0, f"{option} must be positive, got {value!r}")
 
 
-def check_model_options(
-    long_text: str, stride: int | None, device: str | None, threads: int | None, strategy: str
-) -> None:
-    """The options every model-running command shares, in CLI terms."""
-    from nerlens.entities import STRATEGIES
+@dataclass(frozen=True)
+class ModelSettings:
+    """The options of every model-running command: which model, where, and how texts are read."""
 
-    check_choice(strategy, "--aggregation-strategy", STRATEGIES)
-    check_choice(long_text, "--long-text", LONG_TEXT)
-    check_choice(device, "--device", DEVICES)
-    check_positive(threads, "--threads")
-    require(
-        stride is None or long_text == "window",
-        "--stride applies only with --long-text window",
-    )
-    require(stride is None or stride >= 0, f"--stride must be 0 or more, got {stride}")
+    model: str
+    long_text: str
+    stride: int | None
+    device: str | None
+    threads: int | None
+    aggregation_strategy: str
+
+    def check(self) -> None:
+        """Each option on its own, in CLI terms (those that need the model come later)."""
+        from nerlens.entities import STRATEGIES
+
+        check_choice(self.aggregation_strategy, "--aggregation-strategy", STRATEGIES)
+        check_choice(self.long_text, "--long-text", LONG_TEXT)
+        check_choice(self.device, "--device", DEVICES)
+        check_positive(self.threads, "--threads")
+        require(
+            self.stride is None or self.long_text == "window",
+            "--stride applies only with --long-text window",
+        )
+        require(
+            self.stride is None or self.stride >= 0,
+            f"--stride must be 0 or more, got {self.stride}",
+        )
 
 
 # ---------------------------------------------------------------------- model work
@@ -166,46 +179,41 @@ def quiet_transformers() -> None:
 
 
 def make_explainer(
-    model: str,
-    *,
+    settings: ModelSettings,
     method: str = "integrated_gradients",
-    long_text: str = "error",
-    stride: int | None = None,
-    device: str | None = None,
-    threads: int | None = None,
     progress: bool | None = None,
-    **options: Any,
+    **method_options: Any,
 ) -> Explainer:
-    """Load ``model`` and build an Explainer; load and option errors become one-line errors.
+    """Load the model and build an Explainer; load and option errors become one-line errors.
 
-    ``progress=None`` shows a progress bar for long inputs only (the library's rule); ``options``
-    are further Explainer keywords (the method's options, ``aggregation_strategy``).
+    ``progress=None`` shows a progress bar for long inputs only (the library's rule).
     """
     quiet_transformers()
     from nerlens.errors import HubUnreachableError, InputError, ModelLoadError
     from nerlens.explainer import Explainer
     from nerlens.models import load_model
 
-    if device == "cuda":
+    if settings.device == "cuda":
         import torch
 
         require(
             torch.cuda.is_available(),
             "--device cuda: torch sees no CUDA device; use --device cpu or --device auto",
         )
-    engine_options = {} if threads is None else {"threads": threads}
+    threads = {} if settings.threads is None else {"threads": settings.threads}
     try:
-        loaded, tokenizer = load_model(model)
+        loaded, tokenizer = load_model(settings.model)
         explainer = Explainer(
             loaded,
             tokenizer,
             method,
-            long_text=long_text,  # type: ignore[arg-type]  (checked by check_model_options)
-            stride=stride,
-            device=device,  # type: ignore[arg-type]
+            long_text=settings.long_text,  # type: ignore[arg-type]  (checked by settings.check)
+            stride=settings.stride,
+            device=settings.device,  # type: ignore[arg-type]
+            aggregation_strategy=settings.aggregation_strategy,  # type: ignore[arg-type]
             progress=progress,
-            **engine_options,
-            **options,
+            **threads,
+            **method_options,
         )
     except HubUnreachableError as error:
         fail(
@@ -217,9 +225,9 @@ def make_explainer(
         fail(str(error))
     text_tokens = explainer.max_length - tokenizer.num_special_tokens_to_add()
     require(
-        stride is None or stride < text_tokens,
+        settings.stride is None or settings.stride < text_tokens,
         f"--stride must be smaller than {text_tokens} (the text tokens of one window of this "
-        f"model), got {stride}",
+        f"model), got {settings.stride}",
     )
     return explainer
 

@@ -19,12 +19,12 @@ from nerlens.cli.common import (
     FileOption,
     LongTextOption,
     ModelOption,
+    ModelSettings,
     StrategyOption,
     StrideOption,
     TextArgument,
     ThreadsOption,
     check_choice,
-    check_model_options,
     check_output,
     check_positive,
     fail,
@@ -184,21 +184,13 @@ def explain(
         ignore_labels=tuple(ignore_label or ()),
         ignore_indexes=tuple(ignore_index or ()),
     )
+    settings = ModelSettings(model, long_text, stride, device, threads, strategy)
     check_choice_options(choice)
-    check_model_options(long_text, stride, device, threads, strategy)
+    settings.check()
     check_positive(top, "--top")
     check_output(html, "--html")
     check_output(json, "--json")
-    explainer = make_explainer(
-        model,
-        method=method,
-        long_text=long_text,
-        stride=stride,
-        device=device,
-        threads=threads,
-        aggregation_strategy=strategy,
-        **method_options(method, n_steps, tolerance),
-    )
+    explainer = make_explainer(settings, method, **method_options(method, n_steps, tolerance))
     check_labels(explainer, choice)
     selection = choose_targets(explainer, source, choice)
     explanation = run(explainer, source, selection, choice, include_special)

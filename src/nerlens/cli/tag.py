@@ -14,12 +14,12 @@ from nerlens.cli.common import (
     FileOption,
     LongTextOption,
     ModelOption,
+    ModelSettings,
     StrategyOption,
     StrideOption,
     TextArgument,
     ThreadsOption,
     check_choice,
-    check_model_options,
     make_explainer,
     predict,
     read_text,
@@ -57,16 +57,9 @@ def tag(
     """
     source = read_text(text, file)
     check_choice(output_format, "--format", FORMATS)
-    check_model_options(long_text, stride, device, threads, strategy)
-    explainer = make_explainer(
-        model,
-        long_text=long_text,
-        stride=stride,
-        device=device,
-        threads=threads,
-        progress=False,
-        aggregation_strategy=strategy,
-    )
+    settings = ModelSettings(model, long_text, stride, device, threads, strategy)
+    settings.check()
+    explainer = make_explainer(settings, progress=False)
     predictions = predict(explainer, source)
     if output_format == "json":
         entities = [e.as_pipeline() for e in predictions.entities]

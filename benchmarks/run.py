@@ -575,8 +575,9 @@ def backward_section(rows: list[dict], dates: dict[str, str], where: str) -> lis
         "in nerlens (`backward_strategy` in `methods/integrated_gradients.py`): `loop`, and "
         "`threads=1` on a busy machine. Under load (2026-11-27, this project's machine with "
         "other jobs, demo seed, 50 steps, backward only): loop 5.0 s, batched 6.6 s with one "
-        "thread; loop 13.8 s, batched 11.0 s with two. Batched only wins with two threads under "
-        "load, where one thread beats both; the idle rows here confirm or overturn the rule.",
+        "thread; loop 13.8 s, batched 11.0 s with two. Batched only won with two threads under "
+        "load, where one thread beat both. On that machine the same code also varied 2-3x "
+        "from run to run, so the idle rows here confirm or overturn the rule.",
         ["load", "case", "mode", "backward", "threads", "seconds", "passes"],
         [[r["load"], r["case"], r["mode"], r["backward"], r["threads"], f"{r['seconds']:.2f}",
           r["passes"]] for r in rows],

@@ -222,19 +222,21 @@ BACKWARD_ENV = "NERLENS_BACKWARD"
 PASS_COST_TOKEN_ROWS = 64
 
 
-def backward_strategy(channels: int, rows: int, capacity: int) -> Backward:
+def backward_strategy(channels: int, rows: int, capacity: int, layers: int) -> Backward:
     """How to run the backward passes of one chunk: one per target, or all in one batched pass.
 
-    The rule, from measurements on the demo and bert-base-sized models (docs/benchmarks.md):
-    one backward per target ("loop") was faster on an idle machine and, with one thread, under
-    load; one ``is_grads_batched`` pass only won with two threads on a busy machine, where one
-    thread beats both. So "loop" unless the environment variable ``NERLENS_BACKWARD=batched``
-    asks otherwise (for measuring; a batched pass must also fit the memory budget).
+    The default is one backward pass per target ("loop"): the issue's idle measurement had the
+    batched pass 1.15x slower on the demo seed sentence; under load the two swap places, and
+    there ``threads=1`` helps more (docs/benchmarks.md has both, idle and loaded).
+    ``NERLENS_BACKWARD=batched`` asks for one ``is_grads_batched`` pass per chunk instead, where
+    it fits the memory budget: the chunk's saved activations (``rows`` steps of ``capacity``)
+    plus one layer's gradients per channel, about ``rows * channels / layers`` steps more.
     """
     wanted = os.environ.get(BACKWARD_ENV, "loop")
     if wanted not in ("loop", "batched"):
         raise InputError(f"{BACKWARD_ENV} must be 'loop' or 'batched', got {wanted!r}")
-    return "batched" if wanted == "batched" and channels * rows <= capacity else "loop"
+    fits = rows * (1 + channels / max(layers, 1)) <= capacity
+    return "batched" if wanted == "batched" and fits else "loop"
 
 
 def run_rows(
@@ -265,6 +267,7 @@ def run_rows(
     capacity = budget.internal_batch_size or steps_per_chunk(
         model_input.model, tokens, budget.max_memory_mb
     )
+    layers = getattr(getattr(model_input.model, "config", None), "num_hidden_layers", 12)
     order = sorted(range(len(alphas)), key=lambda r: -len(needs[r]))
     totals = torch.zeros(num_slots, tokens, dtype=torch.float64, device=device)
     values = np.zeros((len(alphas), score.count))
@@ -284,7 +287,7 @@ def run_rows(
         weights = weights.to(device=device, dtype=row_scores.dtype)
         slots = slots.to(device)
         last = end == len(order)
-        if backward_strategy(channels, len(rows), capacity) == "batched":
+        if backward_strategy(channels, len(rows), capacity, layers) == "batched":
             (grads,) = torch.autograd.grad(row_scores, path, weights, is_grads_batched=True)
             note_backward(len(rows), channels)
             for j in range(channels):

@@ -573,11 +573,12 @@ def backward_section(rows: list[dict], dates: dict[str, str], where: str) -> lis
         "`torch.autograd.grad(..., is_grads_batched=True)` pass for all targets of a chunk "
         "(`NERLENS_BACKWARD=batched`). Loaded: a second process keeps one core busy. The rule "
         "in nerlens (`backward_strategy` in `methods/integrated_gradients.py`): `loop`, and "
-        "`threads=1` on a busy machine. Under load (2026-11-27, this project's machine with "
-        "other jobs, demo seed, 50 steps, backward only): loop 5.0 s, batched 6.6 s with one "
-        "thread; loop 13.8 s, batched 11.0 s with two. Batched only won with two threads under "
-        "load, where one thread beat both. On that machine the same code also varied 2-3x "
-        "from run to run, so the idle rows here confirm or overturn the rule.",
+        "`threads=1` on a busy machine. Spot checks on 2026-11-27 (demo seed, same numbers, 14 "
+        "targets, best of 3; not side by side): nearly idle, loop 2.91 s / batched 3.29 s with "
+        "one thread, 1.54 s / 1.77 s with two (reference 3.76 s: 2.44x); beside a busy process "
+        "and other jobs, loop 10.3 s / batched 6.9 s with one thread, 18.2 s / 15.7 s with two. "
+        "So batched wins only under load, where one thread wins more; loaded numbers varied "
+        "2-3x from run to run, so the rows here decide.",
         ["load", "case", "mode", "backward", "threads", "seconds", "passes"],
         [[r["load"], r["case"], r["mode"], r["backward"], r["threads"], f"{r['seconds']:.2f}",
           r["passes"]] for r in rows],

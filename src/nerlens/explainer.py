@@ -6,7 +6,7 @@ that uses them; every later stage can trust its inputs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any, Literal, overload
 
@@ -21,7 +21,7 @@ from nerlens.encoding import Encoding, encode, encode_windows, max_input_length
 from nerlens.entities import Strategy, check_strategy, predicted_entities
 from nerlens.errors import InputError
 from nerlens.explanation import Explanation
-from nerlens.methods import AttributionMethod, Budget, create_method
+from nerlens.methods import AttributionMethod, Budget, resolve_method
 from nerlens.model_input import Embedding, prepare, resolve_layer
 from nerlens.runner import ModelRunner
 from nerlens.targets import (
@@ -49,8 +49,11 @@ AUTO_PROGRESS_TOKENS = 256
 class Explainer:
     """Explains a token-classification model's predictions on texts.
 
-    ``method`` names a registered attribution method; extra keyword arguments are its options
-    (for Integrated Gradients: ``n_steps`` (int or ``"auto"``), ``rule``, ``tolerance``).
+    ``method`` is a registered method's name (``nerlens.available_methods()``) or a method object
+    such as ``nerlens.methods.Occlusion()``. A named method's options go in ``method_options``
+    (``{"n_samples": 50}``); as a shorthand, keywords the Explainer does not take itself are
+    method options too (``n_steps=8``). An option named like an Explainer keyword (``stride``,
+    ``device``...) always means the Explainer's; give it via ``method_options`` or the object.
     ``device=None`` keeps the model where it is; a device name moves the model there, and
     ``precision`` ("float16"/"bfloat16", GPU only) converts it: both change the model you pass.
     Half precision is safe here because probabilities are taken in float32 and scores are
@@ -63,8 +66,9 @@ class Explainer:
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
-        method: str = "integrated_gradients",
+        method: str | AttributionMethod = "integrated_gradients",
         *,
+        method_options: Mapping[str, Any] | None = None,
         embedding: Embedding = "word",
         internal_batch_size: int | None = None,
         max_memory_mb: float = 1024.0,
@@ -75,7 +79,7 @@ class Explainer:
         precision: Precision | None = None,
         progress: bool | None = None,
         aggregation_strategy: Strategy = "simple",
-        **method_options: Any,
+        **options: Any,
     ) -> None:
         if not hasattr(model, "config") or not getattr(model.config, "id2label", None):
             raise InputError(
@@ -93,7 +97,14 @@ class Explainer:
             raise InputError(f"long_text must be 'error' or 'window', got {long_text!r}")
         self.model = _place(model, device, precision)
         self.tokenizer = tokenizer
-        self.method: AttributionMethod = create_method(method, **method_options)
+        both = sorted(set(options) & set(method_options or {}))
+        if both:
+            raise InputError(
+                f"method option(s) {both} given twice: as keywords and in method_options"
+            )
+        self.method: AttributionMethod = resolve_method(
+            method, {**(method_options or {}), **options}
+        )
         layer, self.embedding = resolve_layer(model, embedding)
         self.runner = ModelRunner(self.model, layer)
         self.budget = Budget(internal_batch_size=internal_batch_size, max_memory_mb=max_memory_mb)

@@ -10,8 +10,7 @@ import torch
 from captum.attr import FeatureAblation, LayerGradientXActivation
 
 from conftest import SEED_TEXT, tiny_bert
-from nerlens import ContrastTarget, EntityTarget, Explainer, InputError, TokenTarget
-from nerlens import methods
+from nerlens import ContrastTarget, EntityTarget, Explainer, InputError, TokenTarget, methods
 from nerlens.methods import (
     AttributionMethod,
     Occlusion,

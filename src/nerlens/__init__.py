@@ -8,6 +8,7 @@ from nerlens.compat import TokenClassificationExplainer
 from nerlens.errors import InputError, ModelLoadError, TextTooLongError
 from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
+from nerlens.faithfulness import compare_methods
 from nerlens.methods import available_methods, register_method
 from nerlens.models import load_model
 from nerlens.targets import ContrastTarget, EntityTarget, TokenTarget
@@ -24,6 +25,7 @@ __all__ = [
     "TokenTarget",
     "__version__",
     "available_methods",
+    "compare_methods",
     "load_model",
     "register_method",
 ]

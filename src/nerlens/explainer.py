@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ from nerlens.targets import (
     token_targets,
 )
 from nerlens.windows import Window, plan_windows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TargetSelector = Literal["tokens", "entities"]
 LongText = Literal["error", "window"]
@@ -186,6 +189,13 @@ class Explainer:
                 )
                 advance()
         return results[0] if single else results
+
+    def evaluate(self, explanation: Explanation) -> pd.DataFrame:
+        """Faithfulness of ``explanation``: one row per target, in order (comprehensiveness and
+        sufficiency at 10..50% of the tokens and their means; see :mod:`nerlens.faithfulness`)."""
+        from nerlens.faithfulness import evaluate
+
+        return evaluate(self, explanation)
 
     # ------------------------------------------------------------------ stages
     def _windows(self, text: str) -> tuple[Encoding, list[Window]]:

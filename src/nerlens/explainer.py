@@ -21,6 +21,14 @@ from nerlens.encoding import Encoding, encode, encode_windows, max_input_length
 from nerlens.entities import Strategy, check_strategy, predicted_entities
 from nerlens.errors import InputError
 from nerlens.explanation import Explanation
+from nerlens.gold import (
+    GoldSpan,
+    check_gold,
+    error_targets,
+    gold_entities,
+    gold_tags,
+    is_correct,
+)
 from nerlens.methods import AttributionMethod, Budget, resolve_method
 from nerlens.model_input import Embedding, prepare, resolve_layer
 from nerlens.runner import ModelRunner
@@ -37,7 +45,7 @@ from nerlens.windows import Window, plan_windows
 if TYPE_CHECKING:
     import pandas as pd
 
-TargetSelector = Literal["tokens", "entities"]
+TargetSelector = Literal["tokens", "entities", "gold"]
 LongText = Literal["error", "window"]
 Device = Literal["cpu", "cuda", "auto"]
 Precision = Literal["float32", "float16", "bfloat16"]
@@ -132,6 +140,7 @@ class Explainer:
         ignored_indexes: Iterable[int] = ...,
         ignored_labels: Iterable[str] = ...,
         include_special_tokens: bool = ...,
+        gold: Iterable[GoldSpanLike] | None = ...,
     ) -> Explanation: ...
 
     @overload
@@ -143,6 +152,7 @@ class Explainer:
         ignored_indexes: Iterable[int] = ...,
         ignored_labels: Iterable[str] = ...,
         include_special_tokens: bool = ...,
+        gold: Sequence[Iterable[GoldSpanLike] | None] | None = ...,
     ) -> list[Explanation]: ...
 
     def __call__(
@@ -153,18 +163,28 @@ class Explainer:
         ignored_indexes: Iterable[int] = (),
         ignored_labels: Iterable[str] = (),
         include_special_tokens: bool = False,
+        gold: Any = None,
     ) -> Explanation | list[Explanation]:
         """Explain one text (→ Explanation) or a list of texts (→ list of Explanations).
 
         ``targets``: ``"tokens"`` (each token's predicted label), ``"entities"`` (each predicted
         entity), or explicit Target objects (a list of lists for a list of texts).
         ``ignored_indexes``/``ignored_labels`` drop token targets by position or predicted label.
+        ``gold``: the true entities as ``(start, end, type)`` character spans (a list of such lists
+        for a list of texts); every target then records whether the model got it right
+        (``explanation.correct``), and ``targets="gold"`` explains the truth where the model was
+        wrong (see :func:`nerlens.gold.error_targets`).
         """
         single = isinstance(text, str)
         texts = [text] if single else list(_texts(text))
         per_text_targets = _split_targets(targets, len(texts), single)
         ignored_labels = check_ignored_labels(ignored_labels, self.label2id)
         ignored_indexes = _check_indexes(ignored_indexes)
+        per_text_gold = _split_gold(gold, texts, single)
+        if any(g is None for g in per_text_gold) and "gold" in per_text_targets:
+            raise InputError(
+                "targets='gold' needs the gold entities: pass gold=[(start, end, type)]"
+            )
         encoded = [self._windows(t) for t in texts]
         for index, (document, _) in enumerate(encoded):
             _check_in_range(ignored_indexes, len(document))
@@ -176,7 +196,9 @@ class Explainer:
         show = self.progress if self.progress is not None else tokens >= AUTO_PROGRESS_TOKENS
         results = []
         with self.runner.session(), _progress(show, len(texts)) as advance:
-            for (document, windows), selection in zip(encoded, per_text_targets):
+            for (document, windows), selection, spans in zip(
+                encoded, per_text_targets, per_text_gold
+            ):
                 results.append(
                     self._explain(
                         document,
@@ -185,6 +207,7 @@ class Explainer:
                         ignored_indexes,
                         ignored_labels,
                         include_special_tokens,
+                        spans,
                     )
                 )
                 advance()
@@ -217,6 +240,7 @@ class Explainer:
         ignored_indexes: frozenset[int],
         ignored_labels: frozenset[str],
         include_special: bool,
+        gold: tuple[GoldSpan, ...] | None = None,
     ) -> Explanation:
         inputs = [
             prepare(self.runner, self.embedding, w.encoding, self.baseline_token_id)
@@ -231,17 +255,23 @@ class Explainer:
         entities = predicted_entities(
             document, probabilities, self.labels, self.tokenizer, self.aggregation_strategy
         )
+        found = tuple(
+            EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels) for e in entities
+        )
 
         if selection == "tokens":
             targets: tuple[Target, ...] = token_targets(
                 predicted, document.special, ignored_indexes, ignored_labels, include_special
             )
         elif selection == "entities":
-            targets = tuple(
-                EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels) for e in entities
+            targets = found
+        elif selection == "gold":
+            targets = error_targets(
+                gold or (), document.offsets, document.special, self.labels, predicted, found
             )
         else:
             targets = tuple(selection)
+        correct = None if gold is None else self._correct(document, gold, predicted, found, targets)
 
         attributions = np.zeros((len(targets), len(document)))
         target_values = np.zeros(len(targets))
@@ -284,7 +314,24 @@ class Explainer:
             steps=steps,
             settings=self._settings(len(windows)),
             entities=entities,
+            gold=gold or (),
+            correct=correct,
         )
+
+    def _correct(
+        self,
+        document: Encoding,
+        gold: tuple[GoldSpan, ...],
+        predicted: Sequence[str],
+        found: tuple[EntityTarget, ...],
+        targets: tuple[Target, ...],
+    ) -> tuple[bool, ...]:
+        """Per target, whether the model's prediction there matches the gold."""
+        tags = gold_tags(gold, document.offsets, document.special, self.labels)
+        spans = gold_entities(gold, document.offsets, document.special, self.labels)
+        gold_keys = {(e.start, e.end, e.label) for e in spans}
+        found_keys = {(e.start, e.end, e.label) for e in found}
+        return tuple(is_correct(t, predicted, tags, gold_keys, found_keys) for t in targets)
 
     def _stride(self) -> int:
         """Tokens shared by neighbouring windows: as given, else a quarter of the model length."""
@@ -356,9 +403,10 @@ def _texts(texts: object) -> Iterable[str]:
 
 def _split_targets(targets: Any, count: int, single: bool) -> list[Any]:
     if isinstance(targets, str):
-        if targets not in ("tokens", "entities"):
+        if targets not in ("tokens", "entities", "gold"):
             raise InputError(
-                f"targets must be 'tokens', 'entities' or a list of Target objects, got {targets!r}"
+                "targets must be 'tokens', 'entities', 'gold' or a list of Target objects, "
+                f"got {targets!r}"
             )
         return [targets] * count
     if single:
@@ -370,6 +418,23 @@ def _split_targets(targets: Any, count: int, single: bool) -> list[Any]:
             "lists of Target objects"
         )
     return [list(t) for t in per_text]
+
+
+GoldSpanLike = GoldSpan | tuple[int, int, str]
+
+
+def _split_gold(gold: Any, texts: list[str], single: bool) -> list[tuple[GoldSpan, ...] | None]:
+    """Validated gold spans per text (None where no gold was given)."""
+    if gold is None:
+        return [None] * len(texts)
+    if single:
+        return [check_gold(gold, texts[0])]
+    per_text = list(gold)
+    if len(per_text) != len(texts):
+        raise InputError(
+            f"for {len(texts)} texts, pass gold as a list of {len(texts)} span lists (or None)"
+        )
+    return [None if g is None else check_gold(g, t) for g, t in zip(per_text, texts)]
 
 
 def _check_indexes(indexes: Iterable[int]) -> frozenset[int]:

@@ -89,3 +89,59 @@ def test_methods_lists_the_registry():
     result = runner.invoke(app, ["methods"])
     assert result.exit_code == 0
     assert "integrated_gradients" in result.output
+
+
+def test_explain_analysis_options(model_dir, tmp_path):
+    out = tmp_path / "words.json"
+    text = "We visited Paris last weekend."
+    result = runner.invoke(
+        app,
+        [
+            "explain",
+            text,
+            "--model",
+            model_dir,
+            "--method",
+            "shapley_sampling",
+            "--method-option",
+            "n_samples=3",
+            "--gold",
+            "11:16:LOC",
+            "--aggregate",
+            "word",
+            "--evaluate",
+            "--json",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "faithfulness" in result.output and "mean" in result.output
+    saved = Explanation.load(out)
+    assert saved.settings["method"] == "shapley_sampling" and saved.settings["n_samples"] == 3
+    assert saved.settings["aggregated"]["level"] == "word"
+    assert saved.gold[0].label == "LOC" and saved.correct is not None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--method-option", "n_samples"], "KEY=VALUE"),
+        (["--method", "occlusion", "--method-option", "n_steps=3"], "takes no option"),
+        (["--gold", "11-16-LOC"], "START:END:TYPE"),
+        (["--gold-tags", "O O"], "one tag per word"),
+        (["--aggregate", "sentence"], "aggregation level"),
+    ],
+)
+def test_explain_analysis_options_fail_clearly(model_dir, arguments, message):
+    result = runner.invoke(
+        app, ["explain", "We visited Paris.", "--model", model_dir, "--n-steps", "2", *arguments]
+    )
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_methods_lists_formulas_and_options():
+    result = runner.invoke(app, ["methods"])
+    assert result.exit_code == 0
+    for name in ("occlusion", "shapley_sampling", "lime", "saliency", "gradient_x_input"):
+        assert name in result.output
+    assert "n_samples=25" in result.output and "f_t(x)" in result.output

@@ -7,6 +7,7 @@ texts by joining their words with single spaces, so their spans are exact by con
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -241,3 +242,17 @@ def error_targets(
         if (entity.start, entity.end, entity.label) not in gold_keys and tags[entity.start] == "O":
             targets.append(ContrastTarget(entity.start, predicted[entity.start], "O"))
     return tuple(sorted(targets, key=lambda t: t.positions[0]))
+
+
+def spans_from_text_tags(text: str, tags: Sequence[str]) -> tuple[GoldSpan, ...]:
+    """Gold spans of IOB/BIOES ``tags`` given one per whitespace-separated word of ``text``."""
+    words = list(re.finditer(r"\S+", text))
+    if len(words) != len(tags):
+        raise InputError(
+            f"got {len(tags)} gold tags for {len(words)} whitespace-separated words; "
+            "give one tag per word"
+        )
+    entities = entity_targets(list(tags), [False] * len(tags))
+    return tuple(
+        GoldSpan(words[e.start].start(), words[e.end - 1].end(), e.label) for e in entities
+    )

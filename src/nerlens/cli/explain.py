@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from nerlens.cli.analysis import faithfulness_table, parse_gold, parse_method_options
 from nerlens.cli.app import app, console
 from nerlens.errors import InputError, ModelLoadError
 from nerlens.methods import available_methods, get_method_class
@@ -40,7 +41,7 @@ def explain(
         typer.Option("--ignore-index", help="Do not explain the token at this position."),
     ] = None,
     targets: Annotated[
-        str, typer.Option(help="What to explain: 'tokens' or 'entities'.")
+        str, typer.Option(help="What to explain: 'tokens', 'entities' or 'gold' (needs --gold).")
     ] = "tokens",
     method: Annotated[
         str, typer.Option(help=f"Attribution method: {', '.join(available_methods())}.")
@@ -59,6 +60,24 @@ def explain(
     long_text: Annotated[
         str, typer.Option(help="'error' or 'window' (sliding windows) for long texts.")
     ] = "error",
+    method_option: Annotated[
+        list[str] | None,
+        typer.Option(help="A method option KEY=VALUE, e.g. n_samples=50 (repeatable)."),
+    ] = None,
+    gold: Annotated[
+        list[str] | None,
+        typer.Option(help="A true entity START:END:TYPE, e.g. 11:16:LOC (repeatable)."),
+    ] = None,
+    gold_tags: Annotated[
+        str | None,
+        typer.Option(help="True IOB tags, one per whitespace-separated word: 'O O B-LOC ...'."),
+    ] = None,
+    aggregate: Annotated[
+        str | None, typer.Option(help="Show words ('word') or entities ('entity') as units.")
+    ] = None,
+    evaluate: Annotated[
+        bool, typer.Option(help="Also print faithfulness scores (comprehensiveness, sufficiency).")
+    ] = False,
     top: Annotated[int, typer.Option(help="Tokens shown for and against each label.")] = 3,
     html: Annotated[Path | None, typer.Option(help="Also write an HTML page here.")] = None,
     json: Annotated[
@@ -74,9 +93,16 @@ def explain(
     if "n_steps" in _options_of(method):
         options["n_steps"] = n_steps
     try:
+        options.update(parse_method_options(method_option))
+        gold_spans = parse_gold(gold, gold_tags, text)
         loaded_model, tokenizer = load_model(model)
         explainer = Explainer(
-            loaded_model, tokenizer, method, long_text=long_text, progress=False, **options
+            loaded_model,
+            tokenizer,
+            method,
+            long_text=long_text,
+            progress=False,
+            method_options=options,
         )
         explanation = explainer(
             text,
@@ -84,11 +110,17 @@ def explain(
             ignored_indexes=ignore_index or (),
             ignored_labels=ignore_label or (),
             include_special_tokens=include_special,
+            gold=gold_spans,
         )
+        scores = explainer.evaluate(explanation) if evaluate else None
+        if aggregate is not None:
+            explanation = explanation.aggregate(aggregate)  # type: ignore[arg-type]
     except (InputError, ModelLoadError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     console.print(render_terminal(explanation, top=top))
+    if scores is not None:
+        console.print(faithfulness_table(scores), highlight=False)
     if html is not None:
         render_html(explanation, full_page=True).save(html)
         console.print(f"HTML written to {html}")

@@ -173,7 +173,7 @@ def test_method_object_options_and_clear_errors(tiny_model, tokenizer):
         Explainer(tiny_model, tokenizer, n_steps=3, method_options={"n_steps": 4})
     with pytest.raises(InputError, match="ready method object"):
         Explainer(tiny_model, tokenizer, ShapleySampling(), method_options={"seed": 1})
-    with pytest.raises(InputError, match="n_samples must be a positive int"):
+    with pytest.raises(InputError, match="n_samples must be an int >= 1"):
         Explainer(tiny_model, tokenizer, "shapley_sampling", method_options={"n_samples": 0})
     with pytest.raises(InputError, match="unknown attribution method 'shap'"):
         Explainer(tiny_model, tokenizer, "shap")

@@ -137,6 +137,20 @@ def _document(words: list[str], tags: list[str], line: int) -> GoldDocument:
 
 
 # ---------------------------------------------------------------------- gold against predictions
+def covered_tokens(
+    span: GoldSpan, offsets: Sequence[tuple[int, int]], special: Sequence[bool]
+) -> list[int]:
+    """Positions of the non-special tokens whose characters overlap ``span`` (at least one)."""
+    inside = [
+        p
+        for p, ((start, end), s) in enumerate(zip(offsets, special))
+        if not s and start < span.end and span.start < end
+    ]
+    if not inside:
+        raise InputError(f"gold span {span} covers no token of the text")
+    return inside
+
+
 def gold_tags(
     spans: Sequence[GoldSpan],
     offsets: Sequence[tuple[int, int]],
@@ -147,13 +161,7 @@ def gold_tags(
     (a tag the model lacks falls back to ``I-TYPE`` then ``TYPE``), ``O`` outside spans."""
     tags = ["O"] * len(offsets)
     for span in spans:
-        inside = [
-            p
-            for p, ((start, end), s) in enumerate(zip(offsets, special))
-            if not s and start < span.end and span.start < end
-        ]
-        if not inside:
-            raise InputError(f"gold span {span} covers no token of the text")
+        inside = covered_tokens(span, offsets, special)
         first = _model_tag(("B", "I", ""), span.label, labels)
         rest = _model_tag(("I", ""), span.label, labels)
         tags[inside[0]] = first
@@ -181,11 +189,7 @@ def gold_entities(
     tags = gold_tags(spans, offsets, special, labels)
     targets = []
     for span in spans:
-        inside = [
-            p
-            for p, ((start, end), s) in enumerate(zip(offsets, special))
-            if not s and start < span.end and span.start < end
-        ]
+        inside = covered_tokens(span, offsets, special)
         targets.append(
             EntityTarget(inside[0], inside[-1] + 1, span.label, tuple(tags[p] for p in inside))
         )

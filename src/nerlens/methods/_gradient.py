@@ -1,14 +1,23 @@
-"""The gradient of every target with respect to the attributed layer's output at the input."""
+"""Gradient methods: every target's gradient with respect to the attributed layer's output at
+the input, from one shared forward pass, reduced per token by the method."""
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from nerlens.methods._common import TargetScores, at_least_float32, label_probabilities
-from nerlens.methods.base import Attribution, ModelInput
+from nerlens.methods.base import (
+    Attribution,
+    AttributionMethod,
+    Budget,
+    Capabilities,
+    ModelInput,
+)
 from nerlens.targets import Term
 
 
@@ -44,3 +53,28 @@ def gradient_attribution(
         deltas=nan.copy(),
         steps=np.zeros(len(terms), dtype=np.int64),
     )
+
+
+class GradientMethod(AttributionMethod):
+    """A baseline-free method that reduces ``∂f_t/∂e`` and ``e`` to one score per token."""
+
+    capabilities = Capabilities(
+        needs_gradients=True,
+        uses_baseline=False,
+        has_convergence_delta=False,
+        all_targets_one_pass=True,
+    )
+
+    @abstractmethod
+    def reduce(self, gradients: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """(targets, tokens, hidden) gradients and (tokens, hidden) e → (targets, tokens)."""
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    def attribute(
+        self, model_input: ModelInput, terms: Sequence[tuple[Term, ...]], budget: Budget
+    ) -> Attribution:
+        gradients, embedding = input_gradients(model_input, terms)
+        scores = self.reduce(gradients, embedding).double().cpu().numpy()
+        return gradient_attribution(model_input, terms, scores)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from nerlens.errors import InputError
 from nerlens.methods._common import TargetScores, label_probabilities, steps_per_chunk
 from nerlens.methods.base import Budget, ModelInput
 from nerlens.targets import Term
@@ -60,3 +61,11 @@ def perturbed_values(
     if not values:
         return np.zeros((0, len(terms)))
     return np.concatenate(values)
+
+
+def check_sampling(n_samples: object, minimum: int, seed: object) -> None:
+    """Validate a sampling method's ``n_samples`` (an int >= ``minimum``) and ``seed``."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < minimum:
+        raise InputError(f"n_samples must be an int >= {minimum}, got {n_samples!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise InputError(f"seed must be an int or None, got {seed!r}")

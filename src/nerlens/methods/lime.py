@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from nerlens.errors import InputError
-from nerlens.methods._perturbation import candidates, perturbed_values
+from nerlens.methods._perturbation import candidates, check_sampling, perturbed_values
 from nerlens.methods.base import Attribution, AttributionMethod, Budget, Capabilities, ModelInput
 from nerlens.targets import Term
 
@@ -44,14 +44,11 @@ class Lime(AttributionMethod):
         alpha: float = 1.0,
         seed: int | None = 0,
     ) -> None:
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
-            raise InputError(f"n_samples must be an int >= 2, got {n_samples!r}")
+        check_sampling(n_samples, 2, seed)
         if not kernel_width > 0:
             raise InputError(f"kernel_width must be > 0, got {kernel_width!r}")
         if not alpha >= 0:
             raise InputError(f"alpha must be >= 0, got {alpha!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise InputError(f"seed must be an int or None, got {seed!r}")
         self.n_samples = n_samples
         self.kernel_width = kernel_width
         self.alpha = alpha

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import torch
 
-from nerlens.methods._gradient import gradient_attribution, input_gradients
-from nerlens.methods.base import Attribution, AttributionMethod, Budget, Capabilities, ModelInput
-from nerlens.targets import Term
+from nerlens.methods._gradient import GradientMethod
 
 
-class Saliency(AttributionMethod):
+class Saliency(GradientMethod):
     """φ_t,i = Σ_h |∂f_t/∂e[i,h]|, e the attributed layer's output at the input.
 
     Never negative: it says how sensitive the target is to a token, not in which direction.
@@ -19,19 +16,6 @@ class Saliency(AttributionMethod):
 
     name = "saliency"
     formula = "phi[t,i] = sum_h |df_t/de[i,h]|  (e: attributed layer output at the input)"
-    capabilities = Capabilities(
-        needs_gradients=True,
-        uses_baseline=False,
-        has_convergence_delta=False,
-        all_targets_one_pass=True,
-    )
 
-    def settings(self) -> dict[str, Any]:
-        return {}
-
-    def attribute(
-        self, model_input: ModelInput, terms: Sequence[tuple[Term, ...]], budget: Budget
-    ) -> Attribution:
-        gradients, _ = input_gradients(model_input, terms)
-        scores = gradients.abs().sum(dim=2).double().cpu().numpy()
-        return gradient_attribution(model_input, terms, scores)
+    def reduce(self, gradients: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        return gradients.abs().sum(dim=2)

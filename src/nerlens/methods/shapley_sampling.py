@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nerlens.errors import InputError
-from nerlens.methods._perturbation import candidates, perturbed_values
+from nerlens.methods._perturbation import candidates, check_sampling, perturbed_values
 from nerlens.methods.base import Attribution, AttributionMethod, Budget, Capabilities, ModelInput
 from nerlens.targets import Term
 
@@ -37,10 +36,7 @@ class ShapleySampling(AttributionMethod):
     )
 
     def __init__(self, n_samples: int = 25, seed: int | None = 0) -> None:
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise InputError(f"n_samples must be a positive int, got {n_samples!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise InputError(f"seed must be an int or None, got {seed!r}")
+        check_sampling(n_samples, 1, seed)
         self.n_samples = n_samples
         self.seed = seed
 

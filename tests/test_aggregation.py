@@ -104,3 +104,14 @@ def test_entity_view_makes_each_entity_one_unit(demo):
 def test_strategy_is_checked():
     with pytest.raises(InputError, match="aggregation_strategy must be one of"):
         Explainer(*nerlens.load_model("demo"), aggregation_strategy="none")
+
+
+def test_files_written_before_entities_and_gold_still_load(tiny_model, tokenizer):
+    explanation = Explainer(tiny_model, tokenizer, "occlusion")("Paris in spring.")
+    old = explanation.to_dict()
+    for key in ("entities", "gold", "correct", "target_probabilities"):
+        old.pop(key, None)
+    restored = Explanation.from_dict(old)
+    assert restored.entities == () and restored.gold == () and restored.correct is None
+    np.testing.assert_array_equal(restored.attributions, explanation.attributions)
+    assert restored.aggregate("word").tokens[1:-1] == ("Paris", "in", "spring", ".")

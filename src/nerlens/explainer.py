@@ -71,6 +71,9 @@ class Explainer:
     accumulated in float64; watch ``explanation.deltas`` (float16 rounding shows up there).
     ``long_text="window"`` explains texts longer than the model accepts in overlapping windows
     that share ``stride`` tokens (default: a quarter of the model's maximum length).
+    ``aggregation_strategy`` ("simple", "first", "average", "max") groups predicted entities
+    (``explanation.entities``, ``targets="entities"``) exactly as the HF token-classification
+    pipeline does with that strategy.
     """
 
     def __init__(

@@ -1,6 +1,6 @@
 """Regenerate the method comparison in docs/guide.md (demo model, held-out sentences).
 
-    python docs/compare_methods.py            # first 20 held-out sentences, ~3 minutes idle
+    python docs/compare_methods.py            # first 20 held-out sentences, ~4 minutes idle
     python docs/compare_methods.py --count 254
 
 Prints a Markdown table. ``seconds`` are only meaningful on an otherwise idle machine.

@@ -27,7 +27,7 @@ TEXT = "Angela Merkel visited Paris."
 def model64(tokenizer):
     """Confident, non-linear probabilities in float64, so comparisons are exact to 1e-9."""
     model = tiny_bert(tokenizer, seed=3, hidden_size=64, num_hidden_layers=2, initializer_range=0.2)
-    return copy.deepcopy(model).double()
+    return copy.deepcopy(model).double().requires_grad_(False)
 
 
 def targets_of(explanation):

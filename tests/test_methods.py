@@ -168,7 +168,9 @@ def test_method_object_options_and_clear_errors(tiny_model, tokenizer):
         ).method.n_samples
         == 3
     )
-    with pytest.raises(InputError, match=r"takes no option\(s\) \['n_steps'\]"):
+    with pytest.raises(
+        InputError, match=r"method 'occlusion' takes no option\(s\) \['n_steps'\] and they are not"
+    ):
         Explainer(tiny_model, tokenizer, "occlusion", n_steps=3)
     with pytest.raises(InputError, match="given twice"):
         Explainer(tiny_model, tokenizer, n_steps=3, method_options={"n_steps": 4})

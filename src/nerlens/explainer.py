@@ -6,6 +6,7 @@ that uses them; every later stage can trust its inputs.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -29,7 +30,8 @@ from nerlens.gold import (
     gold_tags,
     is_correct,
 )
-from nerlens.methods import AttributionMethod, Budget, resolve_method
+from nerlens.methods import AttributionMethod, Budget, get_method_class, resolve_method
+from nerlens.methods import method_options as method_options_of
 from nerlens.model_input import Embedding, prepare, resolve_layer
 from nerlens.runner import ModelRunner
 from nerlens.targets import (
@@ -111,11 +113,7 @@ class Explainer:
             raise InputError(f"long_text must be 'error' or 'window', got {long_text!r}")
         self.model = _place(model, device, precision)
         self.tokenizer = tokenizer
-        both = sorted(set(options) & set(method_options or {}))
-        if both:
-            raise InputError(
-                f"method option(s) {both} given twice: as keywords and in method_options"
-            )
+        _check_method_keywords(method, options, method_options)
         self.method: AttributionMethod = resolve_method(
             method, {**(method_options or {}), **options}
         )
@@ -424,6 +422,25 @@ def _split_targets(targets: Any, count: int, single: bool) -> list[Any]:
 
 
 GoldSpanLike = GoldSpan | tuple[int, int, str]
+
+
+def _check_method_keywords(
+    method: object, options: Mapping[str, Any], method_options: Mapping[str, Any] | None
+) -> None:
+    """Keywords the Explainer does not take must be options of the named method, once."""
+    both = sorted(set(options) & set(method_options or {}))
+    if both:
+        raise InputError(f"method option(s) {both} given twice: as keywords and in method_options")
+    if options and isinstance(method, str):
+        accepted = method_options_of(get_method_class(method))
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            own = [p for p in inspect.signature(Explainer.__init__).parameters if p != "self"]
+            keywords = [p for p in own if p not in ("model", "tokenizer", "options")]
+            raise InputError(
+                f"method {method!r} takes no option(s) {unknown} and they are not Explainer "
+                f"keywords; its options are {list(accepted)}, the Explainer's are {keywords}"
+            )
 
 
 def _split_gold(gold: Any, texts: list[str], single: bool) -> list[tuple[GoldSpan, ...] | None]:

@@ -25,6 +25,7 @@ from nerlens.explanation import Explanation
 from nerlens.gold import (
     GoldSpan,
     check_gold,
+    check_gold_types,
     error_targets,
     gold_entities,
     gold_tags,
@@ -182,6 +183,8 @@ class Explainer:
         ignored_labels = check_ignored_labels(ignored_labels, self.label2id)
         ignored_indexes = _check_indexes(ignored_indexes)
         per_text_gold = _split_gold(gold, texts, single)
+        for spans in per_text_gold:
+            check_gold_types(spans or (), self.labels)
         if any(g is None for g in per_text_gold) and "gold" in per_text_targets:
             raise InputError(
                 "targets='gold' needs the gold entities: pass gold=[(start, end, type)]"

@@ -170,6 +170,12 @@ def gold_tags(
     return tuple(tags)
 
 
+def check_gold_types(spans: Iterable[GoldSpan], labels: Sequence[str]) -> None:
+    """Every gold type must be a type of the model's labels (checked before any model work)."""
+    for span in spans:
+        _model_tag(("B", "I", ""), span.label, labels)
+
+
 def _model_tag(prefixes: Sequence[str], label: str, labels: Sequence[str]) -> str:
     for prefix in prefixes:
         tag = f"{prefix}-{label}" if prefix else label

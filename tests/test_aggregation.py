@@ -115,3 +115,17 @@ def test_files_written_before_entities_and_gold_still_load(tiny_model, tokenizer
     assert restored.entities == () and restored.gold == () and restored.correct is None
     np.testing.assert_array_equal(restored.attributions, explanation.attributions)
     assert restored.aggregate("word").tokens[1:-1] == ("Paris", "in", "spring", ".")
+
+
+def test_word_strategies_never_split_a_word(demo):
+    model, tokenizer = demo
+    text = "Heavy rain caused the Elbe to flood parts of Magdeburg overnight ."
+    simple = Explainer(model, tokenizer, "occlusion")(text, "entities")
+    assert [(e.entity_group, e.word) for e in simple.entities][:2] == [
+        ("LOC", "el"),
+        ("MISC", "##be"),
+    ]
+    first = Explainer(model, tokenizer, "occlusion", aggregation_strategy="first")(text, "entities")
+    assert first.targets[0] == EntityTarget(5, 7, "LOC", ("B-LOC", "I-LOC"))
+    assert first.settings["aggregation_strategy"] == "first"
+    assert first.aggregate("entity").tokens[5] == "Elbe"

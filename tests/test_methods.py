@@ -160,7 +160,7 @@ def test_method_object_options_and_clear_errors(tiny_model, tokenizer):
     by_name = Explainer(tiny_model, tokenizer, "occlusion")(SEED_TEXT)
     np.testing.assert_array_equal(by_object.attributions, by_name.attributions)
     assert by_name.settings["method"] == "occlusion"
-    short = Explainer(tiny_model, tokenizer, n_steps=2, stride=5)
+    short = Explainer(tiny_model, tokenizer, n_steps=2, stride=5, long_text="window")
     assert short.method.n_steps == 2 and short.stride == 5
     assert (
         Explainer(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from nerlens.cli.app import app, console
-from nerlens.methods import describe_methods
 
 
 @app.command()
 def methods() -> None:
     """List the registered attribution methods: formula, capabilities and options."""
+    from nerlens.methods import describe_methods
+
     for info in describe_methods():
         aliases = f" (aliases: {', '.join(info.aliases)})" if info.aliases else ""
         flags = ", ".join(k for k, v in vars(info.capabilities).items() if v) or "-"

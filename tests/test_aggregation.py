@@ -42,7 +42,7 @@ def test_entities_equal_the_pipeline_on_heldout_sentences(demo, strategy, count)
 
 def test_entity_targets_group_like_the_pipeline(demo):
     model, tokenizer = demo
-    explanation = Explainer(model, tokenizer, n_steps=2)(MERKEL, targets="entities")
+    explanation = Explainer(model, tokenizer, "occlusion")(MERKEL, targets="entities")
     assert explanation.targets == tuple(
         EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels)
         for e in explanation.entities
@@ -57,7 +57,7 @@ def test_entity_targets_group_like_the_pipeline(demo):
 
 def test_word_view_sums_subwords_exactly_and_spans_words(demo):
     model, tokenizer = demo
-    explanation = Explainer(model, tokenizer, n_steps=2)(MERKEL)
+    explanation = Explainer(model, tokenizer, "occlusion")(MERKEL)
     words = explanation.aggregate("word")
     groups = words.settings["aggregated"]["token_positions"]
     assert sorted(p for g in groups for p in g) == list(range(len(explanation.tokens)))
@@ -83,7 +83,7 @@ def test_word_view_sums_subwords_exactly_and_spans_words(demo):
 
 def test_entity_view_makes_each_entity_one_unit(demo):
     model, tokenizer = demo
-    explanation = Explainer(model, tokenizer, n_steps=2)(MERKEL, targets="entities")
+    explanation = Explainer(model, tokenizer, "occlusion")(MERKEL, targets="entities")
     view = explanation.aggregate("entity")
     assert "Emmanuel Macron" in view.tokens and "Angela Merkel" in view.tokens
     assert view.tokens[view.tokens.index("Angela Merkel") + 1] == "said"

@@ -115,7 +115,7 @@ def test_a_file_that_is_not_utf8(tmp_path):
         (["   "], "text must contain at least one non-whitespace character"),
         (["Hi", "--ignore-label", "PERSON"], "--ignore-label 'PERSON' is not one of"),
         (["Hi", "--ignore-index", "9"], "--ignore-index 9 is out of range: the text has 3 tokens"),
-        (["Hi", "--targets", "words"], "--targets must be one of tokens, entities, gold; got 'words'"),
+        (["Hi", "--targets", "words"], "--targets must be one of tokens, entities, gold;"),
         (["Hi", "--method", "shap"], "--method 'shap' is not a registered method; available:"),
         (["word " * 600], "text is 602 tokens long"),
         (["Hi", "--top", "0"], "--top must be positive, got 0"),

@@ -191,6 +191,9 @@ class Explainer:
         self.stride = _check_stride(stride, long_text)
         self.progress = progress
         self.threads = threads
+        self._method_reports_progress = (
+            "progress" in inspect.signature(self.method.attribute).parameters
+        )
         self.aggregation_strategy = check_strategy(aggregation_strategy)
         _check_token_classifier(self)
 
@@ -367,7 +370,10 @@ class Explainer:
             local = {p: i for i, p in enumerate(window.document_positions)}
             terms = [_localise(targets[t].terms(self.label2id), local) for t in chosen]
             reported = _Reported(advance)
-            result = self.method.attribute(model_input, terms, self.budget, reported)
+            if self._method_reports_progress:
+                result = self.method.attribute(model_input, terms, self.budget, reported)
+            else:  # a user's method written before progress reports: all done at its end
+                result = self.method.attribute(model_input, terms, self.budget)
             advance(len(chosen) - reported.count)
             positions = list(window.document_positions)
             for row, t in enumerate(chosen):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +20,13 @@ def display_token(token: str) -> str:
     for marker in BPE_MARKERS:
         token = token.replace(marker, "")
     return token
+
+
+def token_names(tokens: Sequence[str]) -> list[str]:
+    """Display names of tokens; a text that occurs more than once carries its position: "the #7"."""
+    shown = [display_token(t) for t in tokens]
+    counts = Counter(shown)
+    return [f"{t} #{i}" if counts[t] > 1 else t for i, t in enumerate(shown)]
 
 
 @dataclass(frozen=True)

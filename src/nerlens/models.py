@@ -16,8 +16,14 @@ from nerlens.errors import ModelLoadError
 DEMO = "demo"
 
 
-def load_model(name_or_path: str = DEMO) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Return ``(model, tokenizer)`` in eval mode for ``"demo"``, a local directory or a hub id."""
+def load_model(
+    name_or_path: str = DEMO, *, trust_remote_code: bool = False
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Return ``(model, tokenizer)`` in eval mode for ``"demo"``, a local directory or a hub id.
+
+    ``trust_remote_code`` lets transformers run code shipped with the model: only for models
+    you trust.
+    """
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
         raise ModelLoadError(
             f"model must be 'demo', a local directory or a hub id, got {name_or_path!r}"
@@ -35,8 +41,11 @@ def load_model(name_or_path: str = DEMO) -> tuple[PreTrainedModel, PreTrainedTok
             "save_pretrained(), or a hub id such as 'dslim/bert-base-NER'"
         )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path) if looks_local else name)
-        model = AutoModelForTokenClassification.from_pretrained(str(path) if looks_local else name)
+        source = str(path) if looks_local else name
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        model = AutoModelForTokenClassification.from_pretrained(
+            source, trust_remote_code=trust_remote_code
+        )
     except (OSError, ValueError) as error:
         where = "directory" if looks_local else "Hugging Face hub id"
         raise ModelLoadError(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import inspect
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from nerlens.cli.app import app, console
 from nerlens.errors import InputError, ModelLoadError
@@ -64,11 +66,32 @@ def explain(
     json: Annotated[
         Path | None, typer.Option(help="Also write the Explanation as JSON here.")
     ] = None,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="'text' (the view; plain text when piped) or 'json' (the Explanation, to stdout).",
+        ),
+    ] = "text",
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Also save a heatmap of targets × tokens here (.png or .svg)."),
+    ] = None,
 ) -> None:
     """Explain TEXT and print, per token, its label and the tokens that pushed it most."""
     from nerlens.explainer import Explainer
     from nerlens.models import load_model
-    from nerlens.render import render_html, render_terminal
+    from nerlens.render.terminal import print_terminal
+
+    if output_format not in ("text", "json"):
+        typer.echo(f"error: --format must be 'text' or 'json', got {output_format!r}", err=True)
+        raise typer.Exit(2)
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
+        typer.echo(f"error: --plot must name a .png or .svg file, got {str(plot)!r}", err=True)
+        raise typer.Exit(2)
+    if plot is not None and find_spec("matplotlib") is None:
+        typer.echo("error: --plot needs matplotlib: pip install 'nerlens[plot]'", err=True)
+        raise typer.Exit(2)
 
     options: dict[str, Any] = {}
     if "n_steps" in _options_of(method):
@@ -88,13 +111,21 @@ def explain(
     except (InputError, ModelLoadError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    console.print(render_terminal(explanation, top=top))
+    notes = console
+    if output_format == "json":
+        typer.echo(explanation.to_json())
+        notes = Console(stderr=True)
+    else:
+        print_terminal(explanation, console, top=top)
     if html is not None:
-        render_html(explanation, full_page=True).save(html)
-        console.print(f"HTML written to {html}")
+        explanation.save_html(html)
+        notes.print(f"HTML written to {html}")
     if json is not None:
         explanation.save(json)
-        console.print(f"JSON written to {json}")
+        notes.print(f"JSON written to {json}")
+    if plot is not None:
+        explanation.plot("heatmap", plot)
+        notes.print(f"Plot written to {plot}")
 
 
 def _options_of(method: str) -> list[str]:

@@ -42,18 +42,16 @@ def heatmap(explanation: Explanation, *, start: int = 0, raw: bool = False) -> F
         i for i, target in enumerate(explanation.targets) if start <= target.positions[0] < stop
     ][:MAX_LABELLED]
     values = (explanation.attributions if raw else explanation.scores)[rows][:, start:stop]
-    all_names = token_names(explanation.tokens)
-    names = all_names[start:stop]
+    row_names = [explanation.targets[i].describe(token_names(explanation.tokens)) for i in rows]
+    if not rows:  # keep the token axis readable: one blank row says why it is empty
+        values, row_names = np.zeros((1, stop - start)), ["(no target starts here)"]
+    names = token_names(explanation.tokens)[start:stop]
     figure = _figure(CELL * (stop - start) + 3.5, CELL * max(len(rows), 1) + 2.2)
     axes = figure.add_subplot()
     limit = float(np.abs(values).max()) if values.size and np.abs(values).max() > 0 else 1.0
     image = axes.imshow(values, cmap=CMAP, vmin=-limit, vmax=limit, aspect="auto")
     axes.set_xticks(range(stop - start), names, rotation=90, fontsize=8)
-    axes.set_yticks(
-        range(len(rows)),
-        [explanation.targets[i].describe(all_names) for i in rows],
-        fontsize=8,
-    )
+    axes.set_yticks(range(len(row_names)), row_names, fontsize=8)
     bar = figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
     bar.set_label("raw attribution" if raw else "score (÷ L2 norm of the target)", fontsize=8)
     title = "why each label: red raises it, blue lowers it"

@@ -139,6 +139,7 @@ class _Pool:
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s)
         except TimeoutError:
+            future.cancel()  # frees the slot at once if the work has not started yet
             raise HTTPException(
                 503,
                 f"the explanation took longer than {self.timeout_s:g} s and was abandoned; "

@@ -183,6 +183,12 @@ def test_toggles_and_target_list(page, hostile_file):
     page.check("text=raw scores")
     raw_row = page.locator(".nl-for li .nl-value").first.inner_text()
     assert raw_row != paris_row and "normalised" not in page.locator(".nl-legend").inner_text()
+    page.uncheck("text=raw scores")
+    subwords = page.locator(".nerlens [data-token-index]").count()
+    page.check("text=words")  # the word level: Explanation.aggregate("word")
+    assert page.locator(".nerlens [data-token-index]").count() < subwords
+    assert page.locator(".nl-tok", has_text="Macron").count() == 1  # was "macro" + "##n"
+    assert page.locator(".nl-detail .nl-label").inner_text() == "B-LOC"  # still Paris
     options = page.locator(".nl-select option")
     assert options.count() == len(page.eval_on_selector_all(".nl-select option", "o => o"))
     last = options.nth(options.count() - 1)

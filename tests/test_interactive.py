@@ -82,3 +82,13 @@ def test_a_2000_token_document_with_150_entity_targets_fits_10_mb(explanation):
     assert len(long.tokens) == 2000 and len(long) == 150
     size = len(render_interactive(long, full_page=True).data.encode("utf-8"))
     assert size <= 10 * 1024 * 1024, f"{size / 1e6:.1f} MB"
+
+
+def test_word_level_is_the_explanations_word_aggregation(explanation):
+    payload = view_payload(explanation)
+    words = explanation.aggregate("word")
+    level = payload["levels"]["word"]
+    assert level["offsets"] == [list(o) for o in words.offsets]
+    np.testing.assert_allclose(np.array(level["scores"]) / SCALE, words.scores, atol=0.5 / SCALE)
+    assert [e[2] for e in level["entities"]] == [e.entity_group for e in words.entities]
+    assert list(view_payload(words)["levels"]) == ["subword"]  # already aggregated: one level

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from nerlens.explanation import Explanation
-from nerlens.targets import entity_targets
 
 BPE_MARKERS = ("Ġ", "▁")
 DELTA_WARNING = 1e-2  # a convergence delta this large means the scores are not to be trusted
@@ -40,13 +39,11 @@ class EntitySpan:
 
 
 def entity_spans(explanation: Explanation) -> list[EntitySpan]:
-    """The predicted entities of the text, in order, with their character spans."""
-    spans = []
-    for entity in entity_targets(explanation.predicted_labels, explanation.special):
-        start = explanation.offsets[entity.start][0]
-        end = explanation.offsets[entity.end - 1][1]
-        spans.append(EntitySpan(start, end, entity.label, explanation.text[start:end]))
-    return spans
+    """The predicted entities of the text (:attr:`Explanation.entities`) as character spans."""
+    return [
+        EntitySpan(e.start, e.end, e.entity_group, explanation.text[e.start : e.end])
+        for e in explanation.entities
+    ]
 
 
 def strongest(scores: np.ndarray, count: int, sign: int) -> list[int]:

@@ -25,7 +25,7 @@ import numpy as np
 from nerlens.explanation import Explanation
 from nerlens.render._common import DELTA_WARNING, delta_warning, display_token, token_names
 from nerlens.render.html import HtmlPage
-from nerlens.targets import entity_targets, target_to_dict
+from nerlens.targets import target_to_dict
 
 SCALE = 1000  # normalised scores are stored as integers in [-SCALE, SCALE]
 PAYLOAD_VERSION = 1
@@ -33,14 +33,12 @@ SHOWN_SETTINGS = ("method", "n_steps", "model")
 
 
 def view_payload(explanation: Explanation) -> dict[str, Any]:
-    """Everything the interactive view shows, JSON-ready: one entry per level of detail.
-
-    The ``word`` level is the Explanation's own word aggregation, when the Explanation has one.
-    """
+    """Everything the interactive view shows, JSON-ready: subword and word levels (the word
+    level is :meth:`Explanation.aggregate` ``("word")``; an aggregated Explanation has only its
+    own level)."""
     levels = {"subword": _level(explanation)}
-    aggregate = getattr(explanation, "aggregate", None)
-    if aggregate is not None:
-        levels["word"] = _level(aggregate("word"))
+    if "aggregated" not in explanation.settings:
+        levels["word"] = _level(explanation.aggregate("word"))
     settings = explanation.settings
     return {
         "version": PAYLOAD_VERSION,
@@ -71,15 +69,12 @@ def _level(explanation: Explanation) -> dict[str, Any]:
         "special": [int(s) for s in explanation.special],
         "labels": list(explanation.predicted_labels),
         "probs": _rounded(explanation.predicted_probabilities, 3),
-        "entities": [
-            [e.start, e.end, e.label]
-            for e in entity_targets(explanation.predicted_labels, explanation.special)
-        ],
+        "entities": [[e.token_start, e.token_end, e.entity_group] for e in explanation.entities],
         "targets": [
             {
                 **target_to_dict(target),
                 "text": target.describe([display_token(t) for t in tokens]),
-                "p": round(explanation.target_probability(target), 4),
+                "p": round(explanation.row(i).probability, 4),
                 "delta": float(f"{explanation.deltas[i]:.3g}"),
                 "norm": float(f"{norms[i]:.6g}"),
             }

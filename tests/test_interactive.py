@@ -92,3 +92,14 @@ def test_word_level_is_the_explanations_word_aggregation(explanation):
     np.testing.assert_allclose(np.array(level["scores"]) / SCALE, words.scores, atol=0.5 / SCALE)
     assert [e[2] for e in level["entities"]] == [e.entity_group for e in words.entities]
     assert list(view_payload(words)["levels"]) == ["subword"]  # already aggregated: one level
+
+
+def test_show_outside_a_notebook_opens_a_standalone_page(explanation, monkeypatch):
+    opened = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    path = explanation.show()
+    try:
+        assert opened == [path.resolve().as_uri()]
+        assert embedded(path.read_text(encoding="utf-8"))[0]["text"] == SEED_TEXT
+    finally:
+        path.unlink()

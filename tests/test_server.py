@@ -11,9 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 from starlette.exceptions import HTTPException
+from typer.testing import CliRunner
 
 from conftest import SEED_TEXT
 from nerlens import ContrastTarget, EntityTarget, Explainer, Explanation, TokenTarget
+from nerlens.cli import app
 from nerlens.server import ServerSettings, _Pool, create_app
 from nerlens.targets import target_to_dict
 
@@ -182,3 +184,11 @@ def test_a_full_queue_answers_429_at_once_and_waiting_counts_towards_the_timeout
     asyncio.run(scenario())
     pool.executor.shutdown()
     assert ran == ["free again"]  # the abandoned queued request never ran
+
+
+def test_serve_rejects_bad_limits_and_models_in_one_line():
+    runner = CliRunner()
+    result = runner.invoke(app, ["serve", "--model", "/nonexistent/model"])
+    assert result.exit_code == 2 and result.stderr.startswith("error: no model directory")
+    result = runner.invoke(app, ["serve", "--max-steps", "0"])
+    assert result.exit_code == 2 and "--max-steps" in result.stderr

@@ -169,6 +169,10 @@ def test_standalone_file_works_offline_and_shows_markup_as_text(page, hostile_fi
     )
     assert shown == HOSTILE  # every character as text, entity tags aside
     assert page.locator(".nerlens img, .nl-text script").count() == 0
+    page.locator(".nl-tok", has_text="Emmanuel").hover()  # hovering previews another target
+    page.wait_for_function("document.querySelector('.nl-detail .nl-label').textContent === 'B-PER'")
+    page.mouse.move(1, 1)  # leaving the text restores the clicked one
+    page.wait_for_function("document.querySelector('.nl-detail .nl-label').textContent === 'B-LOC'")
     page.wait_for_timeout(200)
     assert page.dialogs == []
     assert page.requests == [hostile_file.as_uri()]

@@ -62,7 +62,9 @@ def explain(
         str, typer.Option(help="'error' or 'window' (sliding windows) for long texts.")
     ] = "error",
     top: Annotated[int, typer.Option(help="Tokens shown for and against each label.")] = 3,
-    html: Annotated[Path | None, typer.Option(help="Also write an HTML page here.")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write the interactive HTML page here.")
+    ] = None,
     json: Annotated[
         Path | None, typer.Option(help="Also write the Explanation as JSON here.")
     ] = None,

@@ -42,13 +42,14 @@ def heatmap(explanation: Explanation, *, start: int = 0, raw: bool = False) -> F
         i for i, target in enumerate(explanation.targets) if start <= target.positions[0] < stop
     ][:MAX_LABELLED]
     values = (explanation.attributions if raw else explanation.scores)[rows][:, start:stop]
-    row_names = [explanation.targets[i].describe(token_names(explanation.tokens)) for i in rows]
+    all_names = token_names(explanation.tokens)
+    row_names = [explanation.targets[i].describe(all_names) for i in rows]
     if not rows:  # keep the token axis readable: one blank row says why it is empty
         values, row_names = np.zeros((1, stop - start)), ["(no target starts here)"]
-    names = token_names(explanation.tokens)[start:stop]
+    names = all_names[start:stop]
     figure = _figure(CELL * (stop - start) + 3.5, CELL * max(len(rows), 1) + 2.2)
     axes = figure.add_subplot()
-    limit = float(np.abs(values).max()) if values.size and np.abs(values).max() > 0 else 1.0
+    limit = float(np.abs(values).max()) or 1.0
     image = axes.imshow(values, cmap=CMAP, vmin=-limit, vmax=limit, aspect="auto")
     axes.set_xticks(range(stop - start), names, rotation=90, fontsize=8)
     axes.set_yticks(range(len(row_names)), row_names, fontsize=8)
@@ -66,7 +67,7 @@ def _hidden_note(explanation: Explanation, start: int, stop: int, rows: list[int
     if stop - start == num_tokens and len(rows) == len(explanation.targets):
         return ""
     note = f"tokens {start}–{stop - 1} of {num_tokens}, {len(rows)} of {len(explanation)} targets"
-    follow = f"plot(start={stop})" if stop < num_tokens else "a smaller start"
+    follow = f'plot("heatmap", start={stop})' if stop < num_tokens else "a smaller start"
     return f"{note}; see the rest with {follow} or save_html()"
 
 

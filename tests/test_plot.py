@@ -30,7 +30,7 @@ def test_heatmap_of_a_long_text_shows_60_tokens_and_says_how_to_see_the_rest(exp
     long = long_explanation(explanation.labels, words=200, entities=10)
     axes = heatmap(long).axes[0]
     assert len(axes.get_xticklabels()) == MAX_LABELLED
-    assert "tokens 0–59 of 202, 5 of 10 targets; see the rest with plot("heatmap", start=60)" in (
+    assert 'tokens 0–59 of 202, 5 of 10 targets; see the rest with plot("heatmap", start=60)' in (
         axes.get_title()
     )
     later = heatmap(long, start=180).axes[0]

@@ -214,3 +214,19 @@ def test_a_2000_token_document_stays_responsive(page, tmp_path, demo):
     box = page.locator(".nl-text").bounding_box()
     assert box["height"] <= 700  # the text scrolls inside its box instead of growing the page
     assert page.locator(".nl-detail .nl-title").inner_text() == "w1495 w1496 w1497 → PER"
+
+
+def test_two_renderings_on_one_page_do_not_clash(page, tmp_path, demo):
+    """As in a notebook with two outputs: each view answers only its own clicks."""
+    model, tokenizer = demo
+    explainer = Explainer(model, tokenizer, n_steps=2)
+    first = explainer(SEED_TEXT)._repr_html_()
+    second = explainer("Angela Merkel met Joe Biden in Berlin.")._repr_html_()
+    path = tmp_path / "notebook.html"
+    path.write_text(f"<!DOCTYPE html><meta charset='utf-8'><div>{first}</div><div>{second}</div>")
+    page.goto(path.as_uri())
+    views = page.locator(".nerlens")
+    assert views.count() == 2
+    views.nth(1).locator(".nl-tok", has_text="Berlin").click()
+    assert views.nth(1).locator(".nl-detail .nl-label").inner_text() == "B-LOC"
+    assert "paris" in views.nth(0).locator(".nl-detail .nl-title").inner_text()

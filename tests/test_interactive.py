@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import SEED_TEXT
-from nerlens import Explainer, TokenTarget
+from nerlens import Explainer, Explanation, TokenTarget
 from nerlens.render.interactive import SCALE, render_interactive, script_json, view_payload
+from nerlens.render.plot import bar_chart
+from nerlens.render.terminal import render_terminal
 from views_data import long_explanation
 
 HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(2)> \"q\" 's' & AT&T in Paris"
@@ -103,3 +105,13 @@ def test_show_outside_a_notebook_opens_a_standalone_page(explanation, monkeypatc
         assert embedded(path.read_text(encoding="utf-8"))[0]["text"] == SEED_TEXT
     finally:
         path.unlink()
+
+
+def test_methods_without_a_convergence_delta_render(explanation):
+    """Perturbation methods leave deltas NaN: every view says n/a instead of failing."""
+    data = explanation.to_dict() | {"deltas": [None] * len(explanation)}
+    no_deltas = Explanation.from_dict(data)
+    (payload,) = embedded(render_interactive(no_deltas).data)
+    assert {t["delta"] for t in payload["levels"]["subword"]["targets"]} == {None}
+    assert "\tn/a\t" in render_terminal(no_deltas).plain()
+    assert bar_chart(no_deltas).axes[0].get_title().endswith("Δ = n/a")

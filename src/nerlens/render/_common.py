@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,11 @@ def strongest(scores: np.ndarray, count: int, sign: int) -> list[int]:
     """Indexes of the ``count`` largest scores of the given sign (+1 for, -1 against)."""
     order = np.argsort(-sign * scores, kind="stable")
     return [int(i) for i in order[:count] if sign * scores[i] > 0]
+
+
+def delta_text(delta: float) -> str:
+    """A convergence delta for display; "n/a" for methods that have none (NaN)."""
+    return "n/a" if math.isnan(delta) else f"{delta:.1e}"
 
 
 def unconverged(explanation: Explanation, threshold: float = DELTA_WARNING) -> list[int]:

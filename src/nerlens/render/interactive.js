@@ -259,9 +259,12 @@
       var label = target.kind === "contrast" ? target.label + " rather than " + target.foil : target.label;
       stats.appendChild(el("span", "nl-label", label));
       stats.appendChild(el("span", "nl-p", "p = " + target.p.toFixed(3)));
-      var delta = el("span", "nl-delta", "\u0394 = " + target.delta.toExponential(1));
-      delta.title = "convergence delta: how far the scores' sum is from the change in p";
-      if (Math.abs(target.delta) > data.deltaWarning) delta.classList.add("nl-bad");
+      var known = target.delta !== null;
+      var delta = el("span", "nl-delta", "\u0394 = " + (known ? target.delta.toExponential(1) : "n/a"));
+      delta.title = known
+        ? "convergence delta: how far the scores' sum is from the change in p"
+        : "this method has no convergence delta";
+      if (known && Math.abs(target.delta) > data.deltaWarning) delta.classList.add("nl-bad");
       stats.appendChild(delta);
       detail.appendChild(stats);
       var lists = el("div", "nl-lists");

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import tempfile
 import uuid
@@ -75,13 +76,18 @@ def _level(explanation: Explanation) -> dict[str, Any]:
                 **target_to_dict(target),
                 "text": target.describe([display_token(t) for t in tokens]),
                 "p": round(explanation.row(i).probability, 4),
-                "delta": float(f"{explanation.deltas[i]:.3g}"),
+                "delta": _significant(explanation.deltas[i]),
                 "norm": float(f"{norms[i]:.6g}"),
             }
             for i, target in enumerate(explanation.targets)
         ],
         "scores": np.rint(scaled).astype(np.int64).tolist(),
     }
+
+
+def _significant(value: float) -> float | None:
+    """Three significant digits; None for NaN (methods without a convergence delta)."""
+    return None if math.isnan(value) else float(f"{value:.3g}")
 
 
 def _rounded(values: np.ndarray, digits: int) -> list[float]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from nerlens.errors import InputError
 from nerlens.explanation import Explanation
-from nerlens.render._common import token_names
+from nerlens.render._common import delta_text, token_names
 
 try:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -93,7 +93,7 @@ def bar_chart(explanation: Explanation, *, target: int = 0, top: int = 10) -> Fi
     axes.axvline(0, color="#333", linewidth=0.8)
     axes.set_xlabel("score (÷ L2 norm of the target): red raises the label, blue lowers it")
     axes.set_title(
-        f"{row.description}   p = {row.probability:.2f}   Δ = {row.delta:.1e}", fontsize=10
+        f"{row.description}   p = {row.probability:.2f}   Δ = {delta_text(row.delta)}", fontsize=10
     )
     return figure
 

@@ -19,6 +19,7 @@ from rich.text import Text
 from nerlens.explanation import Explanation, TargetRow
 from nerlens.render._common import (
     DELTA_WARNING,
+    delta_text,
     delta_warning,
     display_token,
     entity_spans,
@@ -85,7 +86,7 @@ def _pushes_text(items: list[tuple[str, float]], sign: int) -> Text:
 
 def _delta(row: TargetRow) -> Text:
     bad = abs(row.delta) > DELTA_WARNING
-    return Text(f"{row.delta:.1e}{'!' if bad else ''}", style="bold red" if bad else "")
+    return Text(f"{delta_text(row.delta)}{'!' if bad else ''}", style="bold red" if bad else "")
 
 
 def _target_name(explanation: Explanation, row: TargetRow) -> str:

@@ -11,6 +11,7 @@ per app, from the handlers' annotations at run time.)
 """
 
 import asyncio
+import inspect
 import json
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -29,7 +30,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from nerlens.errors import InputError
 from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
-from nerlens.methods import available_methods
+from nerlens.methods import available_methods, get_method_class
 from nerlens.render.interactive import asset, component, script_json, standalone_page, view_payload
 from nerlens.targets import ContrastTarget, EntityTarget, Target, TokenTarget
 
@@ -199,6 +200,7 @@ def create_app(
         config = {
             "model": model_name,
             "methods": available_methods(),
+            "stepMethods": [m for m in available_methods() if _takes_steps(m)],
             "steps": [s for s in STEP_CHOICES if s <= settings.max_steps],
             "maxChars": settings.max_text_chars,
         }
@@ -231,6 +233,11 @@ def create_app(
         return JSONResponse({"error": str(error.detail)}, status_code=error.status_code)
 
     return app
+
+
+def _takes_steps(method: str) -> bool:
+    """Whether a registered method has an ``n_steps`` option (the page offers steps only then)."""
+    return "n_steps" in inspect.signature(get_method_class(method).__init__).parameters
 
 
 def _check_target_count(

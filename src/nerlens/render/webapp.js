@@ -30,14 +30,17 @@
     status.className = isError ? "nl-error" : "";
   }
 
+  function takesSteps() { return config.stepMethods.indexOf(method.value) >= 0; }
+  method.addEventListener("change", function () { steps.disabled = !takesSteps(); });
+
   function explain() {
     var body = {
       text: input.value,
       method: method.value,
       targets: targets.value,
-      n_steps: steps.value === "auto" ? "auto" : Number(steps.value),
       ignored_labels: skipO.checked ? ["O"] : []
     };
+    if (takesSteps()) body.n_steps = steps.value === "auto" ? "auto" : Number(steps.value);
     button.disabled = true;
     say("Explaining\u2026", false);
     fetch("api/view", {

@@ -14,7 +14,14 @@ from starlette.exceptions import HTTPException
 from typer.testing import CliRunner
 
 from conftest import SEED_TEXT
-from nerlens import ContrastTarget, EntityTarget, Explainer, Explanation, TokenTarget
+from nerlens import (
+    ContrastTarget,
+    EntityTarget,
+    Explainer,
+    Explanation,
+    TokenTarget,
+    available_methods,
+)
 from nerlens.cli import app
 from nerlens.server import ServerSettings, _Pool, create_app
 from nerlens.targets import target_to_dict
@@ -192,3 +199,9 @@ def test_serve_rejects_bad_limits_and_models_in_one_line():
     assert result.exit_code == 2 and result.stderr.startswith("error: no model directory")
     result = runner.invoke(app, ["serve", "--max-steps", "0"])
     assert result.exit_code == 2 and "--max-steps" in result.stderr
+
+
+def test_an_unknown_method_is_answered_with_the_registered_ones(client):
+    error = client.post("/api/explain", json={"text": "hi", "method": "shap"}).json()["error"]
+    assert error.startswith("method: Input should be ")
+    assert all(f"'{name}'" in error for name in available_methods())

@@ -52,6 +52,14 @@ def test_explain_returns_the_librarys_explanation(client, demo):
     assert Explanation.from_dict(response.json()) == expected
 
 
+def test_entities_with_a_pipeline_aggregation_strategy(client, demo):
+    body = {"text": SEED_TEXT, "n_steps": 2, "targets": "entities", "aggregation_strategy": "max"}
+    response = client.post("/api/explain", json=body)
+    assert response.status_code == 200, response.text
+    expected = library(demo, SEED_TEXT, "entities", n_steps=2, aggregation_strategy="max")
+    assert Explanation.from_dict(response.json()) == expected
+
+
 def test_explicit_targets_of_every_kind(client, demo):
     targets = [
         TokenTarget(3, "B-LOC"),
@@ -100,6 +108,7 @@ BAD_REQUESTS = [
     ),
     ({"text": "word " * 50}, "the text has 50 tokens, so targets='tokens' would explain up to 50"),
     ({"text": "hi", "model": "bert-base-cased"}, "model: Extra inputs are not permitted"),
+    ({"text": "hi", "aggregation_strategy": "none"}, "aggregation_strategy: Input should be"),
     ({"text": "hi", "trust_remote_code": True}, "trust_remote_code: Extra inputs are not permit"),
     ([SEED_TEXT], "Input should be a valid dictionary"),
 ]

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from nerlens.entities import STRATEGIES
 from nerlens.errors import InputError
 from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
@@ -106,6 +107,7 @@ def request_model(settings: ServerSettings, labels: Sequence[str]) -> type[BaseM
         ignored_labels: list[Literal[label_choices]] = Field(  # type: ignore[valid-type]
             default_factory=list, max_length=len(label_choices)
         )
+        aggregation_strategy: Literal[STRATEGIES] = "simple"  # type: ignore[valid-type]
 
     return ExplainRequest
 
@@ -180,6 +182,7 @@ def create_app(
             request.method,
             long_text=settings.long_text,
             progress=False,
+            aggregation_strategy=request.aggregation_strategy,
             **options,
         )
         targets = request.targets

@@ -10,7 +10,13 @@ import pytest
 
 from conftest import SEED_TEXT
 from nerlens import Explainer, Explanation, TokenTarget
-from nerlens.render.interactive import SCALE, render_interactive, script_json, view_payload
+from nerlens.render.interactive import (
+    SCALE,
+    render_interactive,
+    script_json,
+    unpacked,
+    view_payload,
+)
 from nerlens.render.plot import bar_chart
 from nerlens.render.terminal import render_terminal
 from views_data import long_explanation
@@ -30,7 +36,7 @@ def embedded(page: str) -> list[dict]:
 
 def test_scores_are_stored_compactly_and_recover_normalised_and_raw_scores(explanation):
     level = view_payload(explanation)["levels"]["subword"]
-    stored = np.array(level["scores"])
+    stored = np.array([unpacked(row, len(explanation.tokens)) for row in level["scores"]])
     assert stored.dtype.kind == "i" and np.abs(stored).max() <= SCALE
     np.testing.assert_allclose(stored / SCALE, explanation.scores, atol=0.5 / SCALE)
     norms = np.array([t["norm"] for t in level["targets"]])
@@ -91,7 +97,8 @@ def test_word_level_is_the_explanations_word_aggregation(explanation):
     words = explanation.aggregate("word")
     level = payload["levels"]["word"]
     assert level["offsets"] == [list(o) for o in words.offsets]
-    np.testing.assert_allclose(np.array(level["scores"]) / SCALE, words.scores, atol=0.5 / SCALE)
+    stored = np.array([unpacked(row, len(words.tokens)) for row in level["scores"]])
+    np.testing.assert_allclose(stored / SCALE, words.scores, atol=0.5 / SCALE)
     assert [e[2] for e in level["entities"]] == [e.entity_group for e in words.entities]
     assert list(view_payload(words)["levels"]) == ["subword"]  # already aggregated: one level
 

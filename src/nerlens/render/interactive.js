@@ -45,8 +45,8 @@
       target.positions = target.kind === "entity"
         ? range(target.start, target.end)
         : [target.position];
-      var row = level.scores[t];
-      for (var i = 0; i < row.length; i++) {
+      var row = level.scores[t]; // packed: [first index, values...]
+      for (var i = 1; i < row.length; i++) {
         var raw = Math.abs(row[i]) * target.norm / scale;
         if (raw > level.maxRaw) level.maxRaw = raw;
       }
@@ -193,14 +193,25 @@
     }
 
     // ---------------------------------------------------------------- colouring and detail
+    var unpackedRow = { level: null, t: -1, row: null };
+    function scoresOf(level, t) {
+      if (unpackedRow.level !== level || unpackedRow.t !== t) {
+        var packed = level.scores[t];
+        var row = new Array(level.tokens.length).fill(0);
+        for (var j = 1; j < packed.length; j++) row[packed[0] + j - 1] = packed[j];
+        unpackedRow = { level: level, t: t, row: row };
+      }
+      return unpackedRow.row;
+    }
+
     function value(level, t, i) {
-      var s = level.scores[t][i];
+      var s = scoresOf(level, t)[i];
       if (!state.raw) return s / data.scale;
       return level.maxRaw > 0 ? (s * level.targets[t].norm / data.scale) / level.maxRaw : 0;
     }
 
     function display(level, t, i) {
-      var s = level.scores[t][i];
+      var s = scoresOf(level, t)[i];
       return state.raw ? rawText(s * level.targets[t].norm / data.scale) : signed(s / data.scale, 3);
     }
 
@@ -223,7 +234,7 @@
     }
 
     function pushes(level, t, sign) {
-      var row = level.scores[t];
+      var row = scoresOf(level, t);
       var order = [];
       for (var i = 0; i < row.length; i++) if (sign * row[i] > 0) order.push(i);
       order.sort(function (a, b) { return sign * (row[b] - row[a]) || a - b; });

@@ -3,8 +3,9 @@
 The page is self-contained (inline CSS and JS, no network request). The data is embedded once, as
 JSON in a ``<script type="application/json">`` element; the script builds the DOM with text nodes
 only, so no text of the explanation is ever parsed as markup. Scores are stored compactly: each
-target's scores divided by its L2 norm and rounded to thousandths (integers), plus the norm, from
-which raw attributions are recovered to three significant digits.
+target's scores divided by its L2 norm and rounded to thousandths (integers), without leading and
+trailing zeros, plus the norm, from which raw attributions are recovered to three significant
+digits.
 """
 
 from __future__ import annotations
@@ -62,10 +63,10 @@ def _level(explanation: Explanation) -> dict[str, Any]:
         out=np.zeros_like(attributions),
         where=norms[:, None] > 0,
     )
-    tokens = explanation.tokens
+    shown = [display_token(t) for t in explanation.tokens]
     return {
-        "tokens": [display_token(t) for t in tokens],
-        "names": token_names(tokens),
+        "tokens": shown,
+        "names": token_names(explanation.tokens),
         "offsets": [list(o) for o in explanation.offsets],
         "special": [int(s) for s in explanation.special],
         "labels": list(explanation.predicted_labels),
@@ -74,15 +75,32 @@ def _level(explanation: Explanation) -> dict[str, Any]:
         "targets": [
             {
                 **target_to_dict(target),
-                "text": target.describe([display_token(t) for t in tokens]),
+                "text": target.describe(shown),
                 "p": round(explanation.row(i).probability, 4),
                 "delta": _significant(explanation.deltas[i]),
                 "norm": float(f"{norms[i]:.6g}"),
             }
             for i, target in enumerate(explanation.targets)
         ],
-        "scores": np.rint(scaled).astype(np.int64).tolist(),
+        "scores": [_packed(row) for row in np.rint(scaled).astype(np.int64)],
     }
+
+
+def _packed(row: np.ndarray) -> list[int]:
+    """``[first, v_first, ..., v_last]``: the row without its leading and trailing zeros (a
+    window of a long document scores only its own tokens); ``[0]`` for an all-zero row."""
+    nonzero = np.flatnonzero(row)
+    if not len(nonzero):
+        return [0]
+    first, last = int(nonzero[0]), int(nonzero[-1])
+    return [first, *row[first : last + 1].tolist()]
+
+
+def unpacked(packed: list[int], length: int) -> np.ndarray:
+    """Inverse of :func:`_packed` (what the page's script does)."""
+    row = np.zeros(length, dtype=np.int64)
+    row[packed[0] : packed[0] + len(packed) - 1] = packed[1:]
+    return row
 
 
 def _significant(value: float) -> float | None:

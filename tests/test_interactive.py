@@ -19,7 +19,7 @@ from nerlens.render.interactive import (
 )
 from nerlens.render.plot import bar_chart
 from nerlens.render.terminal import render_terminal
-from views_data import long_explanation
+from views_data import long_explanation, windowed_token_explanation
 
 HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(2)> \"q\" 's' & AT&T in Paris"
 
@@ -88,6 +88,13 @@ def test_a_2000_token_document_with_150_entity_targets_fits_10_mb(explanation):
     """The size budget, on an Explanation of the real shape (a long windowed document)."""
     long = long_explanation(explanation.labels)
     assert len(long.tokens) == 2000 and len(long) == 150
+    size = len(render_interactive(long, full_page=True).data.encode("utf-8"))
+    assert size <= 10 * 1024 * 1024, f"{size / 1e6:.1f} MB"
+
+
+def test_a_2000_token_document_with_a_target_per_token_fits_10_mb(explanation):
+    long = windowed_token_explanation(explanation.labels)
+    assert len(long) == 1998
     size = len(render_interactive(long, full_page=True).data.encode("utf-8"))
     assert size <= 10 * 1024 * 1024, f"{size / 1e6:.1f} MB"
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from nerlens import EntityTarget, Explanation
+from nerlens import EntityTarget, Explanation, TokenTarget
 
 
 def long_explanation(
@@ -34,6 +36,28 @@ def long_explanation(
         probabilities=rng.dirichlet(np.ones(len(labels)), size=num),
         targets=targets,
         attributions=rng.normal(size=(len(targets), num)) * rng.random((len(targets), 1)),
+        target_values=np.ones(len(targets)),
+        baseline_values=np.zeros(len(targets)),
+        deltas=np.full(len(targets), 1e-4),
+        steps=np.full(len(targets), 8, dtype=np.int64),
+    )
+
+
+def windowed_token_explanation(labels: tuple[str, ...], window: int = 512) -> Explanation:
+    """A 2,000-token document with a token target at every word, each scored only inside its
+    ``window``-token model window (zeros elsewhere), as long texts are explained."""
+    base = long_explanation(labels, entities=0)
+    num = len(base.tokens)
+    rng = np.random.default_rng(1)
+    targets = tuple(TokenTarget(p, "O") for p in range(1, num - 1))
+    attributions = np.zeros((len(targets), num))
+    for row, target in enumerate(targets):
+        start = max(0, min(target.position - window // 2, num - window))
+        attributions[row, start : start + window] = rng.normal(size=window)
+    return replace(
+        base,
+        targets=targets,
+        attributions=attributions,
         target_values=np.ones(len(targets)),
         baseline_values=np.zeros(len(targets)),
         deltas=np.full(len(targets), 1e-4),

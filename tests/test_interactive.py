@@ -14,7 +14,6 @@ from nerlens.render.interactive import (
     SCALE,
     render_interactive,
     script_json,
-    unpacked,
     view_payload,
 )
 from nerlens.render.plot import bar_chart
@@ -27,6 +26,13 @@ HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(2)> \"q\" 's' & AT
 @pytest.fixture(scope="module")
 def explanation(tokenizer, tiny_model):
     return Explainer(tiny_model, tokenizer, n_steps=4)(SEED_TEXT)
+
+
+def unpacked(packed: list[int], length: int) -> np.ndarray:
+    """A stored row back to full length: ``[first, values...]`` as the page's script reads it."""
+    row = np.zeros(length, dtype=np.int64)
+    row[packed[0] : packed[0] + len(packed) - 1] = packed[1:]
+    return row
 
 
 def embedded(page: str) -> list[dict]:

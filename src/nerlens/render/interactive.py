@@ -55,14 +55,8 @@ def view_payload(explanation: Explanation) -> dict[str, Any]:
 
 def _level(explanation: Explanation) -> dict[str, Any]:
     """One level (subwords or words): tokens, predictions, entities, targets and their scores."""
-    attributions = np.asarray(explanation.attributions, dtype=np.float64)
-    norms = np.linalg.norm(attributions, axis=1) if len(attributions) else np.zeros(0)
-    scaled = np.divide(
-        attributions * SCALE,
-        norms[:, None],
-        out=np.zeros_like(attributions),
-        where=norms[:, None] > 0,
-    )
+    norms = np.linalg.norm(explanation.attributions, axis=1)
+    scaled = np.rint(explanation.scores * SCALE).astype(np.int64)
     shown = [display_token(t) for t in explanation.tokens]
     return {
         "tokens": shown,
@@ -82,7 +76,7 @@ def _level(explanation: Explanation) -> dict[str, Any]:
             }
             for i, target in enumerate(explanation.targets)
         ],
-        "scores": [_packed(row) for row in np.rint(scaled).astype(np.int64)],
+        "scores": [_packed(row) for row in scaled],
     }
 
 
@@ -94,13 +88,6 @@ def _packed(row: np.ndarray) -> list[int]:
         return [0]
     first, last = int(nonzero[0]), int(nonzero[-1])
     return [first, *row[first : last + 1].tolist()]
-
-
-def unpacked(packed: list[int], length: int) -> np.ndarray:
-    """Inverse of :func:`_packed` (what the page's script does)."""
-    row = np.zeros(length, dtype=np.int64)
-    row[packed[0] : packed[0] + len(packed) - 1] = packed[1:]
-    return row
 
 
 def _significant(value: float) -> float | None:

@@ -14,7 +14,7 @@ import asyncio
 import inspect
 import json
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -131,6 +131,7 @@ class _Pool:
         self.timeout_s = settings.timeout_s
 
     async def run(self, function: Any, *args: Any) -> Any:
+        """``function(*args)`` on a worker: 429 at once when full, 503 after the timeout."""
         if not self.slots.acquire(blocking=False):
             raise HTTPException(
                 429,
@@ -141,7 +142,7 @@ class _Pool:
         future.add_done_callback(lambda _: self.slots.release())
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
             future.cancel()  # frees the slot at once if the work has not started yet
             raise HTTPException(
                 503,
@@ -192,9 +193,10 @@ def create_app(
             targets = [_target(t) for t in targets]
         return explainer(request.text, targets, ignored_labels=request.ignored_labels)
 
-    async def run(request: Any) -> Explanation:
+    async def run(request: Any, respond: Callable[[Explanation], dict[str, Any]]) -> Any:
+        """Explain and build the response in the pool, so the event loop never computes."""
         try:
-            return await pool.run(explain, request)
+            return await pool.run(lambda: respond(explain(request)))
         except InputError as error:
             raise HTTPException(422, str(error)) from None
 
@@ -216,13 +218,12 @@ def create_app(
     @app.post("/api/explain")
     async def api_explain(request: ExplainRequest) -> dict[str, Any]:  # type: ignore[valid-type]
         """Explain a text; the result is ``Explanation.to_dict()`` (load it with from_dict)."""
-        return (await run(request)).to_dict()
+        return await run(request, Explanation.to_dict)
 
     @app.post("/api/view")
     async def api_view(request: ExplainRequest) -> dict[str, Any]:  # type: ignore[valid-type]
         """Explain a text; the result and the interactive view's data (what the page shows)."""
-        explanation = await run(request)
-        return {"explanation": explanation.to_dict(), "view": view_payload(explanation)}
+        return await run(request, _with_view)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -236,6 +237,10 @@ def create_app(
         return JSONResponse({"error": str(error.detail)}, status_code=error.status_code)
 
     return app
+
+
+def _with_view(explanation: Explanation) -> dict[str, Any]:
+    return {"explanation": explanation.to_dict(), "view": view_payload(explanation)}
 
 
 def _takes_steps(method: str) -> bool:

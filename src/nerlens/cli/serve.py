@@ -35,11 +35,11 @@ def serve(
     trust_remote_code: Annotated[
         bool,
         typer.Option(
-            help="Let transformers run code shipped with the model (trusted models only)."
+            "--trust-remote-code", help="Let transformers run code shipped with the model."
         ),
     ] = False,
 ) -> None:
-    """Serve a page and a JSON API that explain texts with MODEL (needs nerlens[server])."""
+    """Serve a web page and a JSON API that explain texts with MODEL (the 'server' extra)."""
     try:
         import uvicorn
 

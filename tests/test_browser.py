@@ -40,7 +40,10 @@ def _browser_missing() -> str | None:
 missing = _browser_missing()
 if missing and os.environ.get("NERLENS_REQUIRE_BROWSER") == "1":
     raise RuntimeError(f"browser tests are required here but {missing}")
-pytestmark = pytest.mark.skipif(missing is not None, reason=str(missing))
+pytestmark = [
+    pytest.mark.skipif(missing is not None, reason=str(missing)),
+    pytest.mark.filterwarnings("ignore::nerlens.errors.ConvergenceWarning"),  # few steps
+]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ from nerlens.render._common import token_names
 from nerlens.render.plot import MAX_LABELLED, bar_chart, faithfulness_curves, heatmap
 from views_data import long_explanation
 
+pytestmark = pytest.mark.filterwarnings("ignore::nerlens.errors.ConvergenceWarning")  # few steps
+
 
 @pytest.fixture(scope="module")
 def explanation(tokenizer, tiny_model):

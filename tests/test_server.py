@@ -28,6 +28,8 @@ from nerlens.targets import target_to_dict
 
 SETTINGS = ServerSettings(max_text_chars=300, max_steps=20, max_targets=40, workers=4)
 
+pytestmark = pytest.mark.filterwarnings("ignore::nerlens.errors.ConvergenceWarning")  # few steps
+
 
 @pytest.fixture(scope="module")
 def client(demo):

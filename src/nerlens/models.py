@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from transformers import (
-    AutoModelForTokenClassification,
-    AutoTokenizer,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+from nerlens.errors import HubUnreachableError, ModelLoadError
 
-from nerlens.errors import ModelLoadError
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 DEMO = "demo"
+HUB_CHECK_TIMEOUT_S = 3.0  # one quick request instead of the hub client's minute of retries
 
 
 def load_model(
@@ -21,6 +21,8 @@ def load_model(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Return ``(model, tokenizer)`` in eval mode for ``"demo"``, a local directory or a hub id.
 
+    A hub id is fetched only if the hub answers within a few seconds; otherwise (or with
+    ``HF_HUB_OFFLINE=1``) only the local cache is used, so an offline machine fails at once.
     ``trust_remote_code`` lets transformers run code shipped with the model: only for models
     you trust.
     """
@@ -40,13 +42,18 @@ def load_model(
             f"no model directory at {name!r}; pass 'demo', an existing directory written by "
             "save_pretrained(), or a hub id such as 'dslim/bert-base-NER'"
         )
+    from huggingface_hub import constants
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    source = str(path) if looks_local else name
+    cache_only = not looks_local and not hub_reachable()
     try:
-        source = str(path) if looks_local else name
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-        model = AutoModelForTokenClassification.from_pretrained(
-            source, trust_remote_code=trust_remote_code
-        )
+        options = {"local_files_only": cache_only, "trust_remote_code": trust_remote_code}
+        tokenizer = AutoTokenizer.from_pretrained(source, **options)
+        model = AutoModelForTokenClassification.from_pretrained(source, **options)
     except (OSError, ValueError) as error:
+        if cache_only:
+            raise HubUnreachableError(name, constants.ENDPOINT) from error
         where = "directory" if looks_local else "Hugging Face hub id"
         raise ModelLoadError(
             f"could not load the {where} {name!r}: {str(error).splitlines()[0]}. If the hub is "
@@ -54,3 +61,19 @@ def load_model(
             "with save_pretrained()"
         ) from error
     return model.eval(), tokenizer
+
+
+def hub_reachable(timeout: float = HUB_CHECK_TIMEOUT_S) -> bool:
+    """Whether the Hugging Face hub endpoint answers at all (False in offline mode)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    request = urllib.request.Request(constants.ENDPOINT, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, even if not with 200
+    except (OSError, ValueError):  # URLError, refused, timed out, malformed endpoint
+        return False

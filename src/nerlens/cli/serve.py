@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated
 
 import typer
@@ -65,5 +66,9 @@ def serve(
     except (InputError, ModelLoadError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    from nerlens.errors import ConvergenceWarning
+
+    # the page shows each target's convergence delta; a warning per request would only fill logs
+    warnings.simplefilter("ignore", ConvergenceWarning)
     console.print(f"nerlens serving {model} on http://{host}:{port}  (API docs: /docs)")
     uvicorn.run(create_app(loaded_model, tokenizer, settings), host=host, port=port)

@@ -8,13 +8,12 @@ from typing import Annotated
 import typer
 
 from nerlens.cli.app import app, console
+from nerlens.cli.common import ModelOption, fail, load
 
 
 @app.command()
 def serve(
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="'demo', a local model directory, or a hub id.")
-    ] = "demo",
+    model: ModelOption = "demo",
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
     max_text_chars: Annotated[
@@ -46,28 +45,18 @@ def serve(
 
         from nerlens.server import ServerSettings, create_app
     except ImportError as error:
-        typer.echo(
-            f"error: nerlens serve needs {error.name}: pip install 'nerlens[server]'", err=True
-        )
-        raise typer.Exit(2) from None
-    from nerlens.errors import InputError, ModelLoadError
-    from nerlens.models import load_model
-
-    try:
-        settings = ServerSettings(
-            max_text_chars=max_text_chars,
-            max_steps=max_steps,
-            max_targets=max_targets,
-            workers=workers,
-            queue_size=queue_size,
-            timeout_s=timeout,
-        )
-        loaded_model, tokenizer = load_model(model, trust_remote_code=trust_remote_code)
-    except (InputError, ModelLoadError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        fail(f"nerlens serve needs {error.name}: pip install 'nerlens[server]'")
     from nerlens.errors import ConvergenceWarning
 
+    settings = ServerSettings(  # the options' bounds above make every value valid
+        max_text_chars=max_text_chars,
+        max_steps=max_steps,
+        max_targets=max_targets,
+        workers=workers,
+        queue_size=queue_size,
+        timeout_s=timeout,
+    )
+    loaded_model, tokenizer = load(model, trust_remote_code=trust_remote_code)
     # the page shows each target's convergence delta; a warning per request would only fill logs
     warnings.simplefilter("ignore", ConvergenceWarning)
     console.print(f"nerlens serving {model} on http://{host}:{port}  (API docs: /docs)")

@@ -11,7 +11,6 @@ per app, from the handlers' annotations at run time.)
 """
 
 import asyncio
-import inspect
 import json
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -31,7 +30,7 @@ from nerlens.entities import STRATEGIES
 from nerlens.errors import InputError
 from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
-from nerlens.methods import available_methods, get_method_class
+from nerlens.methods import available_methods, get_method_class, method_options
 from nerlens.render.interactive import asset, component, script_json, standalone_page, view_payload
 from nerlens.targets import ContrastTarget, EntityTarget, Target, TokenTarget
 
@@ -245,7 +244,7 @@ def _with_view(explanation: Explanation) -> dict[str, Any]:
 
 def _takes_steps(method: str) -> bool:
     """Whether a registered method has an ``n_steps`` option (the page offers steps only then)."""
-    return "n_steps" in inspect.signature(get_method_class(method).__init__).parameters
+    return "n_steps" in method_options(get_method_class(method))
 
 
 def _check_target_count(

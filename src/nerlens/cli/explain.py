@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from nerlens.cli.analysis import faithfulness_table, parse_gold, parse_method_options
 from nerlens.cli.app import app, console
 from nerlens.cli.common import (
     DeviceOption,
@@ -36,11 +37,14 @@ from nerlens.cli.common import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from nerlens.explainer import Explainer
     from nerlens.explanation import Explanation
+    from nerlens.gold import GoldSpan
     from nerlens.targets import Target
 
-SELECTORS = ("tokens", "entities")
+SELECTORS = ("tokens", "entities", "gold")
 FORMATS = ("text", "json")
 PLOT_SUFFIXES = (".png", ".svg")
 
@@ -81,8 +85,8 @@ def explain(
     targets: Annotated[
         str | None,
         typer.Option(
-            help="Explain every token ('tokens') or every predicted entity ('entities'). "
-            "\\[default: tokens]",
+            help="Explain every token ('tokens'), every predicted entity ('entities'), or the "
+            "truth where the model was wrong ('gold', needs --gold). \\[default: tokens]",
             show_default=False,
         ),
     ] = None,
@@ -165,6 +169,46 @@ def explain(
     stride: StrideOption = None,
     device: DeviceOption = None,
     threads: ThreadsOption = None,
+    method_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KEY=VALUE",
+            help="A method option, e.g. n_samples=50 (repeatable; 'nerlens methods' lists them).",
+            show_default=False,
+        ),
+    ] = None,
+    gold: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="START:END:TYPE",
+            help="A true entity as a character span, e.g. 11:16:LOC (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    gold_tags: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TAGS",
+            help="The true IOB tags, one per whitespace-separated word: 'O O B-LOC ...'.",
+            show_default=False,
+        ),
+    ] = None,
+    aggregate: Annotated[
+        str | None,
+        typer.Option(
+            metavar="word|entity",
+            help="Show words, or entities and words, as units (attributions summed exactly).",
+            show_default=False,
+        ),
+    ] = None,
+    evaluate: Annotated[
+        bool,
+        typer.Option(
+            "--evaluate",
+            help="Also print faithfulness scores (comprehensiveness, sufficiency).",
+            show_default=False,
+        ),
+    ] = False,
     top: Annotated[int, typer.Option(help="Tokens shown for and against each label.")] = 3,
     html: Annotated[
         Path | None,
@@ -210,12 +254,26 @@ def explain(
     check_output(json, "--json")
     check_choice(output_format, "--format", FORMATS)
     check_plot(plot)
-    explainer = make_explainer(settings, method, **method_options(method, n_steps, tolerance))
+    check_choice(aggregate, "--aggregate", ("word", "entity"))
+    extra = parse_method_options(method_option)
+    gold_spans = parse_gold(gold, gold_tags, source)
+    require(
+        choice.targets != "gold" or gold_spans is not None,
+        "--targets gold needs the truth: give --gold START:END:TYPE or --gold-tags",
+    )
+    options = method_options(method, n_steps, tolerance, extra)
+    explainer = make_explainer(settings, method, **options)
     check_labels(explainer, choice)
     selection = choose_targets(explainer, source, choice)
-    explanation = run(explainer, source, selection, choice, include_special)
+    explanation = run(explainer, source, selection, choice, include_special, gold_spans)
+    scores = analyse(explainer, explanation, evaluate)
+    if aggregate is not None:
+        explanation = explanation.aggregate(aggregate)  # type: ignore[arg-type]  (checked)
+    notes = Console(stderr=True) if output_format == "json" else console  # stdout: JSON only
     show(explanation, top, output_format)
-    save(explanation, html, json, plot, quiet=output_format == "json")
+    if scores is not None:
+        notes.print(faithfulness_table(scores), highlight=False)
+    save(explanation, html, json, plot, notes)
 
 
 # ---------------------------------------------------------------------- option checks
@@ -244,8 +302,14 @@ def check_choice_options(choice: Choice) -> None:
     )
 
 
-def method_options(method: str, n_steps: int | str | None, tolerance: float | None) -> dict:
-    """The method's own options from --n-steps and --tolerance; an option it lacks is an error."""
+def method_options(
+    method: str,
+    n_steps: int | str | None,
+    tolerance: float | None,
+    extra: dict[str, Any] | None = None,
+) -> dict:
+    """The method's own options from --n-steps, --tolerance and --method-option; an option it
+    lacks is an error."""
     import inspect
 
     from nerlens.errors import InputError
@@ -266,6 +330,14 @@ def method_options(method: str, n_steps: int | str | None, tolerance: float | No
         if value is not None:
             require(name in accepted, f"{option} does not apply to --method {method}")
             options[name] = value
+    for name, value in (extra or {}).items():
+        require(
+            name in accepted and name != "self",
+            f"--method-option {name} does not apply to --method {method}; its options: "
+            f"{', '.join(p for p in accepted if p != 'self') or 'none'}",
+        )
+        require(name not in options, f"--method-option {name} repeats an option given above")
+        options[name] = value
     if "n_steps" in accepted:
         options.setdefault("n_steps", "auto")
     check_positive(tolerance, "--tolerance")
@@ -359,6 +431,7 @@ def run(
     selection: str | list[Target],
     choice: Choice,
     include_special: bool,
+    gold: list[GoldSpan] | None = None,
 ) -> Explanation:
     """Explain; errors become one line. Unconverged targets are shown by the view, not warned."""
     from nerlens.encoding import encode
@@ -381,7 +454,20 @@ def run(
                 ignored_indexes=choice.ignore_indexes,
                 ignored_labels=choice.ignore_labels,
                 include_special_tokens=include_special,
+                gold=gold,
             )
+    except InputError as error:
+        fail(str(error))
+
+
+def analyse(explainer: Explainer, explanation: Explanation, evaluate: bool) -> pd.DataFrame | None:
+    """The faithfulness scores when --evaluate asks for them; errors become one line."""
+    from nerlens.errors import InputError
+
+    if not evaluate:
+        return None
+    try:
+        return explainer.evaluate(explanation)
     except InputError as error:
         fail(str(error))
 
@@ -402,12 +488,10 @@ def save(
     html: Path | None,
     json: Path | None,
     plot: Path | None,
-    *,
-    quiet: bool,
+    notes: Console,
 ) -> None:
-    """Write the files asked for (their folders were checked before any model work); say so on
-    stderr when stdout carries JSON."""
-    notes = Console(stderr=True) if quiet else console
+    """Write the files asked for (their folders were checked before any model work) and say so
+    on ``notes`` (stderr when stdout carries JSON)."""
     if html is not None:
         explanation.save_html(html)
         notes.print(f"HTML written to {html}")

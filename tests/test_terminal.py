@@ -16,6 +16,7 @@ from nerlens import Explainer, Explanation, TokenTarget
 from nerlens.cli import app
 from nerlens.render.terminal import print_terminal, render_terminal
 
+pytestmark = pytest.mark.filterwarnings("ignore::nerlens.errors.ConvergenceWarning")  # few steps
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*3[0-7]m|\x1b\[[0-9;]*;3[0-7]")
 
 

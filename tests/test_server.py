@@ -173,7 +173,7 @@ def test_a_request_that_runs_too_long_gets_503(demo):
     model, tokenizer = demo
     app = create_app(model, tokenizer, ServerSettings(timeout_s=0.001))
     with TestClient(app) as client:
-        response = client.post("/api/explain", json={"text": SEED_TEXT, "n_steps": 20})
+        response = client.post("/api/explain", json={"text": SEED_TEXT, "method": "occlusion"})
     assert response.status_code == 503
     assert "took longer than 0.001 s" in response.json()["error"]
 

@@ -5,7 +5,7 @@ Importing this package loads typer and rich only; each command imports the engin
 
 from __future__ import annotations
 
-from nerlens.cli import explain, methods, tag  # noqa: F401  (each module registers its command)
+from nerlens.cli import explain, methods, serve, tag  # noqa: F401  (each module registers its command)
 from nerlens.cli.app import app
 
 

@@ -4,7 +4,6 @@ before any model work; chosen targets; predictions only; a light start-up; help 
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import re
@@ -126,6 +125,8 @@ def test_a_file_that_is_not_utf8(tmp_path):
         (["Hi", "--long-text", "split"], "--long-text must be one of error, window"),
         (["Hi", "--device", "tpu"], "--device must be one of cpu, cuda, auto"),
         (["Hi", "--threads", "0"], "--threads must be positive"),
+        (["Hi", "--context", "64"], "--context applies only with --long-text window"),
+        (["Hi", "--long-text", "window", "--context", "8"], "--context must be at least 16"),
         (["Hi", "--position", "7"], "--position 7 is out of range: the text has 3 tokens (0..2)"),
         (["Hi", "--position", "1", "--targets", "entities"], "--targets chooses every token"),
         (["Hi", "--position", "1", "--ignore-label", "O"], "--ignore-label and --ignore-index"),
@@ -251,12 +252,13 @@ def test_tolerance_and_stride_reach_the_library(model_dir, tmp_path):
         "--stride", "64", "--n-steps", "1", "--position", "300",
     )  # fmt: skip
     assert windows.settings["stride"] == 64 and windows.settings["windows"] > 1
+    capped = explain_json(
+        tmp_path, "word " * 100, "--model", model_dir, "--long-text", "window",
+        "--context", "32", "--n-steps", "1", "--position", "50",
+    )  # fmt: skip
+    assert capped.settings["max_length"] == 32 and capped.settings["windows"] > 1
 
 
-@pytest.mark.skipif(
-    "threads" not in inspect.signature(Explainer).parameters,
-    reason="Explainer(threads=...) lands with the performance work",
-)
 def test_threads_reach_the_explainer(model_dir, tmp_path):
     explanation = explain_json(
         tmp_path, "Hi", "--model", model_dir, "--n-steps", "2", "--threads", "1"

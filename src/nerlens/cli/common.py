@@ -52,6 +52,14 @@ DeviceOption = Annotated[
         help="'cpu', 'cuda' or 'auto'. \\[default: where the model loads]", show_default=False
     ),
 ]
+ContextOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Cap windows at this many tokens (with --long-text window): faster on long "
+        "documents, each token sees less context. \\[default: the model's full length]",
+        show_default=False,
+    ),
+]
 ThreadsOption = Annotated[
     int | None,
     typer.Option(help="CPU threads for torch. \\[default: torch's choice]", show_default=False),
@@ -149,6 +157,7 @@ class ModelSettings:
     device: str | None
     threads: int | None
     aggregation_strategy: str
+    context: int | None = None
 
     def check(self) -> None:
         """Each option on its own, in CLI terms (those that need the model come later)."""
@@ -166,6 +175,17 @@ class ModelSettings:
             self.stride is None or self.stride >= 0,
             f"--stride must be 0 or more, got {self.stride}",
         )
+        require(
+            self.context is None or self.long_text == "window",
+            "--context applies only with --long-text window",
+        )
+        if self.context is not None:
+            from nerlens.explainer import MIN_CONTEXT
+
+            require(
+                self.context >= MIN_CONTEXT,
+                f"--context must be at least {MIN_CONTEXT} tokens, got {self.context}",
+            )
 
 
 # ---------------------------------------------------------------------- model work
@@ -216,7 +236,6 @@ def make_explainer(
     from nerlens.errors import InputError, ModelLoadError
     from nerlens.explainer import Explainer
 
-    threads = {} if settings.threads is None else {"threads": settings.threads}
     loaded, tokenizer = load(settings.model)
     try:
         explainer = Explainer(
@@ -225,10 +244,11 @@ def make_explainer(
             method,
             long_text=settings.long_text,  # type: ignore[arg-type]  (checked by settings.check)
             stride=settings.stride,
+            context=settings.context,
             device=settings.device,  # type: ignore[arg-type]
             aggregation_strategy=settings.aggregation_strategy,  # type: ignore[arg-type]
             progress=progress,
-            **threads,
+            threads=settings.threads,
             **method_options,
         )
     except (InputError, ModelLoadError) as error:

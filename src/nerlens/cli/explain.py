@@ -17,6 +17,7 @@ from rich.console import Console
 from nerlens.cli.analysis import faithfulness_table, parse_gold, parse_method_options
 from nerlens.cli.app import app, console
 from nerlens.cli.common import (
+    ContextOption,
     DeviceOption,
     FileOption,
     LongTextOption,
@@ -168,6 +169,7 @@ def explain(
     long_text: LongTextOption = "error",
     stride: StrideOption = None,
     device: DeviceOption = None,
+    context: ContextOption = None,
     threads: ThreadsOption = None,
     method_option: Annotated[
         list[str] | None,
@@ -246,7 +248,7 @@ def explain(
         ignore_labels=tuple(ignore_label or ()),
         ignore_indexes=tuple(ignore_index or ()),
     )
-    settings = ModelSettings(model, long_text, stride, device, threads, strategy)
+    settings = ModelSettings(model, long_text, stride, device, threads, strategy, context)
     check_choice_options(choice)
     settings.check()
     check_positive(top, "--top")

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from nerlens.cli.app import app, console
 from nerlens.cli.common import (
+    ContextOption,
     DeviceOption,
     FileOption,
     LongTextOption,
@@ -48,6 +49,7 @@ def tag(
     long_text: LongTextOption = "error",
     stride: StrideOption = None,
     device: DeviceOption = None,
+    context: ContextOption = None,
     threads: ThreadsOption = None,
 ) -> None:
     """Print the entities the model predicts in TEXT, with spans and probabilities.
@@ -57,7 +59,7 @@ def tag(
     """
     source = read_text(text, file)
     check_choice(output_format, "--format", FORMATS)
-    settings = ModelSettings(model, long_text, stride, device, threads, strategy)
+    settings = ModelSettings(model, long_text, stride, device, threads, strategy, context)
     settings.check()
     explainer = make_explainer(settings, progress=False)
     predictions = predict(explainer, source)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nerlens.cli import explain, methods  # noqa: F401  (each module registers its command)
+from nerlens.cli import batch, explain, methods, report  # noqa: F401  (each registers its command)
 from nerlens.cli.app import app
 
 

@@ -1,0 +1,220 @@
+"""The per-document work, a pure function of (explainer, record): both engines call it.
+
+A record becomes either one ``documents`` row and its ``targets`` rows, or one ``errors`` row.
+Nothing here depends on which process, engine or shard runs it, so the local and Ray engines
+write the same rows.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+from nerlens.corpus.readers import Record
+from nerlens.encoding import encode
+from nerlens.errors import InputError
+from nerlens.explainer import Explainer
+from nerlens.explanation import Explanation
+from nerlens.gold import GoldDocument, GoldSpan
+from nerlens.methods import get_method_class
+from nerlens.targets import EntityTarget, Target, entity_targets
+
+TARGET_CHOICES = ("tokens", "entities", "gold")
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Everything that decides a corpus job's rows; a DIR holds the rows of one JobSettings."""
+
+    input: str
+    format: str
+    text_field: str = "text"
+    id_field: str | None = None
+    model: str = "demo"
+    method: str = "integrated_gradients"
+    n_steps: int | str = "auto"
+    targets: str = "tokens"
+    ignore_labels: tuple[str, ...] = ()
+    ignore_indexes: tuple[int, ...] = ()
+    include_special: bool = False
+    long_text: str = "error"
+    shard_size: int = 64
+    method_options: dict[str, Any] = field(default_factory=dict)
+
+    def explainer_options(self) -> dict[str, Any]:
+        """Options for the method: ``n_steps`` only where the method takes it."""
+        accepted = inspect.signature(get_method_class(self.method).__init__).parameters
+        options = dict(self.method_options)
+        if "n_steps" in accepted:
+            options["n_steps"] = self.n_steps
+        return options
+
+
+@dataclass
+class ShardRows:
+    """The rows one shard adds to each table."""
+
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    targets: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, explainer: Explainer, record: Record, settings: JobSettings) -> None:
+        """Explain one record and append its rows (or its error row)."""
+        document, targets, error = explain_record(explainer, record, settings)
+        if error is not None:
+            self.errors.append(error)
+        else:
+            self.documents.append(document)
+            self.targets.extend(targets)
+
+
+def explain_record(
+    explainer: Explainer, record: Record, settings: JobSettings
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any] | None]:
+    """``(document row, target rows, None)``, or ``(None, [], error row)`` for a bad record."""
+    if record.error is not None:
+        return None, [], _error(record, record.error)
+    try:
+        selection: Any = settings.targets
+        if settings.targets == "gold":
+            selection = gold_targets(explainer, record)
+        explanation = explainer(
+            record.text,
+            selection,
+            ignored_indexes=settings.ignore_indexes,
+            ignored_labels=settings.ignore_labels,
+            include_special_tokens=settings.include_special,
+        )
+    except InputError as error:
+        return None, [], _error(record, str(error))
+    gold = record.gold
+    spans = gold.spans if gold is not None else None
+    return document_row(record, explanation, gold), target_rows(record, explanation, spans), None
+
+
+def gold_targets(explainer: Explainer, record: Record) -> list[Target]:
+    """One EntityTarget per gold entity (B-/I- labels over the tokens its characters cover)."""
+    if record.gold is None:
+        raise InputError("--targets gold needs gold labels: give a CoNLL/IOB input")
+    document = encode(explainer.tokenizer, record.text)
+    targets: list[Target] = []
+    for span in record.gold.spans:
+        positions = [
+            i
+            for i, (start, end) in enumerate(document.offsets)
+            if not document.special[i] and start < span.end and end > span.start
+        ]
+        labels = (f"B-{span.label}", *[f"I-{span.label}"] * (len(positions) - 1))
+        unknown = sorted({lab for lab in labels if lab not in explainer.label2id})
+        if unknown:
+            raise InputError(
+                f"gold entity type {span.label!r} needs model labels {unknown}; the model has "
+                f"{sorted(explainer.label2id)}"
+            )
+        targets.append(EntityTarget(positions[0], positions[-1] + 1, span.label, labels))
+    return targets
+
+
+def document_row(
+    record: Record, explanation: Explanation, gold: GoldDocument | None
+) -> dict[str, Any]:
+    """The ``documents`` row of an explained record."""
+    predicted = explanation.predicted_labels
+    entities = entity_targets(list(predicted), explanation.special)
+    return {
+        "record": record.index,
+        "line": record.line,
+        "doc_id": record.doc_id,
+        "text": explanation.text,
+        "tokens": list(explanation.tokens),
+        "offsets": [list(o) for o in explanation.offsets],
+        "special": list(explanation.special),
+        "word_ids": list(explanation.word_ids),
+        "predicted_labels": list(predicted),
+        "probabilities": explanation.predicted_probabilities.tolist(),
+        "label_probabilities": explanation.probabilities.tolist(),
+        "labels": list(explanation.labels),
+        "windows": int(explanation.settings.get("windows", 1)),
+        "predicted_entities": [
+            _span_dict(_char_span(explanation, e.positions), e.label) for e in entities
+        ],
+        "gold_entities": None
+        if gold is None
+        else [_span_dict((s.start, s.end), s.label) for s in gold.spans],
+        "gold_tags": None if gold is None else list(gold.tags),
+        "predicted_tags": None if gold is None else word_tags(explanation, gold),
+    }
+
+
+def target_rows(
+    record: Record, explanation: Explanation, gold: tuple[GoldSpan, ...] | None
+) -> list[dict[str, Any]]:
+    """One ``targets`` row per explained target, with the gold entity it falls in where known."""
+    rows = []
+    for index, target in enumerate(explanation.targets):
+        start, end = _char_span(explanation, target.positions)
+        gold_label, gold_exact = None, None
+        if gold is not None:
+            inside = [g for g in gold if g.start <= start and end <= g.end]
+            gold_label = inside[0].label if inside else "O"
+            gold_exact = any((g.start, g.end) == (start, end) for g in gold)
+        rows.append(
+            {
+                "record": record.index,
+                "doc_id": record.doc_id,
+                "target_index": index,
+                "kind": target.kind,
+                "label": target.label,
+                "foil": getattr(target, "foil", None),
+                "target_labels": list(getattr(target, "labels", ())) or None,
+                "position": target.positions[0],
+                "token_end": target.positions[-1] + 1,
+                "start": start,
+                "end": end,
+                "probability": explanation.target_probability(target),
+                "target_value": float(explanation.target_values[index]),
+                "baseline_value": float(explanation.baseline_values[index]),
+                "delta": float(explanation.deltas[index]),
+                "steps": int(explanation.steps[index]),
+                "scores": explanation.attributions[index].tolist(),
+                "gold_label": gold_label,
+                "gold_exact": gold_exact,
+            }
+        )
+    return rows
+
+
+def word_tags(explanation: Explanation, gold: GoldDocument) -> list[str]:
+    """The predicted tag of each gold word: the label of its first token ("O" if it has none)."""
+    tags, start = [], 0
+    for word in gold.words:
+        end = start + len(word)
+        first = next(
+            (
+                i
+                for i, (a, _) in enumerate(explanation.offsets)
+                if not explanation.special[i] and start <= a < end
+            ),
+            None,
+        )
+        tags.append("O" if first is None else explanation.predicted_labels[first])
+        start = end + 1
+    return tags
+
+
+def _char_span(explanation: Explanation, positions: tuple[int, ...]) -> tuple[int, int]:
+    return explanation.offsets[positions[0]][0], explanation.offsets[positions[-1]][1]
+
+
+def _span_dict(span: tuple[int, int], label: str) -> dict[str, Any]:
+    return {"start": span[0], "end": span[1], "label": label}
+
+
+def _error(record: Record, message: str) -> dict[str, Any]:
+    return {
+        "record": record.index,
+        "line": record.line,
+        "doc_id": record.doc_id,
+        "message": message,
+    }

@@ -20,7 +20,9 @@ from nerlens.corpus.store import Store
 from nerlens.corpus.work import TARGET_CHOICES, JobSettings, ShardRows
 from nerlens.errors import InputError
 
-IDENTITY = ("settings", "model_hash", "input_hash", "versions")
+# What must match to continue a job in an existing DIR. The input is known by its hash (its
+# path may differ between runs); the engine and progress options do not change any row.
+IDENTITY = ("job", "model_hash", "input_hash", "versions")
 ENGINES = ("local", "ray")
 
 
@@ -128,6 +130,7 @@ def build_manifest(settings: JobSettings, spans: list[Span], model: Any) -> dict
     """The manifest: settings, model and input fingerprints, versions, the shard plan's size."""
     return {
         "settings": json.loads(json.dumps(asdict(settings))),
+        "job": {k: v for k, v in json.loads(json.dumps(asdict(settings))).items() if k != "input"},
         "model": settings.model,
         "model_hash": model_hash(model),
         "labels": [model.config.id2label[i] for i in range(len(model.config.id2label))],

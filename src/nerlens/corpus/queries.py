@@ -225,10 +225,11 @@ class Corpus:
         from nerlens.explanation import Explanation
         from nerlens.targets import target_from_dict
 
-        documents = self.sql("SELECT * FROM documents WHERE record = ?", [record])
-        if documents.empty:
+        cursor = self.connection.execute("SELECT * FROM documents WHERE record = ?", [record])
+        found = cursor.fetchone()
+        if found is None:
             raise InputError(f"record {record!r} is not among the explained documents")
-        document = documents.iloc[0]
+        document = dict(zip([c[0] for c in cursor.description], found))
         query = "SELECT * FROM targets WHERE record = ?"
         parameters: list[Any] = [record]
         if start is not None and end is not None:
@@ -239,11 +240,11 @@ class Corpus:
         return Explanation(
             text=document["text"],
             tokens=tuple(document["tokens"]),
-            offsets=tuple((int(a), int(b)) for a, b in document["offsets"]),
-            special=tuple(bool(s) for s in document["special"]),
-            word_ids=tuple(None if pd_isna(w) else int(w) for w in document["word_ids"]),
+            offsets=tuple((a, b) for a, b in document["offsets"]),
+            special=tuple(document["special"]),
+            word_ids=tuple(document["word_ids"]),
             labels=tuple(document["labels"]),
-            probabilities=np.array([list(r) for r in document["label_probabilities"]]),
+            probabilities=np.array(document["label_probabilities"], dtype=np.float64),
             targets=tuple(target_from_dict(_target_dict(row)) for _, row in targets.iterrows()),
             attributions=np.array([list(s) for s in targets["scores"]]).reshape(-1, num_tokens),
             target_values=targets["target_value"].to_numpy(float),
@@ -257,10 +258,6 @@ class Corpus:
 def open_corpus(directory: str | Path) -> Corpus:
     """The :class:`Corpus` of a ``nerlens batch`` output directory."""
     return Corpus(directory)
-
-
-def pd_isna(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 def _target_dict(row: Any) -> dict[str, Any]:

@@ -120,10 +120,14 @@ class Store:
                 (self.directory / name).mkdir(parents=True, exist_ok=True)
             _write_atomic(self.manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
             return
-        changed = [key for key in identity if existing.get(key) != manifest.get(key)]
+        before = _flatten({key: existing.get(key) for key in identity})
+        now = _flatten({key: manifest.get(key) for key in identity})
+        changed = sorted(
+            key for key in before.keys() | now.keys() if before.get(key) != now.get(key)
+        )
         if changed:
             details = "; ".join(
-                f"{key}: {existing.get(key)!r} there, {manifest.get(key)!r} now" for key in changed
+                f"{key} was {before.get(key)!r}, now {now.get(key)!r}" for key in changed
             )
             raise InputError(
                 f"{str(self.directory)!r} holds a job with other settings ({details}); "
@@ -172,6 +176,17 @@ class Store:
         path = self.directory / DONE / f"shard-{shard:05d}.json"
         _write_atomic(path, json.dumps(marker, sort_keys=True))
         return marker
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"settings": {"n_steps": 8}}`` → ``{"settings.n_steps": 8}``."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -99,7 +99,9 @@ def batch(
         console.print(f"nothing to do: all {result.shards} shards in {out} are finished ({totals})")
     else:
         resumed = f", {result.already_done} were already done" if result.already_done else ""
-        console.print(f"finished {result.ran} of {result.shards} shards{resumed}: {totals} in {out}")
+        console.print(
+            f"finished {result.ran} of {result.shards} shards{resumed}: {totals} in {out}"
+        )
 
 
 def _format(path: Path, given: str | None) -> str:

@@ -100,6 +100,8 @@ class Source:
         self.id_field = id_field
         if self.format == "parquet":
             self._check_parquet_columns()
+        elif self.format == "csv":
+            self._csv_header()
 
     # ------------------------------------------------------------------ plan and read
     def plan(self, shard_size: int) -> list[Span]:

@@ -50,7 +50,8 @@ def _overview(corpus: Corpus) -> str:
         "versions": ", ".join(f"{k} {v}" for k, v in manifest["versions"].items()),
     }
     rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items()
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in facts.items()
     )
     settings = html.escape(json.dumps(manifest["settings"], indent=1))
     errors = corpus.sql("SELECT line, doc_id, message FROM errors ORDER BY record LIMIT 20")

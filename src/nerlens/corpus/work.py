@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nerlens.corpus.readers import Record
-from nerlens.encoding import encode
+from nerlens.encoding import encode, validate_text
 from nerlens.errors import InputError
 from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
@@ -76,6 +76,7 @@ def explain_record(
     if record.error is not None:
         return None, [], _error(record, record.error)
     try:
+        validate_text(record.text)  # a list would be explained as several texts
         selection: Any = settings.targets
         if settings.targets == "gold":
             selection = gold_targets(explainer, record)

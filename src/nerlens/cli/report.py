@@ -18,7 +18,7 @@ def report(
     top: Annotated[int, typer.Option(help="Tokens and words listed per label.")] = 10,
     examples: Annotated[int, typer.Option(help="False positives/negatives shown per list.")] = 20,
 ) -> None:
-    """Write an HTML report: overview, context words per label, and (with gold) P/R/F1 and errors."""
+    """Write an HTML report: overview, context words per label, with gold P/R/F1 and errors."""
     from nerlens.corpus.queries import open_corpus
     from nerlens.corpus.report import write_report
 

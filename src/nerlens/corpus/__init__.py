@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from nerlens.corpus.queries import Corpus
 
 
-def open(directory: str | Path) -> Corpus:  # noqa: A001 - the name the docs promise
+def open(directory: str | Path) -> Corpus:
     """The tables of a ``nerlens batch`` output directory, queried with DuckDB."""
     from nerlens.corpus.queries import open_corpus
 

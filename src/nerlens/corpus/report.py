@@ -43,7 +43,7 @@ def _overview(corpus: Corpus) -> str:
         "documents": int(overview["documents"]),
         "targets": int(overview["targets"]),
         "errors (bad records)": int(overview["errors"]),
-        "shards finished": f"{int(overview['shards_finished'])} of {int(overview['shards_planned'])}",
+        "shards finished": f"{overview['shards_finished']} of {overview['shards_planned']}",
         "throughput": _rate(overview["docs_per_second"], overview["compute_seconds"]),
         "model": f"{manifest['model']} (weights sha256 {manifest['model_hash'][:12]}…)",
         "input": f"{manifest['input']} (sha256 {manifest['input_hash'][:12]}…)",

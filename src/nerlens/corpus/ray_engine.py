@@ -53,6 +53,7 @@ def run_ray(
 
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=False, include_dashboard=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False  # ours counts documents
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     size = actors or gpus or max(1, int(resources.get("CPU", 1)))

@@ -15,14 +15,21 @@ if TYPE_CHECKING:
 STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:80em} table{border-collapse:collapse}"
     " td,th{padding:2px 8px;text-align:left;border-bottom:1px solid #ddd}"
-    " h3{margin-top:1.5em} .pair{display:flex;gap:3em;flex-wrap:wrap} details{margin:0.5em 0}"
+    " h3{margin-top:1.5em} details{margin:0.5em 0}"
+    " .pair{display:grid;grid-template-columns:repeat(4,auto);gap:2em}"
     " .settings{color:#555;font-size:0.85em;white-space:pre-wrap}"
 )
 
 
-def write_report(corpus: Corpus, path: str | Path, top: int = 10, examples: int = 20) -> Path:
-    """Write the report of ``corpus`` to ``path``: overview, context per label, gold results."""
-    sections = [_overview(corpus), _context(corpus, top)]
+def write_report(
+    corpus: Corpus, path: str | Path, top: int = 10, examples: int = 20, min_count: int = 2
+) -> Path:
+    """Write the report of ``corpus`` to ``path``: overview, context per label, gold results.
+
+    Context tokens and words seen fewer than ``min_count`` times are left out of the rankings
+    (a word seen once says little about a label).
+    """
+    sections = [_overview(corpus), _context(corpus, top, min_count)]
     if corpus.has_gold:
         sections.append(_gold(corpus, examples))
     page = (
@@ -43,7 +50,8 @@ def _overview(corpus: Corpus) -> str:
         "documents": int(overview["documents"]),
         "targets": int(overview["targets"]),
         "errors (bad records)": int(overview["errors"]),
-        "shards finished": f"{overview['shards_finished']} of {overview['shards_planned']}",
+        "shards finished": f"{int(overview['shards_finished'])} of "
+        f"{int(overview['shards_planned'])}",
         "throughput": _rate(overview["docs_per_second"], overview["compute_seconds"]),
         "model": f"{manifest['model']} (weights sha256 {manifest['model_hash'][:12]}…)",
         "input": f"{manifest['input']} (sha256 {manifest['input_hash'][:12]}…)",
@@ -68,18 +76,19 @@ def _rate(rate: Any, seconds: float) -> str:
     return f"{rate:.2f} documents/s over {seconds:.1f} s of compute (all workers)"
 
 
-def _context(corpus: Corpus, top: int) -> str:
+def _context(corpus: Corpus, top: int, min_count: int) -> str:
     parts = [
         "<h2>What drives each label</h2><p>Per target label: the context tokens and words with "
-        "the highest mean and total attribution (the target's own tokens excluded). Attribution "
-        "is in probability units: a token's share of the change in the target's probability.</p>"
+        "the highest mean and total attribution (the target's own tokens excluded; seen at least "
+        f"{min_count} times). Attribution is in probability units: a token's share of the change "
+        "in the target's probability.</p>"
     ]
     tables = {
-        (unit, order): corpus.top_context(unit, top=top, order=order)
+        (unit, order): corpus.top_context(unit, top=top, order=order, min_count=min_count)
         for unit in ("token", "word")
         for order in ("mean", "total")
     }
-    labels = sorted(set(tables["token", "mean"]["label"]))
+    labels = corpus.sql("SELECT DISTINCT label FROM targets ORDER BY label")["label"]
     for label in labels:
         cells = []
         for (unit, order), frame in tables.items():

@@ -18,17 +18,18 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from nerlens import __version__
 from nerlens.encoding import Encoding, encode, encode_windows, max_input_length
+from nerlens.entities import Strategy, check_strategy, predicted_entities
 from nerlens.errors import InputError
 from nerlens.explanation import Explanation
 from nerlens.methods import AttributionMethod, Budget, create_method
 from nerlens.model_input import Embedding, prepare, resolve_layer
 from nerlens.runner import ModelRunner
 from nerlens.targets import (
+    EntityTarget,
     Target,
     Term,
     check_ignored_labels,
     check_targets,
-    entity_targets,
     token_targets,
 )
 from nerlens.windows import Window, plan_windows
@@ -73,6 +74,7 @@ class Explainer:
         device: Device | None = None,
         precision: Precision | None = None,
         progress: bool | None = None,
+        aggregation_strategy: Strategy = "simple",
         **method_options: Any,
     ) -> None:
         if not hasattr(model, "config") or not getattr(model.config, "id2label", None):
@@ -104,6 +106,7 @@ class Explainer:
         self.long_text = long_text
         self.stride = stride
         self.progress = progress
+        self.aggregation_strategy = check_strategy(aggregation_strategy)
 
     # ------------------------------------------------------------------ public API
     @overload
@@ -204,13 +207,18 @@ class Explainer:
             doc_positions = [window.document_positions[i] for i in owned]
             probabilities[doc_positions] = model_input.input_probs[owned].double().cpu().numpy()
         predicted = [self.labels[i] for i in probabilities.argmax(axis=1)]
+        entities = predicted_entities(
+            document, probabilities, self.labels, self.tokenizer, self.aggregation_strategy
+        )
 
         if selection == "tokens":
             targets: tuple[Target, ...] = token_targets(
                 predicted, document.special, ignored_indexes, ignored_labels, include_special
             )
         elif selection == "entities":
-            targets = entity_targets(predicted, document.special)
+            targets = tuple(
+                EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels) for e in entities
+            )
         else:
             targets = tuple(selection)
 
@@ -254,6 +262,7 @@ class Explainer:
             deltas=deltas,
             steps=steps,
             settings=self._settings(len(windows)),
+            entities=entities,
         )
 
     def _stride(self) -> int:
@@ -265,6 +274,7 @@ class Explainer:
             "method": self.method.name,
             **self.method.settings(),
             "embedding": self.embedding,
+            "aggregation_strategy": self.aggregation_strategy,
             "baseline_token_id": self.baseline_token_id,
             "model": str(getattr(self.model.config, "_name_or_path", "") or ""),
             "max_length": self.max_length,

@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nerlens.entities import Entity
 from nerlens.errors import InputError
 from nerlens.targets import Target, TokenTarget, target_from_dict, target_to_dict
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from nerlens.aggregation import Level
 
 SCHEMA_VERSION = 1
 
@@ -66,11 +69,20 @@ class Explanation:
     deltas: np.ndarray  # (targets,)
     steps: np.ndarray  # (targets,)
     settings: Mapping[str, Any] = field(default_factory=dict)
+    entities: tuple[Entity, ...] = ()  # predicted entities, grouped as the HF pipeline groups them
+    # per target, the probability shown for it; None: computed from ``probabilities`` (views
+    # such as :meth:`aggregate` keep the token-level values here)
+    target_probabilities: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         shape = (len(self.targets), len(self.tokens))
         if self.attributions.shape != shape:
             raise InputError(f"attributions must have shape {shape}, got {self.attributions.shape}")
+        if self.target_probabilities is not None and self.target_probabilities.shape != shape[:1]:
+            raise InputError(
+                f"target_probabilities must have shape {shape[:1]}, "
+                f"got {self.target_probabilities.shape}"
+            )
         if self.probabilities.shape != (len(self.tokens), len(self.labels)):
             raise InputError(
                 f"probabilities must have shape {(len(self.tokens), len(self.labels))}, "
@@ -107,6 +119,8 @@ class Explanation:
 
     def target_probability(self, target: Target) -> float:
         """The model's probability for the target's (positive) label(s), averaged over positions."""
+        if self.target_probabilities is not None:
+            return float(self.target_probabilities[self.targets.index(target)])
         positive = [
             (p, lab, c)
             for p, lab, c in target.terms({label: i for i, label in enumerate(self.labels)})
@@ -122,7 +136,11 @@ class Explanation:
             index=index,
             target=target,
             description=target.describe(self.tokens),
-            probability=self.target_probability(target),
+            probability=(
+                self.target_probability(target)
+                if self.target_probabilities is None
+                else float(self.target_probabilities[index])
+            ),
             scores=tuple(normalize_rows(self.attributions[index : index + 1])[0].tolist()),
             tokens=self.tokens,
             delta=float(self.deltas[index]),
@@ -144,6 +162,16 @@ class Explanation:
             f"{list(self.positions)} (iterate the Explanation for entity and contrast targets)"
         )
 
+    def aggregate(self, level: Level) -> Explanation:
+        """The same explanation over words (``"word"``) or entities and words (``"entity"``).
+
+        See :func:`nerlens.aggregation.aggregate`: each unit's raw attribution is the exact sum of
+        its tokens'; ``settings["aggregated"]["token_positions"]`` maps units back to tokens.
+        """
+        from nerlens.aggregation import aggregate
+
+        return aggregate(self, level)
+
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; :meth:`from_dict` restores an equal Explanation exactly."""
@@ -163,6 +191,12 @@ class Explanation:
             "deltas": _floats(self.deltas),
             "steps": [int(s) for s in self.steps],
             "settings": dict(self.settings),
+            "entities": [entity.to_dict() for entity in self.entities],
+            **(
+                {}
+                if self.target_probabilities is None
+                else {"target_probabilities": _floats(self.target_probabilities)}
+            ),
         }
 
     @classmethod
@@ -189,6 +223,10 @@ class Explanation:
             deltas=_array(data["deltas"]),
             steps=np.asarray(data["steps"], dtype=np.int64),
             settings=dict(data["settings"]),
+            entities=tuple(Entity.from_dict(e) for e in data.get("entities", [])),
+            target_probabilities=(
+                _array(data["target_probabilities"]) if "target_probabilities" in data else None
+            ),
         )
 
     def to_json(self, indent: int | None = None) -> str:

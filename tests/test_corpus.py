@@ -186,6 +186,7 @@ def test_rows_equal_direct_explanations(jsonl_job, model_dir):
         rebuilt = nerlens.corpus.open(out).explanation(row.record)
         np.testing.assert_array_equal(rebuilt.attributions, explanation.attributions)
         assert rebuilt.targets == explanation.targets
+        assert rebuilt.entities == explanation.entities
 
 
 def test_bad_records_go_to_the_errors_table(jsonl_job):
@@ -359,6 +360,21 @@ def test_gold_scores_and_errors_match_seqeval(gold_job):
     )
     assert (errors["kind"] == "false positive").sum() == expected_fp
     assert len(errors) > 0
+
+
+def test_gold_targets_explain_each_gold_entity(gold_job, model_dir, tmp_path):
+    path, _ = gold_job
+    run_job(settings_for(path, model_dir, targets="gold"), tmp_path / "out", progress=False)
+    corpus = nerlens.corpus.open(tmp_path / "out")
+    targets = corpus.targets()
+    gold = corpus.sql(
+        "SELECT record, g.start, g.end, g.label FROM "
+        "(SELECT record, UNNEST(gold_entities) AS g FROM documents) ORDER BY record, g.start"
+    )
+    assert list(zip(targets["record"], targets["start"], targets["end"], targets["label"])) == list(
+        gold.itertuples(index=False, name=None)
+    )
+    assert targets["gold_exact"].all() and (targets["gold_label"] == targets["label"]).all()
 
 
 def test_report_html_has_overview_context_and_gold(gold_job, tmp_path):

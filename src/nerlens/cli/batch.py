@@ -51,6 +51,9 @@ def batch(
     long_text: Annotated[
         str, typer.Option(help="'error' (long texts go to the errors table) or 'window'.")
     ] = "error",
+    aggregation_strategy: Annotated[
+        str, typer.Option(help="How tokens group into entities: simple, first, average, max.")
+    ] = "simple",
     format: Annotated[
         str | None, typer.Option(help="text, jsonl, csv, parquet or conll (default: suffix).")
     ] = None,
@@ -86,6 +89,7 @@ def batch(
             ignore_indexes=tuple(ignore_index or ()),
             include_special=include_special,
             long_text=long_text,
+            aggregation_strategy=aggregation_strategy,
             shard_size=shard_size,
         )
         result = run_job(

@@ -64,6 +64,7 @@ class ShardWorker:
             tokenizer,
             settings.method,
             long_text=settings.long_text,
+            aggregation_strategy=settings.aggregation_strategy,
             device=device,
             progress=False,
             **settings.explainer_options(),
@@ -85,9 +86,11 @@ def source_of(settings: JobSettings) -> Source:
 
 def check_settings(settings: JobSettings) -> None:
     """Reject bad options before any model or file work."""
+    from nerlens.entities import check_strategy
     from nerlens.methods import get_method_class
 
     get_method_class(settings.method)
+    check_strategy(settings.aggregation_strategy)
     if settings.targets not in TARGET_CHOICES:
         raise InputError(
             f"--targets must be one of {list(TARGET_CHOICES)}, got {settings.targets!r}"

@@ -222,6 +222,7 @@ class Corpus:
         self, record: int, start: int | None = None, end: int | None = None
     ) -> Explanation:
         """The Explanation of input record ``record`` (its targets overlapping ``[start, end)``)."""
+        from nerlens.entities import Entity
         from nerlens.explanation import Explanation
         from nerlens.targets import target_from_dict
 
@@ -252,6 +253,7 @@ class Corpus:
             deltas=targets["delta"].to_numpy(float),
             steps=targets["steps"].to_numpy(np.int64),
             settings=self.manifest["settings"],
+            entities=tuple(Entity.from_dict(e) for e in document["predicted_entities"]),
         )
 
 

@@ -33,6 +33,18 @@ def schemas() -> dict[str, Any]:
     import pyarrow as pa
 
     span = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("label", pa.string())])
+    entity = pa.struct(  # nerlens.entities.Entity: the pipeline's fields plus token span, tags
+        [
+            ("entity_group", pa.string()),
+            ("score", pa.float64()),
+            ("word", pa.string()),
+            ("start", pa.int32()),
+            ("end", pa.int32()),
+            ("token_start", pa.int32()),
+            ("token_end", pa.int32()),
+            ("labels", pa.list_(pa.string())),
+        ]
+    )
     return {
         "documents": pa.schema(
             [
@@ -49,7 +61,7 @@ def schemas() -> dict[str, Any]:
                 ("label_probabilities", pa.list_(pa.list_(pa.float64()))),
                 ("labels", pa.list_(pa.string())),
                 ("windows", pa.int32()),
-                ("predicted_entities", pa.list_(span)),
+                ("predicted_entities", pa.list_(entity)),
                 ("gold_entities", pa.list_(span)),
                 ("gold_tags", pa.list_(pa.string())),
                 ("predicted_tags", pa.list_(pa.string())),

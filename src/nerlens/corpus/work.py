@@ -18,7 +18,7 @@ from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
 from nerlens.gold import GoldDocument, GoldSpan
 from nerlens.methods import get_method_class
-from nerlens.targets import EntityTarget, Target, entity_targets
+from nerlens.targets import EntityTarget, Target
 
 TARGET_CHOICES = ("tokens", "entities", "gold")
 
@@ -39,6 +39,7 @@ class JobSettings:
     ignore_indexes: tuple[int, ...] = ()
     include_special: bool = False
     long_text: str = "error"
+    aggregation_strategy: str = "simple"
     shard_size: int = 64
     method_options: dict[str, Any] = field(default_factory=dict)
 
@@ -122,7 +123,6 @@ def document_row(
 ) -> dict[str, Any]:
     """The ``documents`` row of an explained record."""
     predicted = explanation.predicted_labels
-    entities = entity_targets(list(predicted), explanation.special)
     return {
         "record": record.index,
         "line": record.line,
@@ -137,12 +137,8 @@ def document_row(
         "label_probabilities": explanation.probabilities.tolist(),
         "labels": list(explanation.labels),
         "windows": int(explanation.settings.get("windows", 1)),
-        "predicted_entities": [
-            _span_dict(_char_span(explanation, e.positions), e.label) for e in entities
-        ],
-        "gold_entities": None
-        if gold is None
-        else [_span_dict((s.start, s.end), s.label) for s in gold.spans],
+        "predicted_entities": [entity.to_dict() for entity in explanation.entities],
+        "gold_entities": None if gold is None else [vars(span) for span in gold.spans],
         "gold_tags": None if gold is None else list(gold.tags),
         "predicted_tags": None if gold is None else word_tags(explanation, gold),
     }
@@ -206,10 +202,6 @@ def word_tags(explanation: Explanation, gold: GoldDocument) -> list[str]:
 
 def _char_span(explanation: Explanation, positions: tuple[int, ...]) -> tuple[int, int]:
     return explanation.offsets[positions[0]][0], explanation.offsets[positions[-1]][1]
-
-
-def _span_dict(span: tuple[int, int], label: str) -> dict[str, Any]:
-    return {"start": span[0], "end": span[1], "label": label}
 
 
 def _error(record: Record, message: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 from typer.testing import CliRunner
 
 import nerlens.corpus
+import nerlens.corpus.store
 from nerlens import Explainer, load_model
 from nerlens.cli import app
 from nerlens.corpus.job import run_job
@@ -246,7 +247,7 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(tmp_path, model_dir):
 
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     assert f"{finished} were already done" in resumed.stdout
-    assert not [p for p in out.rglob(".*") if p.is_file()]  # no temporary files left
+    assert not list(out.rglob("*.tmp"))  # no temporary files left
     assert_same_tables(reference, out)
 
 
@@ -393,3 +394,17 @@ def test_report_html_has_overview_context_and_gold(gold_job, tmp_path):
     assert "Attribution Score" in text  # the explanation is shown inline
     missing = runner.invoke(app, ["report", str(tmp_path), "--html", str(page)])
     assert missing.exit_code == 2 and "no manifest.json" in missing.output
+
+
+def test_a_killed_claim_and_a_running_job_are_handled(jsonl_job, tmp_path):
+    out, settings, _ = jsonl_job
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / ".manifest.json.123.tmp").write_text("{")  # killed while writing the manifest
+    assert run_job(settings, fresh, progress=False).documents == 4
+    with nerlens.corpus.store.Store(out).lock(), pytest.raises(InputError, match="another"):
+        run_job(settings, out, progress=False)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not empty and has no manifest"):
+        run_job(settings, tmp_path / "other", progress=False)

@@ -157,28 +157,29 @@ def run_job(
     check_settings(settings)
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {list(ENGINES)}, got {engine!r}")
-    source = source_of(settings)
-    spans = source.plan(settings.shard_size)
     from nerlens.models import load_model
 
+    source = source_of(settings)
+    spans = source.plan(settings.shard_size)
     loaded = load_model(settings.model)
     store = Store(out)
-    store.claim(build_manifest(settings, spans, loaded[0]), IDENTITY)
-    store.clean()
-    done = store.finished()
-    pending = [span for span in spans if span.shard not in done]
-    total = sum(_records(span, spans, source) for span in pending)
-    if pending:
-        with _progress(progress, total) as advance:
-            if engine == "local":
-                worker = ShardWorker(settings, out, loaded=loaded)
-                for span in pending:
-                    worker.run(span, advance)
-            else:
-                from nerlens.corpus.ray_engine import run_ray
+    with store.lock():
+        store.claim(build_manifest(settings, spans, loaded[0]), IDENTITY)
+        store.clean()
+        done = store.finished()
+        pending = [span for span in spans if span.shard not in done]
+        total = sum(_records(span, spans, source) for span in pending)
+        if pending:
+            with _progress(progress, total) as advance:
+                if engine == "local":
+                    worker = ShardWorker(settings, out, loaded=loaded)
+                    for span in pending:
+                        worker.run(span, advance)
+                else:
+                    from nerlens.corpus.ray_engine import run_ray
 
-                run_ray(settings, out, pending, ray_address, actors, advance)
-    markers = store.finished()
+                    run_ray(settings, out, pending, ray_address, actors, advance)
+        markers = store.finished()
     return JobResult(
         shards=len(spans),
         already_done=len(done),

@@ -26,6 +26,7 @@ from nerlens.errors import InputError
 
 TABLES = ("documents", "targets", "errors")
 DONE = "done"
+LOCK = ".lock"
 
 
 def schemas() -> dict[str, Any]:
@@ -123,15 +124,13 @@ class Store:
         """
         existing = self.read_manifest()
         if existing is None:
-            if self.directory.exists() and any(self.directory.iterdir()):
+            if any(not _ours(path) for path in self.directory.iterdir()):
                 raise InputError(
                     f"{str(self.directory)!r} exists, is not empty and has no manifest.json; "
                     "give a new or empty directory for --out"
                 )
-            for name in (*TABLES, DONE):
-                (self.directory / name).mkdir(parents=True, exist_ok=True)
             _write_atomic(self.manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
-            return
+            existing = manifest
         before = _flatten({key: existing.get(key) for key in identity})
         now = _flatten({key: manifest.get(key) for key in identity})
         changed = sorted(
@@ -145,6 +144,24 @@ class Store:
                 f"{str(self.directory)!r} holds a job with other settings ({details}); "
                 "re-run with the same settings to finish it, or give a new --out directory"
             )
+        for name in (*TABLES, DONE):
+            (self.directory / name).mkdir(exist_ok=True)
+
+    def lock(self) -> Any:
+        """Hold an exclusive lock on the directory (a second job on it is refused, not mixed in)."""
+        import fcntl
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        handle = (self.directory / LOCK).open("a")  # "a": the file is never rewritten
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise InputError(
+                f"another nerlens batch is running on {str(self.directory)!r}; wait for it to "
+                "finish (or stop it) and run this command again"
+            ) from None
+        return handle
 
     def finished(self) -> dict[int, dict[str, Any]]:
         """The finished shards and their markers, read back from disk."""
@@ -188,6 +205,11 @@ class Store:
         path = self.directory / DONE / f"shard-{shard:05d}.json"
         _write_atomic(path, json.dumps(marker, sort_keys=True))
         return marker
+
+
+def _ours(path: Path) -> bool:
+    """The lock, or a temporary file a killed run left (both safe to find in a new DIR)."""
+    return path.name == LOCK or (path.name.startswith(".") and path.name.endswith(".tmp"))
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

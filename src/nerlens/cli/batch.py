@@ -69,6 +69,9 @@ def batch(
     actors: Annotated[
         int | None, typer.Option(help="Ray actors (one model each; default: GPUs, else CPUs).")
     ] = None,
+    device: Annotated[
+        str, typer.Option(help="Local engine: 'auto' (a GPU if there is one), 'cpu' or 'cuda'.")
+    ] = "auto",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Explain every document of INPUT into Parquet tables under --out (see `nerlens report`)."""
@@ -93,7 +96,13 @@ def batch(
             shard_size=shard_size,
         )
         result = run_job(
-            settings, out, engine=engine, ray_address=ray_address, actors=actors, progress=progress
+            settings,
+            out,
+            engine=engine,
+            ray_address=ray_address,
+            actors=actors,
+            device=device,
+            progress=progress,
         )
     except (InputError, ModelLoadError) as error:
         typer.echo(f"error: {error}", err=True)

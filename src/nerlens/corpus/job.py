@@ -77,7 +77,8 @@ class ShardWorker:
         for record in self.source.read(span):
             rows.add(self.explainer, record, self.settings)
             advance(1)
-        return self.store.write_shard(span.shard, rows, started)
+        device = str(next(self.explainer.model.parameters()).device)
+        return self.store.write_shard(span.shard, rows, started, device)
 
 
 def source_of(settings: JobSettings) -> Source:
@@ -151,9 +152,15 @@ def run_job(
     engine: str = "local",
     ray_address: str | None = None,
     actors: int | None = None,
+    device: str = "auto",
     progress: bool = True,
 ) -> JobResult:
-    """Run (or finish) the job of ``settings`` into ``out``; a finished job does nothing."""
+    """Run (or finish) the job of ``settings`` into ``out``; a finished job does nothing.
+
+    ``device`` places the local engine's model ("auto": a GPU if torch sees one); Ray actors use
+    a GPU each where the cluster has GPUs. Each shard's marker records the device that computed
+    it (CPU and GPU results differ at float32 rounding level).
+    """
     check_settings(settings)
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {list(ENGINES)}, got {engine!r}")
@@ -172,7 +179,7 @@ def run_job(
         if pending:
             with _progress(progress, total) as advance:
                 if engine == "local":
-                    worker = ShardWorker(settings, out, loaded=loaded)
+                    worker = ShardWorker(settings, out, device=device, loaded=loaded)
                     for span in pending:
                         worker.run(span, advance)
                 else:

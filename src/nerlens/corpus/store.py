@@ -183,7 +183,7 @@ class Store:
         """The files of ``table`` that belong to finished shards."""
         return [self.directory / table / f"shard-{k:05d}.parquet" for k in sorted(self.finished())]
 
-    def write_shard(self, shard: int, rows: Any, started: float) -> dict[str, Any]:
+    def write_shard(self, shard: int, rows: Any, started: float, device: str) -> dict[str, Any]:
         """Write one shard's three tables, then its marker (each atomically); return the marker."""
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -201,6 +201,7 @@ class Store:
             "errors": len(rows.errors),
             "started": started,
             "finished": time.time(),
+            "device": device,
         }
         path = self.directory / DONE / f"shard-{shard:05d}.json"
         _write_atomic(path, json.dumps(marker, sort_keys=True))

@@ -11,7 +11,7 @@ import json
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,7 @@ def run_job(
         raise InputError(f"--engine must be one of {list(ENGINES)}, got {engine!r}")
     from nerlens.models import load_model
 
+    settings = replace(settings, input=str(Path(settings.input).resolve()))  # for every worker
     source = source_of(settings)
     spans = source.plan(settings.shard_size)
     loaded = load_model(settings.model)

@@ -223,8 +223,8 @@ def test_finished_job_does_nothing_and_changes_are_refused(jsonl_job, jsonl_inpu
 
 
 def test_kill_9_then_rerun_equals_an_uninterrupted_run(tmp_path, model_dir):
-    path = tmp_path / "docs.txt"
-    path.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    path = tmp_path / "docs.txt"  # 20 shards: the kill comes long before the end
+    path.write_text("\n".join(SENTENCES * 5) + "\n", encoding="utf-8")
     reference = tmp_path / "reference"
     run_job(settings_for(path, model_dir, shard_size=2), reference, progress=False)
 
@@ -241,7 +241,7 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(tmp_path, model_dir):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     finished = len(list((out / "done").glob("*.json")))
-    assert 1 <= finished < 4, "the kill came after the job finished; nothing was tested"
+    assert 1 <= finished < 20, "the kill came after the job finished; nothing was tested"
     partial = nerlens.corpus.open(out).overview()["documents"][0]
     assert partial == 2 * finished  # only finished shards are read
 

@@ -6,8 +6,12 @@ them back as a :class:`~nerlens.corpus.queries.Corpus` whose methods return Data
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
+
+from nerlens.errors import InputError
 
 if TYPE_CHECKING:
     from nerlens.corpus.queries import Corpus
@@ -20,4 +24,15 @@ def open(directory: str | Path) -> Corpus:
     return open_corpus(directory)
 
 
-__all__ = ["open"]
+def require(module: str, extra: str) -> ModuleType:
+    """Import an optional dependency, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise InputError(
+            f"this needs the optional package {module.split('.')[0]!r}: "
+            f"pip install 'nerlens[{extra}]'"
+        ) from None
+
+
+__all__ = ["open", "require"]

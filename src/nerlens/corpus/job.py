@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from nerlens.corpus import require
 from nerlens.corpus.readers import Source, Span, file_hash
 from nerlens.corpus.store import Store
 from nerlens.corpus.work import TARGET_CHOICES, JobSettings, ShardRows
@@ -166,6 +167,7 @@ def run_job(
         raise InputError(f"--engine must be one of {list(ENGINES)}, got {engine!r}")
     from nerlens.models import load_model
 
+    require("pyarrow", "corpus")
     settings = replace(settings, input=str(Path(settings.input).resolve()))  # for every worker
     source = source_of(settings)
     spans = source.plan(settings.shard_size)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nerlens.corpus import require
 from nerlens.corpus.store import TABLES, Store
 from nerlens.errors import InputError
 
@@ -34,8 +35,7 @@ class Corpus:
     """The tables of one output directory, as DuckDB views: documents, targets, errors."""
 
     def __init__(self, directory: str | Path) -> None:
-        import duckdb
-
+        duckdb = require("duckdb", "corpus")
         self.store = Store(directory)
         manifest = self.store.read_manifest()
         if manifest is None:

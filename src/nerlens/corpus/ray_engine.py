@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from nerlens.corpus import require
 from nerlens.corpus.readers import Span
 from nerlens.corpus.work import JobSettings
 
@@ -49,8 +50,8 @@ def run_ray(
     advance: Callable[[int], None],
 ) -> None:
     """Run ``pending`` shards on Ray (an existing cluster at ``address``, else a local one)."""
-    import ray
-
+    ray = require("ray", "ray")
+    require("ray.data", "ray")
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=False, include_dashboard=False)
     ray.data.DataContext.get_current().enable_progress_bars = False  # ours counts documents

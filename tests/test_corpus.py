@@ -404,6 +404,11 @@ def test_a_killed_claim_and_a_running_job_are_handled(jsonl_job, tmp_path):
     assert run_job(settings, fresh, progress=False).documents == 4
     with nerlens.corpus.store.Store(out).lock(), pytest.raises(InputError, match="another"):
         run_job(settings, out, progress=False)
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(InputError, match="holds no documents"):
+        run_job(
+            settings_for(tmp_path / "empty.txt", settings.model), tmp_path / "e", progress=False
+        )
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="not empty and has no manifest"):

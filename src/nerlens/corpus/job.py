@@ -171,6 +171,8 @@ def run_job(
     settings = replace(settings, input=str(Path(settings.input).resolve()))  # for every worker
     source = source_of(settings)
     spans = source.plan(settings.shard_size)
+    if not spans:
+        raise InputError(f"{settings.input!r} holds no documents")
     loaded = load_model(settings.model)
     store = Store(out)
     with store.lock():

@@ -8,6 +8,7 @@ import pytest
 from conftest import tiny_bert
 from nerlens import Explainer, InputError, TextTooLongError
 from nerlens.encoding import encode
+from nerlens.windows import home_window, plan_windows
 
 TEXT = " ".join(f"Sentence {i} mentions Paris and Emmanuel Macron." for i in range(12))
 
@@ -51,3 +52,43 @@ def test_window_result_equals_explaining_that_window_alone(model, tokenizer):
 def test_bad_stride_is_rejected(model, tokenizer):
     with pytest.raises(InputError, match="stride=200"):
         Explainer(model, tokenizer, n_steps=2, long_text="window", stride=200)(TEXT)
+
+
+def test_windows_are_slices_of_the_document_in_its_template(tokenizer):
+    """No re-tokenisation: the tokenizer's own overflowing windows, positions by construction."""
+    document = encode(tokenizer, TEXT)
+    windows = plan_windows(document, 40, 8)
+    overflowing = tokenizer(
+        TEXT, truncation=True, max_length=40, stride=8, return_overflowing_tokens=True
+    )["input_ids"]
+    assert [list(w.encoding.input_ids) for w in windows] == overflowing
+    for window in windows:
+        assert window.encoding.input_ids == tuple(
+            document.input_ids[p] for p in window.document_positions
+        )
+        assert window.encoding.offsets == tuple(
+            document.offsets[p] for p in window.document_positions
+        )
+    owners = sorted(w.document_positions[i] for w in windows for i in w.owned)
+    assert owners == list(range(len(document)))  # every token is owned exactly once
+
+
+def test_owner_is_the_window_with_most_context(tokenizer):
+    document = encode(tokenizer, TEXT)
+    windows = plan_windows(document, 40, 8)  # 38 content tokens a window, 30 apart
+    assert [w.document_positions[1] for w in windows[:3]] == [1, 31, 61]
+    owned = [[w.document_positions[i] for i in w.owned] for w in windows]
+    assert owned[0] == list(range(35))  # up to the middle of the 8 shared tokens [31, 39)
+    assert owned[1][0] == 35
+    assert home_window([33, 34, 35, 36], windows) == 0  # both hold it; 0 gives more context
+    assert home_window([35], windows) == 1
+    assert home_window([30, 31], windows) == 0
+    assert home_window([37, 40], windows) == 1
+    assert home_window([38, 39], windows) == 1
+
+
+def test_stride_is_checked(model, tokenizer):
+    with pytest.raises(InputError, match="stride must be a non-negative int or None, got -1"):
+        Explainer(model, tokenizer, long_text="window", stride=-1)
+    with pytest.raises(InputError, match="stride=8 only applies with long_text='window'"):
+        Explainer(model, tokenizer, stride=8)

@@ -1,14 +1,18 @@
 """Text → tokens, with character offsets back into the user's unchanged text.
 
 Offsets are the truth: the surface form of token ``i`` is always ``text[start:end]``; special
-tokens have the empty span ``(0, 0)`` and ``special[i] == True``.
+tokens have the empty span ``(0, 0)`` and ``special[i] == True``. Tokens are identified by their
+position, never by their offsets: several tokens can share one span (an emoji split into byte
+tokens, a bare Metaspace "▁").
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import weakref
 from dataclasses import dataclass
 
+from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerBase
 
 from nerlens.errors import InputError, TextTooLongError
@@ -24,6 +28,31 @@ class Encoding:
     offsets: tuple[tuple[int, int], ...]
     special: tuple[bool, ...]
     word_ids: tuple[int | None, ...]
+    content: tuple[int, int]  # [start, stop): the text's own tokens, between the template's
+
+    def window(self, start: int, stop: int) -> tuple[Encoding, tuple[int, ...]]:
+        """The model input for content tokens ``[start, stop)`` wrapped in the same template
+        tokens ([CLS] … [SEP], <s> … </s>), and each of its tokens' position in this encoding.
+
+        No re-tokenisation: the window's ids are the document's own, so they are exactly what
+        the tokenizer's post-processor makes of that slice of the text's tokens.
+        """
+        first, last = self.content
+        if not first <= start <= stop <= last:
+            raise ValueError(f"window [{start}, {stop}) is outside the content [{first}, {last})")
+        positions = (*range(first), *range(start, stop), *range(last, len(self)))
+        return (
+            Encoding(
+                text=self.text,
+                input_ids=tuple(self.input_ids[p] for p in positions),
+                tokens=tuple(self.tokens[p] for p in positions),
+                offsets=tuple(self.offsets[p] for p in positions),
+                special=tuple(self.special[p] for p in positions),
+                word_ids=tuple(self.word_ids[p] for p in positions),
+                content=(first, first + stop - start),
+            ),
+            positions,
+        )
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -68,86 +97,48 @@ def encode(
     """
     validate_text(text)
     require_fast_tokenizer(tokenizer)
-    batch = tokenizer(
-        text,
-        add_special_tokens=True,
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-        truncation=False,
-        verbose=False,
-    )
-    ids = tuple(int(i) for i in batch["input_ids"])
+    encoding = _private_backend(tokenizer).encode(text, add_special_tokens=True)
+    ids = tuple(encoding.ids)
     if max_length is not None and len(ids) > max_length:
         raise TextTooLongError(len(ids), max_length)
-    return _build(
-        text,
-        tokenizer,
-        ids,
-        batch["offset_mapping"],
-        batch["special_tokens_mask"],
-        batch.word_ids(),
-    )
-
-
-def encode_windows(
-    tokenizer: PreTrainedTokenizerBase, text: str, max_length: int, stride: int
-) -> list[Encoding]:
-    """Split a long text into overlapping windows of at most ``max_length`` tokens each.
-
-    Consecutive windows share ``stride`` tokens of context, as in the HF pipeline's ``stride``.
-    Offsets and word ids of every window still index the whole, unchanged text.
-    """
-    validate_text(text)
-    require_fast_tokenizer(tokenizer)
-    specials = tokenizer.num_special_tokens_to_add(pair=False)
-    if max_length - specials < 2:
-        raise InputError(f"max_length={max_length} leaves no room for text tokens")
-    if not 0 <= stride < max_length - specials:
-        raise InputError(
-            f"stride={stride} must be >= 0 and smaller than max_length minus the "
-            f"{specials} special tokens ({max_length - specials})"
-        )
-    batch = tokenizer(
-        text,
-        add_special_tokens=True,
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-        truncation=True,
-        max_length=max_length,
-        stride=stride,
-        return_overflowing_tokens=True,
-        verbose=False,
-    )
-    return [
-        _build(
-            text,
-            tokenizer,
-            tuple(int(i) for i in batch["input_ids"][w]),
-            batch["offset_mapping"][w],
-            batch["special_tokens_mask"][w],
-            batch.word_ids(w),
-        )
-        for w in range(len(batch["input_ids"]))
-    ]
-
-
-def _build(
-    text: str,
-    tokenizer: PreTrainedTokenizerBase,
-    ids: tuple[int, ...],
-    offsets: Sequence[Sequence[int]],
-    special_mask: Sequence[int],
-    word_ids: Sequence[int | None],
-) -> Encoding:
-    special = tuple(bool(s) for s in special_mask)
+    special = tuple(bool(s) for s in encoding.special_tokens_mask)
+    own = [i for i, sequence in enumerate(encoding.sequence_ids) if sequence is not None]
     return Encoding(
         text=text,
         input_ids=ids,
         tokens=tuple(tokenizer.convert_ids_to_tokens(list(ids))),
-        offsets=tuple((0, 0) if s else (int(a), int(b)) for (a, b), s in zip(offsets, special)),
+        offsets=tuple((0, 0) if s else offset for offset, s in zip(encoding.offsets, special)),
         special=special,
-        word_ids=tuple(None if s else w for w, s in zip(word_ids, special)),
+        word_ids=tuple(None if s else w for w, s in zip(encoding.word_ids, special)),
+        content=(own[0], own[-1] + 1) if own else (len(ids), len(ids)),
     )
+
+
+_BACKENDS: weakref.WeakKeyDictionary[PreTrainedTokenizerBase, tuple[int, Tokenizer]] = (
+    weakref.WeakKeyDictionary()
+)
+_BACKENDS_LOCK = threading.Lock()
+
+
+def _private_backend(tokenizer: PreTrainedTokenizerBase) -> Tokenizer:
+    """nerlens' own copy of the tokenizer's Rust backend, never truncating or padding.
+
+    A fast tokenizer keeps truncation and padding as state on its backend: every call with
+    other settings (a pipeline's ``truncation=True``) changes it, and a call in another thread
+    can then cut or pad this one's text. Encoding with a private copy makes nerlens safe next to
+    any other use of the tokenizer, and it never changes the user's tokenizer. The copy is made
+    again when tokens are added to the tokenizer.
+    """
+    size = len(tokenizer)
+    with _BACKENDS_LOCK:
+        cached = _BACKENDS.get(tokenizer)
+        if cached is None or cached[0] != size:
+            backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+            backend.no_truncation()
+            backend.no_padding()
+            backend.encode_special_tokens = bool(getattr(tokenizer, "split_special_tokens", False))
+            cached = _BACKENDS[tokenizer] = (size, backend)
+        return cached[1]
 
 
 def baseline_ids(encoding: Encoding, baseline_token_id: int) -> tuple[int, ...]:

@@ -17,12 +17,19 @@ from rich.progress import Progress
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from nerlens import __version__
-from nerlens.encoding import Encoding, encode, encode_windows, max_input_length
+from nerlens.encoding import Encoding, encode, max_input_length, require_fast_tokenizer
 from nerlens.entities import Strategy, check_strategy, predicted_entities
 from nerlens.errors import InputError
 from nerlens.explanation import Explanation
 from nerlens.methods import AttributionMethod, Budget, create_method
-from nerlens.model_input import Embedding, prepare, resolve_layer
+from nerlens.model_input import (
+    Embedding,
+    ModelInput,
+    model_device,
+    model_max_length,
+    prepare,
+    resolve_layer,
+)
 from nerlens.runner import ModelRunner
 from nerlens.targets import (
     EntityTarget,
@@ -32,7 +39,7 @@ from nerlens.targets import (
     check_targets,
     token_targets,
 )
-from nerlens.windows import Window, plan_windows
+from nerlens.windows import Window, home_window, plan_windows, window_around
 
 TargetSelector = Literal["tokens", "entities"]
 LongText = Literal["error", "window"]
@@ -56,7 +63,17 @@ class Explainer:
     Half precision is safe here because probabilities are taken in float32 and scores are
     accumulated in float64; watch ``explanation.deltas`` (float16 rounding shows up there).
     ``long_text="window"`` explains texts longer than the model accepts in overlapping windows
-    that share ``stride`` tokens (default: a quarter of the model's maximum length).
+    that share ``stride`` tokens (default: a quarter of the model's maximum length). Each token
+    is predicted in the window that gives it the most context; each target is explained in one
+    window that holds all of its tokens, and an entity that crosses a window boundary takes the
+    probabilities of its tokens from that same window, so its probability and its value agree
+    (see :mod:`nerlens.windows`).
+
+    Concurrency: one Explainer (or several on one model) may be called from many threads at
+    once; each result equals the one a sequential call gives. While any call runs, the model is
+    in eval mode with frozen weights and one hook on the attributed layer; the last call to end
+    restores the model's training flag and ``requires_grad`` flags and removes the hook, also
+    when a call raises (see :mod:`nerlens.runner`). Do not train the model meanwhile.
     """
 
     def __init__(
@@ -77,9 +94,11 @@ class Explainer:
         aggregation_strategy: Strategy = "simple",
         **method_options: Any,
     ) -> None:
+        require_fast_tokenizer(tokenizer)
         if not hasattr(model, "config") or not getattr(model.config, "id2label", None):
             raise InputError(
-                "model must be a transformers token-classification model with config.id2label"
+                "model must be a transformers token-classification model with config.id2label, "
+                f"got {type(model).__name__}"
             )
         if internal_batch_size is not None and (
             not isinstance(internal_batch_size, int) or internal_batch_size < 1
@@ -100,13 +119,12 @@ class Explainer:
         self.baseline_token_id = _baseline_token(tokenizer, baseline_token_id)
         self.labels = tuple(model.config.id2label[i] for i in range(len(model.config.id2label)))
         self.label2id = {label: i for i, label in enumerate(self.labels)}
-        self.max_length = max_input_length(
-            tokenizer, getattr(model.config, "max_position_embeddings", None)
-        )
+        self.max_length = max_input_length(tokenizer, model_max_length(model))
         self.long_text = long_text
-        self.stride = stride
+        self.stride = _check_stride(stride, long_text)
         self.progress = progress
         self.aggregation_strategy = check_strategy(aggregation_strategy)
+        _check_token_classifier(self)
 
     # ------------------------------------------------------------------ public API
     @overload
@@ -182,11 +200,8 @@ class Explainer:
         document = encode(
             self.tokenizer, text, self.max_length if self.long_text == "error" else None
         )
-        if len(document) <= self.max_length:
-            positions = tuple(range(len(document)))
-            return document, [Window(document, positions, positions)]
-        windows = encode_windows(self.tokenizer, text, self.max_length, self._stride())
-        return document, plan_windows(document, windows)
+        _check_vocabulary(document, self.model)
+        return document, plan_windows(document, self.max_length, self._stride())
 
     def _explain(
         self,
@@ -227,16 +242,17 @@ class Explainer:
         baseline_values = np.zeros(len(targets))
         deltas = np.zeros(len(targets))
         steps = np.zeros(len(targets), dtype=np.int64)
-        homes = [_home(target, windows) for target in targets]
+        windows, inputs = list(windows), list(inputs)
+        homes = self._homes(document, targets, windows, inputs)
+        if _probabilities_from_homes(probabilities, targets, homes, windows, inputs):
+            entities = predicted_entities(  # the Explanation's entities follow its probabilities
+                document, probabilities, self.labels, self.tokenizer, self.aggregation_strategy
+            )
         for w, (window, model_input) in enumerate(zip(windows, inputs)):
             chosen = [t for t, home in enumerate(homes) if home == w]
             if not chosen:
                 continue
-            local = {
-                p: i
-                for i, p in enumerate(window.document_positions)
-                if not window.encoding.special[i] or i in window.owned
-            }
+            local = {p: i for i, p in enumerate(window.document_positions)}
             terms = [_localise(targets[t].terms(self.label2id), local) for t in chosen]
             result = self.method.attribute(model_input, terms, self.budget)
             positions = list(window.document_positions)
@@ -264,6 +280,32 @@ class Explainer:
             settings=self._settings(len(windows)),
             entities=entities,
         )
+
+    def _homes(
+        self,
+        document: Encoding,
+        targets: Sequence[Target],
+        windows: list[Window],
+        inputs: list[ModelInput],
+    ) -> list[int]:
+        """Each target's home window (see :mod:`nerlens.windows`). A target that no window holds
+        whole (an entity across a boundary wider than the windows' overlap) gets a window
+        centred on it, appended with its model input to ``windows`` and ``inputs``."""
+        planned = len(windows)
+        homes = []
+        for target in targets:
+            home = home_window(target.positions, windows[:planned])
+            if home is None:  # added windows serve only the targets no planned window holds
+                extra = home_window(target.positions, windows[planned:])
+                home = len(windows) if extra is None else planned + extra
+            if home == len(windows):
+                window = window_around(document, target.positions, self.max_length)
+                windows.append(window)
+                inputs.append(
+                    prepare(self.runner, self.embedding, window.encoding, self.baseline_token_id)
+                )
+            homes.append(home)
+        return homes
 
     def _stride(self) -> int:
         """Tokens shared by neighbouring windows: as given, else a quarter of the model length."""
@@ -325,6 +367,47 @@ def _baseline_token(tokenizer: PreTrainedTokenizerBase, token_id: int | None) ->
     raise InputError("the tokenizer has no pad, unk or eos token; pass baseline_token_id=...")
 
 
+def _check_stride(stride: int | None, long_text: LongText) -> int | None:
+    """``stride`` is a non-negative int and only given where windows use it."""
+    if stride is None:
+        return None
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 0:
+        raise InputError(f"stride must be a non-negative int or None, got {stride!r}")
+    if long_text != "window":
+        raise InputError(f"stride={stride} only applies with long_text='window'")
+    return stride
+
+
+def _check_vocabulary(encoding: Encoding, model: PreTrainedModel) -> None:
+    """Every token id must have a row in the model's embeddings (else: not its tokenizer)."""
+    rows = model.get_input_embeddings().weight.shape[0]
+    if max(encoding.input_ids) >= rows:
+        position = next(i for i, token in enumerate(encoding.input_ids) if token >= rows)
+        raise InputError(
+            f"token {encoding.tokens[position]!r} has id {encoding.input_ids[position]}, but the "
+            f"model embeds ids 0..{rows - 1} only; pass the tokenizer that belongs to the model"
+        )
+
+
+def _check_token_classifier(explainer: Explainer) -> None:
+    """One forward on a tiny text: the model must give per-token logits over its labels."""
+    encoding = encode(explainer.tokenizer, "a")
+    _check_vocabulary(encoding, explainer.model)
+    ids = torch.tensor([encoding.input_ids], device=model_device(explainer.model))
+    with explainer.runner.session(), torch.no_grad():
+        output = explainer.model(input_ids=ids, attention_mask=torch.ones_like(ids))
+    logits = getattr(output, "logits", None)
+    expected = (1, ids.shape[1], len(explainer.labels))
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != expected:
+        got = "no .logits" if logits is None else f"logits of shape {tuple(logits.shape)}"
+        raise InputError(
+            "model must be a token-classification model (AutoModelForTokenClassification) whose "
+            "logits have shape (batch, tokens, labels) with one label per config.id2label entry; "
+            f"{type(explainer.model).__name__} gives {got} for {ids.shape[1]} tokens "
+            f"and {len(explainer.labels)} labels"
+        )
+
+
 def _texts(texts: object) -> Iterable[str]:
     if not isinstance(texts, Sequence) or isinstance(texts, (bytes, bytearray)):
         raise InputError(f"text must be a str or a list of str, got {type(texts).__name__}")
@@ -369,19 +452,31 @@ def _check_in_range(indexes: frozenset[int], num_tokens: int) -> None:
         )
 
 
-def _home(target: Target, windows: list[Window]) -> int:
-    """The window that explains ``target``: the owner of its first token, if it holds them all."""
-    first = target.positions[0]
-    candidates = [
-        w
-        for w, window in enumerate(windows)
-        if first in {window.document_positions[i] for i in window.owned}
-    ]
-    candidates += [w for w in range(len(windows)) if w not in candidates]
-    for w in candidates:
-        if set(target.positions) <= set(windows[w].document_positions):
-            return w
-    raise InputError(f"target {target!r} spans more tokens than one model window holds")
+def _probabilities_from_homes(
+    probabilities: np.ndarray,
+    targets: Sequence[Target],
+    homes: Sequence[int],
+    windows: Sequence[Window],
+    inputs: Sequence[ModelInput],
+) -> bool:
+    """Make each target's probabilities those of the window that explains it; True if any moved.
+
+    A token's probabilities come from the window that owns it. A target whose tokens are owned by
+    other windows than its home (an entity across a window boundary) takes the probabilities of
+    all its tokens from its home instead, so that its probability and its explained value are
+    computed on the same model input.
+    """
+    owner = {
+        window.document_positions[i]: w for w, window in enumerate(windows) for i in window.owned
+    }
+    changed = False
+    for target, home in zip(targets, homes):
+        moved = [p for p in target.positions if owner.get(p) != home]
+        if moved:
+            local = [windows[home].document_positions.index(p) for p in moved]
+            probabilities[moved] = inputs[home].input_probs[local].double().cpu().numpy()
+            changed = True
+    return changed
 
 
 def _localise(terms: tuple[Term, ...], local: dict[int, int]) -> tuple[Term, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Literal
 
@@ -23,31 +24,75 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def position_embedding_layer(model: nn.Module) -> nn.Module | None:
-    """The absolute position-embedding table, or None where positions are not usable.
-
-    RoBERTa-style models derive positions from the input ids with a padding offset, so an
-    all-zero reference position is not a valid input for them (the reference falls back too).
-    """
+def _embeddings(model: nn.Module) -> nn.Module | None:
     base = getattr(model, getattr(model, "base_model_prefix", ""), model)
-    embeddings = getattr(base, "embeddings", None)
-    layer = getattr(embeddings, "position_embeddings", None)
-    if not isinstance(layer, nn.Embedding) or getattr(embeddings, "padding_idx", None) is not None:
+    return getattr(base, "embeddings", None)
+
+
+def positions_padding_idx(model: nn.Module) -> int | None:
+    """RoBERTa-family models (RoBERTa, XLM-R, CamemBERT, …) number their tokens from
+    ``padding_idx + 1`` and give padding tokens the position ``padding_idx``: their padding_idx.
+    None for models whose positions do not depend on the token ids."""
+    embeddings = _embeddings(model)
+    if not isinstance(getattr(embeddings, "position_embeddings", None), nn.Embedding):
         return None
-    return layer
+    padding_idx = getattr(embeddings, "padding_idx", None)
+    return None if padding_idx is None else int(padding_idx)
+
+
+def position_ids(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
+    """The position ids ``model`` computes itself for ``input_ids`` (batch, tokens)."""
+    padding_idx = positions_padding_idx(model)
+    if padding_idx is None:
+        return torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
+    real = input_ids.ne(padding_idx).long()
+    return torch.cumsum(real, dim=1) * real + padding_idx
+
+
+def model_max_length(model: nn.Module) -> int | None:
+    """The most tokens the model's position embeddings can number, where it has such a limit.
+
+    RoBERTa-family models start counting at ``padding_idx + 1``, so they take
+    ``max_position_embeddings - padding_idx - 1`` tokens (514 - 2 = 512 for roberta-base).
+    """
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    padding_idx = positions_padding_idx(model)
+    if limit is None or padding_idx is None:
+        return limit
+    return int(limit) - padding_idx - 1
+
+
+def _no_position_layer_reason(model: nn.Module) -> str | None:
+    """Why ``embedding="position"`` cannot work for ``model``; None when it can."""
+    name = type(model).__name__
+    embeddings = _embeddings(model)
+    if not isinstance(getattr(embeddings, "position_embeddings", None), nn.Embedding):
+        return (
+            f"{name} has no absolute position-embedding layer: it encodes positions inside its "
+            "attention (relative positions in DeBERTa-v3, rotary ones in ModernBERT), where no "
+            "layer output can be moved to a position baseline"
+        )
+    if "position_ids" not in inspect.signature(model.forward).parameters:
+        return f"{name}.forward takes no position_ids, so positions cannot be set to a baseline"
+    return None
 
 
 def resolve_layer(model: nn.Module, embedding: Embedding) -> tuple[nn.Module, Embedding]:
-    """The layer to attribute to, and which one it really is after any fallback."""
+    """The layer to attribute to, and which one it really is after any fallback.
+
+    The position baseline puts every token at the text's first position (0 for BERT,
+    ``padding_idx + 1`` for RoBERTa); models without an absolute position-embedding layer fall
+    back to the word embeddings with a warning that says why.
+    """
     if embedding not in EMBEDDINGS:
         raise InputError(f"embedding must be one of {list(EMBEDDINGS)}, got {embedding!r}")
     if embedding == "position":
-        layer = position_embedding_layer(model)
-        if layer is not None:
-            return layer, "position"
+        reason = _no_position_layer_reason(model)
+        if reason is None:
+            return _embeddings(model).position_embeddings, "position"
         warnings.warn(
-            f"{type(model).__name__} has no usable absolute position embeddings; "
-            "attributing to the word embeddings instead",
+            f"embedding='position' is not available: {reason}; attributing to the word "
+            "embeddings instead",
             stacklevel=3,
         )
     return model.get_input_embeddings(), "word"
@@ -66,13 +111,15 @@ def prepare(
     device = model_device(runner.model)
     ids = torch.tensor([encoding.input_ids], device=device)
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    positions = position_ids(runner.model, ids)
+    if embedding == "position" or positions_padding_idx(runner.model) is not None:
+        # explicit, so that the baseline and every point of the path share the text's positions
+        inputs["position_ids"] = positions
     if embedding == "word":
         reference = torch.tensor([baseline_ids(encoding, baseline_token_id)], device=device)
         baseline = {**inputs, "input_ids": reference}
     else:
-        positions = torch.arange(ids.shape[1], device=device)[None]
-        inputs["position_ids"] = positions
-        baseline = {**inputs, "position_ids": torch.zeros_like(positions)}
+        baseline = {**inputs, "position_ids": positions[:, :1].repeat(1, positions.shape[1])}
     input_out, input_logits = runner.capture(inputs)
     baseline_out, baseline_logits = runner.capture(baseline)
     return ModelInput(

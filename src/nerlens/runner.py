@@ -57,7 +57,7 @@ class ModelGuard:
         self._model = weakref.ref(model)
         self._lock = threading.Lock()
         self._active = 0
-        self._training = False
+        self._training: list[tuple[nn.Module, bool]] = []
         self._requires_grad: list[tuple[nn.Parameter, bool]] = []
         self._hooks: dict[int, torch.utils.hooks.RemovableHandle] = {}
 
@@ -69,7 +69,7 @@ class ModelGuard:
             raise RuntimeError("the model was garbage-collected")
         with self._lock:
             if self._active == 0:
-                self._training = model.training
+                self._training = [(module, module.training) for module in model.modules()]
                 self._requires_grad = [(p, p.requires_grad) for p in model.parameters()]
                 model.eval()
                 for parameter, _ in self._requires_grad:
@@ -89,7 +89,9 @@ class ModelGuard:
                     for parameter, flag in self._requires_grad:
                         parameter.requires_grad_(flag)
                     self._requires_grad = []
-                    model.train(self._training)
+                    for module, training in self._training:  # per module: modes may be mixed
+                        module.training = training
+                    self._training = []
 
 
 _GUARDS: weakref.WeakKeyDictionary[nn.Module, ModelGuard] = weakref.WeakKeyDictionary()

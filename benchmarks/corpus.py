@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--targets", default="tokens")
     parser.add_argument("--engine", default="local", choices=["local", "ray"])
     parser.add_argument("--actors", type=int, default=None)
+    parser.add_argument("--save", type=Path, default=None, help="also append the JSON lines here")
     args = parser.parse_args()
 
     options = ["--model", "demo", "--method", args.method, "--targets", args.targets]
@@ -84,8 +85,14 @@ def main() -> None:
     threads = os.cpu_count()
     with tempfile.TemporaryDirectory(prefix="nerlens-corpus-bench-") as workdir:
         results = [run_batch(count, options, Path(workdir)) for count in args.sentences]
-    for result in results:
-        print(json.dumps({"measure": args.measure, "options": " ".join(options), **result}))
+    lines = [
+        json.dumps({"measure": args.measure, "options": " ".join(options), **result})
+        for result in results
+    ]
+    print("\n".join(lines))
+    if args.save is not None:
+        with args.save.open("a", encoding="utf-8") as saved:
+            saved.writelines(line + "\n" for line in lines)
     if args.measure == "rss" and len(results) > 1:
         low, high = results[0]["peak_rss_mb"], results[-1]["peak_rss_mb"]
         print(f"peak RSS {low} MB → {high} MB: {100 * (high - low) / low:+.1f}% ({threads} cores)")

@@ -413,3 +413,23 @@ def test_a_killed_claim_and_a_running_job_are_handled(jsonl_job, tmp_path):
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="not empty and has no manifest"):
         run_job(settings, tmp_path / "other", progress=False)
+
+
+def test_long_documents_in_windows(tmp_path, tokenizer):
+    from conftest import tiny_bert
+
+    model_dir = tmp_path / "short"
+    tiny_bert(tokenizer, max_position_embeddings=32).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    path = tmp_path / "long.txt"
+    path.write_text(" ".join(SENTENCES[:6]) + "\n" + SENTENCES[0] + "\n", encoding="utf-8")
+    settings = settings_for(path, str(model_dir), long_text="window")
+    run_job(settings, tmp_path / "out", progress=False)
+    corpus = nerlens.corpus.open(tmp_path / "out")
+    model, loaded_tokenizer = load_model(str(model_dir))
+    explainer = Explainer(model, loaded_tokenizer, n_steps=4, long_text="window", progress=False)
+    documents = corpus.documents()
+    assert list(documents["windows"]) == [explainer(t).settings["windows"] for t in documents.text]
+    assert documents["windows"][0] > 1 and documents["windows"][1] == 1
+    rebuilt = corpus.explanation(0)
+    np.testing.assert_array_equal(rebuilt.attributions, explainer(documents.text[0]).attributions)

@@ -30,6 +30,10 @@ _SCORES = """
                          UNNEST(range(len(t.scores))) AS i) s
 """
 
+# In a long document explained in windows, a target is attributed only to its window's tokens;
+# the others hold exactly 0 and are not context of that target.
+_IN_WINDOW = "NOT (d.windows > 1 AND s.score = 0)"
+
 
 class Corpus:
     """The tables of one output directory, as DuckDB views: documents, targets, errors."""
@@ -111,7 +115,8 @@ class Corpus:
     ) -> pd.DataFrame:
         """Per target label, the context tokens (or words) with the highest attribution.
 
-        A target's own tokens (or the words they belong to) and special tokens are excluded.
+        A target's own tokens (or the words they belong to), special tokens and, in long
+        documents explained in windows, the tokens outside the target's window are excluded.
         ``unit``: "token" or "word" (a word's attribution is the sum over its tokens);
         ``order``: "mean" or "total"; items seen fewer than ``min_count`` times are left out.
         Columns: label, token or word, count, mean, total, rank.
@@ -124,7 +129,7 @@ class Corpus:
             items = f"""
                 SELECT s.label, d.tokens[s.i + 1] AS token, s.score
                 FROM ({_SCORES}) s JOIN documents d USING (record)
-                WHERE NOT s.own AND NOT d.special[s.i + 1]
+                WHERE NOT s.own AND NOT d.special[s.i + 1] AND {_IN_WINDOW}
             """
         else:
             items = f"""
@@ -137,6 +142,7 @@ class Corpus:
                            max(d.offsets[s.i + 1][2]) OVER w AS last
                     FROM ({_SCORES}) s JOIN documents d USING (record)
                     WHERE NOT d.special[s.i + 1] AND d.word_ids[s.i + 1] IS NOT NULL
+                      AND {_IN_WINDOW}
                     WINDOW w AS (PARTITION BY s.record, s.target_index, d.word_ids[s.i + 1])
                 )
                 GROUP BY record, target_index, label, word_id

@@ -53,7 +53,9 @@ def model_dir(tmp_path_factory, tokenizer, tiny_model):
 
 
 def settings_for(path: Path, model_dir: str, **changes) -> JobSettings:
-    options = {"model": model_dir, "n_steps": 4, "shard_size": 3}
+    options = {"model": model_dir, "shard_size": 3, "method_options": {"n_steps": 4}}
+    if "n_steps" in changes:
+        options["method_options"] = {"n_steps": changes.pop("n_steps")}
     options.update(changes)
     return JobSettings(input=str(path), format=Source(path).format, **options)
 
@@ -214,7 +216,7 @@ def test_finished_job_does_nothing_and_changes_are_refused(jsonl_job, jsonl_inpu
     assert same.exit_code == 0 and "nothing to do" in same.output
     changed = runner.invoke(app, [*base, "--n-steps", "5"])
     assert changed.exit_code == 2
-    assert "job.n_steps was 4, now 5" in changed.output
+    assert "job.method_options.n_steps was 4, now 5" in changed.output
     other = tmp_path / "docs.jsonl"
     other.write_text(jsonl_input.read_text() + '{"id": "x", "text": "more"}\n')
     moved = runner.invoke(app, ["batch", str(other), *base[2:], "--n-steps", "4"])
@@ -266,7 +268,7 @@ def test_unfinished_shards_are_redone_and_leftovers_removed(jsonl_job, jsonl_inp
 def test_bad_options_exit_2_with_one_line(tmp_path, jsonl_input, model_dir):
     cases = [
         (["--targets", "gold"], "needs gold labels"),
-        (["--method", "nope"], "unknown attribution method 'nope'"),
+        (["--method", "nope"], "--method 'nope' is not a registered method"),
         (["--long-text", "cut"], "--long-text must be"),
         (["--text-field", "body"], "no field 'body'"),
     ]

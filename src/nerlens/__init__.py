@@ -1,19 +1,44 @@
-"""nerlens: explain why a token-classification model labelled each token."""
+"""nerlens: explain why a token-classification model labelled each token.
+
+The top-level names are imported on first use (PEP 562), so that ``import nerlens`` and the
+``nerlens`` command start without loading torch and transformers.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from nerlens.compat import TokenClassificationExplainer
-from nerlens.errors import InputError, ModelLoadError, TextTooLongError
-from nerlens.explainer import Explainer
-from nerlens.explanation import Explanation
-from nerlens.methods import available_methods, register_method
-from nerlens.models import load_model
-from nerlens.targets import ContrastTarget, EntityTarget, TokenTarget
+if TYPE_CHECKING:
+    from nerlens.compat import TokenClassificationExplainer
+    from nerlens.errors import ConvergenceWarning, InputError, ModelLoadError, TextTooLongError
+    from nerlens.explainer import Explainer
+    from nerlens.explanation import Explanation
+    from nerlens.methods import available_methods, register_method
+    from nerlens.models import load_model
+    from nerlens.targets import ContrastTarget, EntityTarget, TokenTarget
+
+_EXPORTS = {
+    "ContrastTarget": "nerlens.targets",
+    "ConvergenceWarning": "nerlens.errors",
+    "EntityTarget": "nerlens.targets",
+    "Explainer": "nerlens.explainer",
+    "Explanation": "nerlens.explanation",
+    "InputError": "nerlens.errors",
+    "ModelLoadError": "nerlens.errors",
+    "TextTooLongError": "nerlens.errors",
+    "TokenClassificationExplainer": "nerlens.compat",
+    "TokenTarget": "nerlens.targets",
+    "available_methods": "nerlens.methods",
+    "load_model": "nerlens.models",
+    "register_method": "nerlens.methods",
+}
 
 __all__ = [
     "ContrastTarget",
+    "ConvergenceWarning",
     "EntityTarget",
     "Explainer",
     "Explanation",
@@ -27,3 +52,16 @@ __all__ = [
     "load_model",
     "register_method",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a top-level name from its module on first access, then keep it here."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'nerlens' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -22,3 +22,23 @@ class TextTooLongError(InputError):
 
 class ModelLoadError(RuntimeError):
     """A model or tokenizer could not be loaded; the message names the way out."""
+
+
+class HubUnreachableError(ModelLoadError):
+    """A hub id was asked for, the hub cannot be reached, and the model is not in the cache."""
+
+    def __init__(self, name: str, endpoint: str) -> None:
+        self.name = name
+        self.endpoint = endpoint
+        super().__init__(
+            f"cannot reach the Hugging Face hub ({endpoint}) and {name!r} is not in the local "
+            "cache; use model 'demo' (bundled), a local directory saved with save_pretrained(), "
+            "or download it once and set HF_HUB_OFFLINE=1"
+        )
+
+
+CONVERGENCE_DELTA = 1e-2  # a |convergence delta| above this means the scores are not to be trusted
+
+
+class ConvergenceWarning(UserWarning):
+    """Some targets' attributions do not add up to their change in probability (too few steps)."""

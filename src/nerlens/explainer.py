@@ -6,6 +6,7 @@ that uses them; every later stage can trust its inputs.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from typing import Any, Literal, overload
@@ -19,7 +20,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from nerlens import __version__
 from nerlens.encoding import Encoding, encode, max_input_length, require_fast_tokenizer
 from nerlens.entities import Strategy, check_strategy, predicted_entities
-from nerlens.errors import InputError
+from nerlens.errors import CONVERGENCE_DELTA, ConvergenceWarning, InputError
 from nerlens.explanation import Explanation
 from nerlens.methods import AttributionMethod, Budget, create_method
 from nerlens.model_input import (
@@ -263,6 +264,7 @@ class Explainer:
             deltas[chosen] = result.deltas
             steps[chosen] = result.steps
 
+        _warn_unconverged(deltas)
         return Explanation(
             text=document.text,
             tokens=document.tokens,
@@ -477,6 +479,19 @@ def _probabilities_from_homes(
             probabilities[moved] = inputs[home].input_probs[local].double().cpu().numpy()
             changed = True
     return changed
+
+
+def _warn_unconverged(deltas: np.ndarray) -> None:
+    """Say so when some scores do not add up to their change in probability (too few steps)."""
+    bad = np.abs(deltas) > CONVERGENCE_DELTA
+    if bad.any():
+        warnings.warn(
+            f"{int(bad.sum())} of {len(deltas)} targets have |convergence delta| > "
+            f"{CONVERGENCE_DELTA:g} (worst {np.abs(deltas).max():.2g}): their scores do not add "
+            'up to the change in probability; use more steps or n_steps="auto"',
+            ConvergenceWarning,
+            stacklevel=4,
+        )
 
 
 def _localise(terms: tuple[Term, ...], local: dict[int, int]) -> tuple[Term, ...]:

@@ -1,8 +1,11 @@
-"""Command line: ``nerlens explain``, ``nerlens methods``; one module per command."""
+"""Command line: ``nerlens explain``, ``tag``, ``methods``, ``batch``, ``report``; one module each.
+
+Importing this package loads typer and rich only; each command imports the engine when it runs.
+"""
 
 from __future__ import annotations
 
-from nerlens.cli import batch, explain, methods, report  # noqa: F401  (each registers its command)
+from nerlens.cli import batch, explain, methods, report, tag  # noqa: F401  (each registers itself)
 from nerlens.cli.app import app
 
 

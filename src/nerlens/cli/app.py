@@ -1,8 +1,13 @@
-"""The ``nerlens`` Typer application; each command lives in its own module of this package."""
+"""The ``nerlens`` Typer application; each command lives in its own module of this package.
+
+Start-up stays light (no torch or transformers) so that ``--help`` and ``--version`` answer at
+once; commands import the engine when they run.
+"""
 
 from __future__ import annotations
 
-import warnings
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,11 +21,36 @@ app = typer.Typer(
 console = Console()
 
 
-@app.callback()
-def quiet_loading() -> None:
-    """Keep the terminal for the explanation: no weight-loading bars or load reports."""
-    from transformers.utils import logging as transformers_logging
+def versions() -> dict[str, str]:
+    """Installed versions of nerlens and the libraries whose numbers it depends on."""
+    from nerlens import __version__
 
-    warnings.simplefilter("ignore", FutureWarning)
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
+    found = {"nerlens": __version__}
+    for package in ("torch", "transformers"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def _print_version(requested: bool) -> None:
+    if requested:
+        for package, number in versions().items():
+            typer.echo(f"{package} {number}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the nerlens, torch and transformers versions and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Explain why a token-classification model labelled each token."""

@@ -8,15 +8,14 @@ from typing import Annotated
 import typer
 
 from nerlens.cli.app import app, console
+from nerlens.cli.common import (
+    LongTextOption,
+    ModelOption,
+    StrategyOption,
+    quiet_transformers,
+)
+from nerlens.cli.explain import _steps, method_options
 from nerlens.errors import InputError, ModelLoadError
-
-
-def _steps(value: str) -> int | str:
-    if value == "auto":
-        return value
-    if not value.isdigit() or int(value) < 1:
-        raise typer.BadParameter(f"must be a positive integer or 'auto', got {value!r}")
-    return int(value)
 
 
 @app.command()
@@ -25,9 +24,7 @@ def batch(
         Path, typer.Argument(help="Text (one document per line), JSONL, CSV, Parquet or CoNLL.")
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (resumable).")],
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="'demo', a local model directory, or a hub id.")
-    ] = "demo",
+    model: ModelOption = "demo",
     method: Annotated[str, typer.Option(help="Attribution method (see `nerlens methods`).")] = (
         "integrated_gradients"
     ),
@@ -35,8 +32,19 @@ def batch(
         str, typer.Option(help="'tokens', 'entities', or 'gold' (CoNLL input: gold entities).")
     ] = "tokens",
     n_steps: Annotated[
-        str, typer.Option("--n-steps", help="Integration steps, or 'auto'.", parser=_steps)
-    ] = "auto",
+        str | None,
+        typer.Option(
+            "--n-steps",
+            metavar="INTEGER|auto",
+            help="Integration steps, or 'auto'. \\[default: auto]",
+            parser=_steps,
+            show_default=False,
+        ),
+    ] = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(help="With --n-steps auto: the largest |delta| accepted. [default: 1e-3]"),
+    ] = None,
     ignore_label: Annotated[
         list[str] | None,
         typer.Option("--ignore-label", help="Do not explain tokens predicted with this label."),
@@ -48,12 +56,8 @@ def batch(
     include_special: Annotated[
         bool, typer.Option(help="Also explain special tokens such as [CLS] and [SEP].")
     ] = False,
-    long_text: Annotated[
-        str, typer.Option(help="'error' (long texts go to the errors table) or 'window'.")
-    ] = "error",
-    aggregation_strategy: Annotated[
-        str, typer.Option(help="How tokens group into entities: simple, first, average, max.")
-    ] = "simple",
+    long_text: LongTextOption = "error",
+    aggregation_strategy: StrategyOption = "simple",
     format: Annotated[
         str | None, typer.Option(help="text, jsonl, csv, parquet or conll (default: suffix).")
     ] = None,
@@ -78,6 +82,7 @@ def batch(
     from nerlens.corpus.job import run_job
     from nerlens.corpus.work import JobSettings
 
+    quiet_transformers()
     try:
         settings = JobSettings(
             input=str(input),
@@ -86,7 +91,7 @@ def batch(
             id_field=id_field,
             model=model,
             method=method,
-            n_steps=n_steps,
+            method_options=method_options(method, n_steps, tolerance),
             targets=targets,
             ignore_labels=tuple(ignore_label or ()),
             ignore_indexes=tuple(ignore_index or ()),

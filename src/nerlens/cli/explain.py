@@ -1,20 +1,49 @@
-"""``nerlens explain TEXT``: why the model labelled each token."""
+"""``nerlens explain TEXT``: why the model labelled each token (or chosen tokens and entities).
+
+The command runs in stages, each a small function: read the input, check every option in CLI
+terms (before any model work), build the explainer, choose the targets, explain, write outputs.
+"""
 
 from __future__ import annotations
 
-import inspect
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from nerlens.cli.app import app, console
-from nerlens.errors import InputError, ModelLoadError
-from nerlens.methods import available_methods, get_method_class
+from nerlens.cli.common import (
+    DeviceOption,
+    FileOption,
+    LongTextOption,
+    ModelOption,
+    ModelSettings,
+    StrategyOption,
+    StrideOption,
+    TextArgument,
+    ThreadsOption,
+    check_choice,
+    check_output,
+    check_positive,
+    fail,
+    make_explainer,
+    predict,
+    read_text,
+    require,
+)
+
+if TYPE_CHECKING:
+    from nerlens.explainer import Explainer
+    from nerlens.explanation import Explanation
+    from nerlens.targets import Target
+
+SELECTORS = ("tokens", "entities")
 
 
-def _steps(value: str) -> int | str:
-    if value == "auto":
+def _steps(value: str | None) -> int | str | None:
+    if value is None or value == "auto":
         return value
     try:
         steps = int(value)
@@ -25,81 +54,316 @@ def _steps(value: str) -> int | str:
     return steps
 
 
+@dataclass(frozen=True)
+class Choice:
+    """What the user asked to explain, as given on the command line."""
+
+    targets: str | None
+    positions: tuple[int, ...]
+    entities: tuple[str, ...]
+    contrasts: tuple[tuple[str, str], ...]
+    ignore_labels: tuple[str, ...]
+    ignore_indexes: tuple[int, ...]
+
+    @property
+    def explicit(self) -> bool:
+        return bool(self.positions or self.entities or self.contrasts)
+
+
 @app.command()
 def explain(
-    text: Annotated[str, typer.Argument(help="The text to explain.")],
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="'demo', a local model directory, or a hub id.")
-    ] = "demo",
+    text: TextArgument = None,
+    file: FileOption = None,
+    model: ModelOption = "demo",
+    targets: Annotated[
+        str | None,
+        typer.Option(
+            help="Explain every token ('tokens') or every predicted entity ('entities'). "
+            "\\[default: tokens]",
+            show_default=False,
+        ),
+    ] = None,
+    position: Annotated[
+        list[int] | None,
+        typer.Option(
+            metavar="N",
+            help="Explain the token at this position (repeatable; positions as shown in the "
+            "# column).",
+            show_default=False,
+        ),
+    ] = None,
+    entity: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="TEXT",
+            help="Explain the predicted entity with this text, e.g. 'Emmanuel Macron' "
+            "(repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    contrast: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="LABEL:FOIL",
+            help="Why LABEL rather than FOIL: at each --position, else at every token "
+            "predicted LABEL (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
     ignore_label: Annotated[
         list[str] | None,
-        typer.Option("--ignore-label", help="Do not explain tokens predicted with this label."),
+        typer.Option(
+            "--ignore-label",
+            metavar="LABEL",
+            help="Do not explain tokens predicted with this label.",
+            show_default=False,
+        ),
     ] = None,
     ignore_index: Annotated[
         list[int] | None,
-        typer.Option("--ignore-index", help="Do not explain the token at this position."),
+        typer.Option(
+            "--ignore-index",
+            metavar="N",
+            help="Do not explain the token at this position.",
+            show_default=False,
+        ),
     ] = None,
-    targets: Annotated[
-        str, typer.Option(help="What to explain: 'tokens' or 'entities'.")
-    ] = "tokens",
     method: Annotated[
-        str, typer.Option(help=f"Attribution method: {', '.join(available_methods())}.")
+        str, typer.Option(help="Attribution method ('nerlens methods' lists them).")
     ] = "integrated_gradients",
     n_steps: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--n-steps",
-            help="Integration steps, or 'auto' (adaptive, every target's delta within 1e-3).",
+            metavar="INTEGER|auto",
+            help="Integration steps, or 'auto': adaptive, until every |delta| <= --tolerance. "
+            "\\[default: auto]",
             parser=_steps,
+            show_default=False,
         ),
-    ] = "auto",
+    ] = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(
+            help="Largest |convergence delta| allowed with --n-steps auto. \\[default: 1e-3]",
+            show_default=False,
+        ),
+    ] = None,
     include_special: Annotated[
-        bool, typer.Option(help="Also explain special tokens such as [CLS] and [SEP].")
+        bool,
+        typer.Option(
+            "--include-special",
+            help="Also explain special tokens such as \\[CLS] and \\[SEP].",
+            show_default=False,
+        ),
     ] = False,
-    long_text: Annotated[
-        str, typer.Option(help="'error' or 'window' (sliding windows) for long texts.")
-    ] = "error",
+    strategy: StrategyOption = "simple",
+    long_text: LongTextOption = "error",
+    stride: StrideOption = None,
+    device: DeviceOption = None,
+    threads: ThreadsOption = None,
     top: Annotated[int, typer.Option(help="Tokens shown for and against each label.")] = 3,
-    html: Annotated[Path | None, typer.Option(help="Also write an HTML page here.")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write an HTML page here.", show_default=False)
+    ] = None,
     json: Annotated[
-        Path | None, typer.Option(help="Also write the Explanation as JSON here.")
+        Path | None,
+        typer.Option(help="Also write the Explanation as JSON here.", show_default=False),
     ] = None,
 ) -> None:
-    """Explain TEXT and print, per token, its label and the tokens that pushed it most."""
-    from nerlens.explainer import Explainer
-    from nerlens.models import load_model
-    from nerlens.render import render_html, render_terminal
+    """Explain TEXT and print, per token, its label and the tokens that pushed it most.
 
-    options: dict[str, Any] = {}
-    if "n_steps" in _options_of(method):
-        options["n_steps"] = n_steps
+    TEXT can be '-' to read standard input; --file reads a file instead.
+    """
+    source = read_text(text, file)
+    choice = Choice(
+        targets=targets,
+        positions=tuple(dict.fromkeys(position or ())),
+        entities=tuple(dict.fromkeys(entity or ())),
+        contrasts=tuple(_parse_contrast(value) for value in contrast or ()),
+        ignore_labels=tuple(ignore_label or ()),
+        ignore_indexes=tuple(ignore_index or ()),
+    )
+    settings = ModelSettings(model, long_text, stride, device, threads, strategy)
+    check_choice_options(choice)
+    settings.check()
+    check_positive(top, "--top")
+    check_output(html, "--html")
+    check_output(json, "--json")
+    explainer = make_explainer(settings, method, **method_options(method, n_steps, tolerance))
+    check_labels(explainer, choice)
+    selection = choose_targets(explainer, source, choice)
+    explanation = run(explainer, source, selection, choice, include_special)
+    show(explanation, top)
+    save(explanation, html, json)
+
+
+# ---------------------------------------------------------------------- option checks
+def _parse_contrast(value: str) -> tuple[str, str]:
+    label, _, foil = value.partition(":")
+    require(
+        bool(label) and bool(foil) and label != foil,
+        f"--contrast must be LABEL:FOIL with two different labels, e.g. B-LOC:B-ORG; got {value!r}",
+    )
+    return label, foil
+
+
+def check_choice_options(choice: Choice) -> None:
+    """Combinations of the target options that cannot mean anything are refused, in CLI terms."""
+    check_choice(choice.targets, "--targets", SELECTORS)
+    require(
+        not (choice.explicit and choice.targets),
+        "--targets chooses every token or entity; --position, --entity and --contrast choose "
+        "some: give one or the other",
+    )
+    ignoring = choice.ignore_labels or choice.ignore_indexes
+    require(
+        not ignoring or not (choice.explicit or choice.targets == "entities"),
+        "--ignore-label and --ignore-index apply only to token targets (the default "
+        "--targets tokens)",
+    )
+
+
+def method_options(method: str, n_steps: int | str | None, tolerance: float | None) -> dict:
+    """The method's own options from --n-steps and --tolerance; an option it lacks is an error."""
+    import inspect
+
+    from nerlens.errors import InputError
+    from nerlens.methods import available_methods, get_method_class
+
     try:
-        loaded_model, tokenizer = load_model(model)
-        explainer = Explainer(
-            loaded_model, tokenizer, method, long_text=long_text, progress=False, **options
+        accepted = inspect.signature(get_method_class(method).__init__).parameters
+    except InputError:
+        fail(
+            f"--method {method!r} is not a registered method; available: "
+            f"{', '.join(available_methods())} ('nerlens methods' describes them)"
         )
-        explanation = explainer(
-            text,
-            targets,
-            ignored_indexes=ignore_index or (),
-            ignored_labels=ignore_label or (),
-            include_special_tokens=include_special,
+    options: dict[str, Any] = {}
+    for option, name, value in (
+        ("--n-steps", "n_steps", n_steps),
+        ("--tolerance", "tolerance", tolerance),
+    ):
+        if value is not None:
+            require(name in accepted, f"{option} does not apply to --method {method}")
+            options[name] = value
+    if "n_steps" in accepted:
+        options.setdefault("n_steps", "auto")
+    check_positive(tolerance, "--tolerance")
+    require(
+        tolerance is None or options.get("n_steps") == "auto",
+        "--tolerance applies only with --n-steps auto",
+    )
+    return options
+
+
+def check_labels(explainer: Explainer, choice: Choice) -> None:
+    """Every label named on the command line is one of the model's labels."""
+    given = [("--ignore-label", label) for label in choice.ignore_labels]
+    given += [("--contrast", label) for pair in choice.contrasts for label in pair]
+    for option, label in given:
+        require(
+            label in explainer.label2id,
+            f"{option} {label!r} is not one of the model's labels: {', '.join(explainer.labels)}",
         )
-    except (InputError, ModelLoadError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+
+
+# ---------------------------------------------------------------------- targets
+def choose_targets(explainer: Explainer, text: str, choice: Choice) -> str | list[Target]:
+    """``"tokens"``/``"entities"``, or the targets chosen by --position/--entity/--contrast.
+
+    Chosen targets need the model's predictions first: one forward pass, no attribution.
+    """
+    if not choice.explicit:
+        return choice.targets or "tokens"
+    from nerlens.targets import ContrastTarget, TokenTarget
+
+    predictions = predict(explainer, text)
+    labels = predictions.predicted_labels
+    last = len(labels) - 1
+    for p in choice.positions:
+        require(
+            0 <= p <= last,
+            f"--position {p} is out of range: the text has {len(labels)} tokens (0..{last})",
+        )
+    chosen: list[Target] = list(_chosen_entities(predictions, choice.entities))
+    for label, foil in choice.contrasts:
+        positions = choice.positions or tuple(i for i, x in enumerate(labels) if x == label)
+        require(
+            bool(positions),
+            f"--contrast {label}:{foil}: no token is predicted {label}; "
+            "add --position N to ask at chosen tokens",
+        )
+        chosen += [ContrastTarget(p, label, foil) for p in positions]
+    if not choice.contrasts:
+        chosen += [TokenTarget(p, labels[p]) for p in choice.positions]
+    return chosen
+
+
+def _chosen_entities(predictions: Explanation, wanted: tuple[str, ...]) -> list[Target]:
+    """The predicted entities whose text is one of ``wanted`` (every occurrence), in text order."""
+    from nerlens.targets import EntityTarget
+
+    found: dict[str, list[Target]] = {}
+    for e in predictions.entities:
+        target = EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels)
+        found.setdefault(predictions.text[e.start : e.end], []).append(target)
+    for text in wanted:
+        if text not in found:
+            fail(
+                f"--entity {text!r} is not a predicted entity; predicted: "
+                f"{', '.join(repr(t) for t in found) or 'none'}"
+            )
+    return sorted((t for text in wanted for t in found[text]), key=lambda t: t.positions[0])
+
+
+def run(
+    explainer: Explainer,
+    text: str,
+    selection: str | list[Target],
+    choice: Choice,
+    include_special: bool,
+) -> Explanation:
+    """Explain; errors become one line. Unconverged targets are shown by the view, not warned."""
+    from nerlens.encoding import encode
+    from nerlens.errors import ConvergenceWarning, InputError
+
+    try:
+        if choice.ignore_indexes:
+            count = len(encode(explainer.tokenizer, text))
+            outside = sorted(i for i in choice.ignore_indexes if not 0 <= i < count)
+            if outside:
+                fail(
+                    f"--ignore-index {outside[0]} is out of range: the text has {count} tokens "
+                    f"(0..{count - 1})"
+                )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return explainer(
+                text,
+                selection,
+                ignored_indexes=choice.ignore_indexes,
+                ignored_labels=choice.ignore_labels,
+                include_special_tokens=include_special,
+            )
+    except InputError as error:
+        fail(str(error))
+
+
+# ---------------------------------------------------------------------- output
+def show(explanation: Explanation, top: int) -> None:
+    """The terminal view."""
+    from nerlens.render import render_terminal
+
     console.print(render_terminal(explanation, top=top))
+
+
+def save(explanation: Explanation, html: Path | None, json: Path | None) -> None:
+    """Write the files asked for (their folders were checked before any model work)."""
     if html is not None:
+        from nerlens.render import render_html
+
         render_html(explanation, full_page=True).save(html)
         console.print(f"HTML written to {html}")
     if json is not None:
         explanation.save(json)
         console.print(f"JSON written to {json}")
-
-
-def _options_of(method: str) -> list[str]:
-    try:
-        cls = get_method_class(method)
-    except InputError:
-        return []
-    return list(inspect.signature(cls.__init__).parameters)

@@ -68,7 +68,7 @@ class ShardWorker:
             aggregation_strategy=settings.aggregation_strategy,
             device=device,
             progress=False,
-            **settings.explainer_options(),
+            **settings.method_options,
         )
 
     def run(self, span: Span, advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:

@@ -7,7 +7,6 @@ write the same rows.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,6 @@ from nerlens.errors import InputError
 from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
 from nerlens.gold import GoldDocument, GoldSpan
-from nerlens.methods import get_method_class
 from nerlens.targets import EntityTarget, Target
 
 TARGET_CHOICES = ("tokens", "entities", "gold")
@@ -33,7 +31,6 @@ class JobSettings:
     id_field: str | None = None
     model: str = "demo"
     method: str = "integrated_gradients"
-    n_steps: int | str = "auto"
     targets: str = "tokens"
     ignore_labels: tuple[str, ...] = ()
     ignore_indexes: tuple[int, ...] = ()
@@ -41,15 +38,7 @@ class JobSettings:
     long_text: str = "error"
     aggregation_strategy: str = "simple"
     shard_size: int = 64
-    method_options: dict[str, Any] = field(default_factory=dict)
-
-    def explainer_options(self) -> dict[str, Any]:
-        """Options for the method: ``n_steps`` only where the method takes it."""
-        accepted = inspect.signature(get_method_class(self.method).__init__).parameters
-        options = dict(self.method_options)
-        if "n_steps" in accepted:
-            options["n_steps"] = self.n_steps
-        return options
+    method_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"n_steps": "auto"}
 
 
 @dataclass

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nerlens.errors import CONVERGENCE_DELTA
 from nerlens.explanation import Explanation
 from nerlens.targets import entity_targets
 
 BPE_MARKERS = ("Ġ", "▁")
-DELTA_WARNING = 1e-2  # a convergence delta this large means the scores are not to be trusted
+DELTA_WARNING = CONVERGENCE_DELTA  # a convergence delta this large: scores not to be trusted
 
 
 def display_token(token: str) -> str:

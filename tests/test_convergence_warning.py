@@ -1,0 +1,29 @@
+"""The library warns when a result's scores do not add up to its change in probability."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from conftest import SEED_TEXT
+from nerlens import ConvergenceWarning, Explainer, TokenTarget
+
+PARIS = [TokenTarget(3, "B-LOC"), TokenTarget(9, "I-PER")]
+
+
+def test_a_delta_above_001_warns_naming_auto(demo):
+    with pytest.warns(ConvergenceWarning, match=r'n_steps="auto"') as caught:
+        explanation = Explainer(*demo, n_steps=2)(SEED_TEXT, PARIS)
+    worst = np.abs(explanation.deltas).max()
+    assert worst > 0.01
+    assert len(caught) == 1
+    assert f"(worst {worst:.2g})" in str(caught[0].message)
+
+
+def test_converged_results_do_not_warn(demo):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        explanation = Explainer(*demo, n_steps="auto", tolerance=1e-3)(SEED_TEXT, PARIS)
+    assert np.abs(explanation.deltas).max() <= 1e-3

@@ -435,3 +435,17 @@ def test_long_documents_in_windows(tmp_path, tokenizer):
     assert documents["windows"][0] > 1 and documents["windows"][1] == 1
     rebuilt = corpus.explanation(0)
     np.testing.assert_array_equal(rebuilt.attributions, explainer(documents.text[0]).attributions)
+
+
+def test_progress_bar_shows_rate_and_eta():
+    import io
+
+    from rich.console import Console
+
+    from nerlens.corpus.job import _DocumentsBar
+
+    stream = io.StringIO()
+    with _DocumentsBar(10, Console(file=stream, force_terminal=True, width=120)) as advance:
+        advance(4)
+    shown = stream.getvalue()
+    assert "4/10" in shown and "docs/s" in shown and "ETA" in shown

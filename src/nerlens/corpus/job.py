@@ -220,7 +220,7 @@ def _progress(show: bool, total: int) -> Any:
 class _DocumentsBar:
     """A rich bar: documents done of total, documents per second, and the ETA."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, console: Any = None) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -238,6 +238,7 @@ class _DocumentsBar:
             TextColumn("{task.fields[rate]} docs/s"),
             TextColumn("ETA"),
             TimeRemainingColumn(),
+            console=console,
         )
         self.task = self.bar.add_task("explaining", total=total, rate="…")
         self.started = time.monotonic()

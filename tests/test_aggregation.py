@@ -42,7 +42,7 @@ def test_entities_equal_the_pipeline_on_heldout_sentences(demo, strategy, count)
 
 def test_entity_targets_group_like_the_pipeline(demo):
     model, tokenizer = demo
-    explanation = Explainer(model, tokenizer, n_steps=2)(MERKEL, targets="entities")
+    explanation = Explainer(model, tokenizer, "occlusion")(MERKEL, targets="entities")
     assert explanation.targets == tuple(
         EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels)
         for e in explanation.entities
@@ -57,7 +57,7 @@ def test_entity_targets_group_like_the_pipeline(demo):
 
 def test_word_view_sums_subwords_exactly_and_spans_words(demo):
     model, tokenizer = demo
-    explanation = Explainer(model, tokenizer, n_steps=2)(MERKEL)
+    explanation = Explainer(model, tokenizer, "occlusion")(MERKEL)
     words = explanation.aggregate("word")
     groups = words.settings["aggregated"]["token_positions"]
     assert sorted(p for g in groups for p in g) == list(range(len(explanation.tokens)))
@@ -83,7 +83,7 @@ def test_word_view_sums_subwords_exactly_and_spans_words(demo):
 
 def test_entity_view_makes_each_entity_one_unit(demo):
     model, tokenizer = demo
-    explanation = Explainer(model, tokenizer, n_steps=2)(MERKEL, targets="entities")
+    explanation = Explainer(model, tokenizer, "occlusion")(MERKEL, targets="entities")
     view = explanation.aggregate("entity")
     assert "Emmanuel Macron" in view.tokens and "Angela Merkel" in view.tokens
     assert view.tokens[view.tokens.index("Angela Merkel") + 1] == "said"
@@ -104,3 +104,28 @@ def test_entity_view_makes_each_entity_one_unit(demo):
 def test_strategy_is_checked():
     with pytest.raises(InputError, match="aggregation_strategy must be one of"):
         Explainer(*nerlens.load_model("demo"), aggregation_strategy="none")
+
+
+def test_files_written_before_entities_and_gold_still_load(tiny_model, tokenizer):
+    explanation = Explainer(tiny_model, tokenizer, "occlusion")("Paris in spring.")
+    old = explanation.to_dict()
+    for key in ("entities", "gold", "correct", "target_probabilities"):
+        old.pop(key, None)
+    restored = Explanation.from_dict(old)
+    assert restored.entities == () and restored.gold == () and restored.correct is None
+    np.testing.assert_array_equal(restored.attributions, explanation.attributions)
+    assert restored.aggregate("word").tokens[1:-1] == ("Paris", "in", "spring", ".")
+
+
+def test_word_strategies_never_split_a_word(demo):
+    model, tokenizer = demo
+    text = "Heavy rain caused the Elbe to flood parts of Magdeburg overnight ."
+    simple = Explainer(model, tokenizer, "occlusion")(text, "entities")
+    assert [(e.entity_group, e.word) for e in simple.entities][:2] == [
+        ("LOC", "el"),
+        ("MISC", "##be"),
+    ]
+    first = Explainer(model, tokenizer, "occlusion", aggregation_strategy="first")(text, "entities")
+    assert first.targets[0] == EntityTarget(5, 7, "LOC", ("B-LOC", "I-LOC"))
+    assert first.settings["aggregation_strategy"] == "first"
+    assert first.aggregate("entity").tokens[5] == "Elbe"

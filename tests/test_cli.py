@@ -115,7 +115,7 @@ def test_a_file_that_is_not_utf8(tmp_path):
         (["   "], "text must contain at least one non-whitespace character"),
         (["Hi", "--ignore-label", "PERSON"], "--ignore-label 'PERSON' is not one of"),
         (["Hi", "--ignore-index", "9"], "--ignore-index 9 is out of range: the text has 3 tokens"),
-        (["Hi", "--targets", "words"], "--targets must be one of tokens, entities; got 'words'"),
+        (["Hi", "--targets", "words"], "--targets must be one of tokens, entities, gold;"),
         (["Hi", "--method", "shap"], "--method 'shap' is not a registered method; available:"),
         (["word " * 600], "text is 602 tokens long"),
         (["Hi", "--top", "0"], "--top must be positive, got 0"),
@@ -397,3 +397,61 @@ def test_aggregation_strategy_groups_the_entities_explained(demo, tmp_path):
         EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels) for e in entities
     )
     assert len(entities) >= 2
+
+
+def test_explain_analysis_options(model_dir, tmp_path):
+    out = tmp_path / "words.json"
+    text = "We visited Paris last weekend."
+    result = runner.invoke(
+        app,
+        [
+            "explain",
+            text,
+            "--model",
+            model_dir,
+            "--method",
+            "shapley_sampling",
+            "--method-option",
+            "n_samples=3",
+            "--gold",
+            "11:16:LOC",
+            "--aggregate",
+            "word",
+            "--evaluate",
+            "--json",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "faithfulness" in result.output and "mean" in result.output
+    saved = Explanation.load(out)
+    assert saved.settings["method"] == "shapley_sampling" and saved.settings["n_samples"] == 3
+    assert saved.settings["aggregated"]["level"] == "word"
+    assert saved.gold[0].label == "LOC" and saved.correct is not None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--method-option", "n_samples"], "KEY=VALUE"),
+        (["--method-option", "n_sample=3"], "--method-option n_sample does not apply"),
+        (["--gold", "11-16-LOC"], "START:END:TYPE"),
+        (["--gold-tags", "O O"], "one tag per word"),
+        (["--aggregate", "sentence"], "--aggregate must be one of word, entity"),
+        (["--targets", "gold"], "--targets gold needs the truth"),
+        (["--gold", "11:99:LOC"], "not a non-empty span"),
+    ],
+)
+def test_explain_analysis_options_fail_clearly(model_dir, arguments, message):
+    result = runner.invoke(
+        app, ["explain", "We visited Paris.", "--model", model_dir, "--n-steps", "2", *arguments]
+    )
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_methods_lists_formulas_and_options():
+    result = runner.invoke(app, ["methods"])
+    assert result.exit_code == 0
+    for name in ("occlusion", "shapley_sampling", "lime", "saliency", "gradient_x_input"):
+        assert name in result.output
+    assert "n_samples=25" in result.output and "f_t(x)" in result.output

@@ -74,3 +74,69 @@ def test_check_gold_accepts_tuples_dicts_and_spans():
 def test_check_gold_rejects_bad_spans(gold, message):
     with pytest.raises(InputError, match=message):
         check_gold(gold, "We visited Paris.")
+
+
+# ---------------------------------------------------------------------- gold against predictions
+ELBE = "Heavy rain caused the Elbe to flood parts of Magdeburg overnight ."
+ELBE_GOLD = [(22, 26, "LOC"), (45, 54, "LOC")]
+
+
+def test_gold_marks_each_target_right_or_wrong_and_explains_the_truth(demo):
+    """The demo model splits "Elbe" into el[LOC] ##be[MISC]: wrong; Magdeburg is right."""
+    from nerlens import ContrastTarget, EntityTarget, Explainer, Explanation
+
+    model, tokenizer = demo
+    explainer = Explainer(model, tokenizer, "occlusion")
+    tokens = explainer(ELBE, gold=ELBE_GOLD)
+    wrong = [row.description for row in tokens if not row.correct]
+    assert wrong == ["##be → I-MISC"]
+    entities = explainer(ELBE, "entities", gold=ELBE_GOLD)
+    assert [(row.description, row.correct) for row in entities] == [
+        ("el → LOC", False),
+        ("##be → MISC", False),
+        ("mag ##de ##burg → LOC", True),
+    ]
+    why_not = explainer(ELBE, "gold", gold=[GoldSpan(22, 26, "LOC"), (45, 54, "LOC")])
+    assert why_not.targets == (
+        EntityTarget(5, 7, "LOC", ("B-LOC", "I-LOC")),
+        ContrastTarget(6, "I-MISC", "I-LOC"),
+    )
+    assert why_not.correct == (False, False)
+    assert why_not.gold == (GoldSpan(22, 26, "LOC"), GoldSpan(45, 54, "LOC"))
+    restored = Explanation.from_json(why_not.to_json())
+    assert restored == why_not and restored.correct == (False, False)
+    assert why_not.aggregate("word").correct == (False, False)
+    assert why_not.to_pandas()["correct"].eq(False).all()
+    # a CoNLL sentence gives the same spans
+    (document,) = read_conll(
+        [
+            "Heavy O",
+            "rain O",
+            "caused O",
+            "the O",
+            "Elbe B-LOC",
+            "to O",
+            "flood O",
+            "parts O",
+            "of O",
+            "Magdeburg B-LOC",
+            "overnight O",
+            ". O",
+        ]
+    )
+    assert document.text == ELBE and document.spans == why_not.gold
+
+
+def test_gold_errors_are_clear(demo):
+    from nerlens import Explainer
+
+    model, tokenizer = demo
+    explainer = Explainer(model, tokenizer, "occlusion")
+    with pytest.raises(InputError, match="targets='gold' needs the gold"):
+        explainer(ELBE, "gold")
+    with pytest.raises(InputError, match="gold type 'CITY' is not a type"):
+        explainer(ELBE, gold=[(22, 26, "CITY")])
+    with pytest.raises(InputError, match="not a non-empty span"):
+        explainer(ELBE, gold=[(22, 99, "LOC")])
+    with pytest.raises(InputError, match="list of 2 span lists"):
+        explainer([ELBE, ELBE], gold=[ELBE_GOLD])

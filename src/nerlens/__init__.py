@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from nerlens.errors import ConvergenceWarning, InputError, ModelLoadError, TextTooLongError
     from nerlens.explainer import Explainer
     from nerlens.explanation import Explanation
+    from nerlens.faithfulness import compare_methods
     from nerlens.methods import available_methods, register_method
     from nerlens.models import load_model
     from nerlens.targets import ContrastTarget, EntityTarget, TokenTarget
@@ -32,6 +33,7 @@ _EXPORTS = {
     "TokenClassificationExplainer": "nerlens.compat",
     "TokenTarget": "nerlens.targets",
     "available_methods": "nerlens.methods",
+    "compare_methods": "nerlens.faithfulness",
     "load_model": "nerlens.models",
     "register_method": "nerlens.methods",
 }
@@ -49,6 +51,7 @@ __all__ = [
     "TokenTarget",
     "__version__",
     "available_methods",
+    "compare_methods",
     "load_model",
     "register_method",
 ]

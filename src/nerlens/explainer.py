@@ -6,10 +6,11 @@ that uses them; every later stage can trust its inputs.
 
 from __future__ import annotations
 
+import inspect
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import torch
@@ -19,10 +20,20 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from nerlens import __version__
 from nerlens.encoding import Encoding, encode, max_input_length, require_fast_tokenizer
-from nerlens.entities import Strategy, check_strategy, predicted_entities
+from nerlens.entities import Entity, Strategy, check_strategy, predicted_entities
 from nerlens.errors import CONVERGENCE_DELTA, ConvergenceWarning, InputError
 from nerlens.explanation import Explanation
-from nerlens.methods import AttributionMethod, Budget, create_method
+from nerlens.gold import (
+    GoldSpan,
+    check_gold,
+    check_gold_types,
+    error_targets,
+    gold_entities,
+    gold_tags,
+    is_correct,
+)
+from nerlens.methods import AttributionMethod, Budget, get_method_class, resolve_method
+from nerlens.methods import method_options as method_options_of
 from nerlens.model_input import (
     Embedding,
     ModelInput,
@@ -42,7 +53,10 @@ from nerlens.targets import (
 )
 from nerlens.windows import Window, home_window, plan_windows, window_around
 
-TargetSelector = Literal["tokens", "entities"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+TargetSelector = Literal["tokens", "entities", "gold"]
 LongText = Literal["error", "window"]
 Device = Literal["cpu", "cuda", "auto"]
 Precision = Literal["float32", "float16", "bfloat16"]
@@ -57,8 +71,11 @@ AUTO_PROGRESS_TOKENS = 256
 class Explainer:
     """Explains a token-classification model's predictions on texts.
 
-    ``method`` names a registered attribution method; extra keyword arguments are its options
-    (for Integrated Gradients: ``n_steps`` (int or ``"auto"``), ``rule``, ``tolerance``).
+    ``method`` is a registered method's name (``nerlens.available_methods()``) or a method object
+    such as ``nerlens.methods.Occlusion()``. A named method's options go in ``method_options``
+    (``{"n_samples": 50}``); as a shorthand, keywords the Explainer does not take itself are
+    method options too (``n_steps=8``). An option named like an Explainer keyword (``stride``,
+    ``device``...) always means the Explainer's; give it via ``method_options`` or the object.
     ``device=None`` keeps the model where it is; a device name moves the model there, and
     ``precision`` ("float16"/"bfloat16", GPU only) converts it: both change the model you pass.
     Half precision is safe here because probabilities are taken in float32 and scores are
@@ -69,6 +86,9 @@ class Explainer:
     window that holds all of its tokens, and an entity that crosses a window boundary takes the
     probabilities of its tokens from that same window, so its probability and its value agree
     (see :mod:`nerlens.windows`).
+    ``aggregation_strategy`` ("simple", "first", "average", "max") groups predicted entities
+    (``explanation.entities``, ``targets="entities"``) exactly as the HF token-classification
+    pipeline does with that strategy.
 
     Concurrency: one Explainer (or several on one model) may be called from many threads at
     once; each result equals the one a sequential call gives. While any call runs, the model is
@@ -81,8 +101,9 @@ class Explainer:
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
-        method: str = "integrated_gradients",
+        method: str | AttributionMethod = "integrated_gradients",
         *,
+        method_options: Mapping[str, Any] | None = None,
         embedding: Embedding = "word",
         internal_batch_size: int | None = None,
         max_memory_mb: float = 1024.0,
@@ -93,7 +114,7 @@ class Explainer:
         precision: Precision | None = None,
         progress: bool | None = None,
         aggregation_strategy: Strategy = "simple",
-        **method_options: Any,
+        **options: Any,
     ) -> None:
         require_fast_tokenizer(tokenizer)
         if not hasattr(model, "config") or not getattr(model.config, "id2label", None):
@@ -113,7 +134,10 @@ class Explainer:
             raise InputError(f"long_text must be 'error' or 'window', got {long_text!r}")
         self.model = _place(model, device, precision)
         self.tokenizer = tokenizer
-        self.method: AttributionMethod = create_method(method, **method_options)
+        _check_method_keywords(method, options, method_options)
+        self.method: AttributionMethod = resolve_method(
+            method, {**(method_options or {}), **options}
+        )
         layer, self.embedding = resolve_layer(model, embedding)
         self.runner = ModelRunner(self.model, layer)
         self.budget = Budget(internal_batch_size=internal_batch_size, max_memory_mb=max_memory_mb)
@@ -137,6 +161,7 @@ class Explainer:
         ignored_indexes: Iterable[int] = ...,
         ignored_labels: Iterable[str] = ...,
         include_special_tokens: bool = ...,
+        gold: Iterable[GoldSpanLike] | None = ...,
     ) -> Explanation: ...
 
     @overload
@@ -148,6 +173,7 @@ class Explainer:
         ignored_indexes: Iterable[int] = ...,
         ignored_labels: Iterable[str] = ...,
         include_special_tokens: bool = ...,
+        gold: Sequence[Iterable[GoldSpanLike] | None] | None = ...,
     ) -> list[Explanation]: ...
 
     def __call__(
@@ -158,18 +184,30 @@ class Explainer:
         ignored_indexes: Iterable[int] = (),
         ignored_labels: Iterable[str] = (),
         include_special_tokens: bool = False,
+        gold: Any = None,
     ) -> Explanation | list[Explanation]:
         """Explain one text (→ Explanation) or a list of texts (→ list of Explanations).
 
         ``targets``: ``"tokens"`` (each token's predicted label), ``"entities"`` (each predicted
         entity), or explicit Target objects (a list of lists for a list of texts).
         ``ignored_indexes``/``ignored_labels`` drop token targets by position or predicted label.
+        ``gold``: the true entities as ``(start, end, type)`` character spans (a list of such lists
+        for a list of texts); every target then records whether the model got it right
+        (``explanation.correct``), and ``targets="gold"`` explains the truth where the model was
+        wrong (see :func:`nerlens.gold.error_targets`).
         """
         single = isinstance(text, str)
         texts = [text] if single else list(_texts(text))
         per_text_targets = _split_targets(targets, len(texts), single)
         ignored_labels = check_ignored_labels(ignored_labels, self.label2id)
         ignored_indexes = _check_indexes(ignored_indexes)
+        per_text_gold = _split_gold(gold, texts, single)
+        for spans in per_text_gold:
+            check_gold_types(spans or (), self.labels)
+        if any(g is None for g in per_text_gold) and "gold" in per_text_targets:
+            raise InputError(
+                "targets='gold' needs the gold entities: pass gold=[(start, end, type)]"
+            )
         encoded = [self._windows(t) for t in texts]
         for index, (document, _) in enumerate(encoded):
             _check_in_range(ignored_indexes, len(document))
@@ -181,7 +219,9 @@ class Explainer:
         show = self.progress if self.progress is not None else tokens >= AUTO_PROGRESS_TOKENS
         results = []
         with self.runner.session(), _progress(show, len(texts)) as advance:
-            for (document, windows), selection in zip(encoded, per_text_targets):
+            for (document, windows), selection, spans in zip(
+                encoded, per_text_targets, per_text_gold
+            ):
                 results.append(
                     self._explain(
                         document,
@@ -190,10 +230,18 @@ class Explainer:
                         ignored_indexes,
                         ignored_labels,
                         include_special_tokens,
+                        spans,
                     )
                 )
                 advance()
         return results[0] if single else results
+
+    def evaluate(self, explanation: Explanation) -> pd.DataFrame:
+        """Faithfulness of ``explanation``: one row per target, in order (comprehensiveness and
+        sufficiency at 10..50% of the tokens and their means; see :mod:`nerlens.faithfulness`)."""
+        from nerlens.faithfulness import evaluate
+
+        return evaluate(self, explanation)
 
     # ------------------------------------------------------------------ stages
     def _windows(self, text: str) -> tuple[Encoding, list[Window]]:
@@ -212,6 +260,7 @@ class Explainer:
         ignored_indexes: frozenset[int],
         ignored_labels: frozenset[str],
         include_special: bool,
+        gold: tuple[GoldSpan, ...] | None = None,
     ) -> Explanation:
         inputs = [
             prepare(self.runner, self.embedding, w.encoding, self.baseline_token_id)
@@ -226,14 +275,19 @@ class Explainer:
         entities = predicted_entities(
             document, probabilities, self.labels, self.tokenizer, self.aggregation_strategy
         )
+        found = tuple(
+            EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels) for e in entities
+        )
 
         if selection == "tokens":
             targets: tuple[Target, ...] = token_targets(
                 predicted, document.special, ignored_indexes, ignored_labels, include_special
             )
         elif selection == "entities":
-            targets = tuple(
-                EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels) for e in entities
+            targets = found
+        elif selection == "gold":
+            targets = error_targets(
+                gold or (), document.offsets, document.special, self.labels, predicted, found
             )
         else:
             targets = tuple(selection)
@@ -249,6 +303,12 @@ class Explainer:
             entities = predicted_entities(  # the Explanation's entities follow its probabilities
                 document, probabilities, self.labels, self.tokenizer, self.aggregation_strategy
             )
+        if gold is not None:
+            correct: tuple[bool, ...] | None = self._correct(
+                document, gold, probabilities, entities, targets
+            )
+        else:
+            correct = None
         for w, (window, model_input) in enumerate(zip(windows, inputs)):
             chosen = [t for t, home in enumerate(homes) if home == w]
             if not chosen:
@@ -281,7 +341,26 @@ class Explainer:
             steps=steps,
             settings=self._settings(len(windows)),
             entities=entities,
+            gold=gold or (),
+            correct=correct,
         )
+
+    def _correct(
+        self,
+        document: Encoding,
+        gold: tuple[GoldSpan, ...],
+        probabilities: np.ndarray,
+        entities: tuple[Entity, ...],
+        targets: tuple[Target, ...],
+    ) -> tuple[bool, ...]:
+        """Per target, whether the model's prediction there (the Explanation's own
+        probabilities and entities) matches the gold."""
+        predicted = [self.labels[i] for i in probabilities.argmax(axis=1)]
+        tags = gold_tags(gold, document.offsets, document.special, self.labels)
+        spans = gold_entities(gold, document.offsets, document.special, self.labels)
+        gold_keys = {(e.start, e.end, e.label) for e in spans}
+        found_keys = {(e.token_start, e.token_end, e.entity_group) for e in entities}
+        return tuple(is_correct(t, predicted, tags, gold_keys, found_keys) for t in targets)
 
     def _homes(
         self,
@@ -420,9 +499,10 @@ def _texts(texts: object) -> Iterable[str]:
 
 def _split_targets(targets: Any, count: int, single: bool) -> list[Any]:
     if isinstance(targets, str):
-        if targets not in ("tokens", "entities"):
+        if targets not in ("tokens", "entities", "gold"):
             raise InputError(
-                f"targets must be 'tokens', 'entities' or a list of Target objects, got {targets!r}"
+                "targets must be 'tokens', 'entities', 'gold' or a list of Target objects, "
+                f"got {targets!r}"
             )
         return [targets] * count
     if single:
@@ -434,6 +514,42 @@ def _split_targets(targets: Any, count: int, single: bool) -> list[Any]:
             "lists of Target objects"
         )
     return [list(t) for t in per_text]
+
+
+GoldSpanLike = GoldSpan | tuple[int, int, str]
+
+
+def _check_method_keywords(
+    method: object, options: Mapping[str, Any], method_options: Mapping[str, Any] | None
+) -> None:
+    """Keywords the Explainer does not take must be options of the named method, once."""
+    both = sorted(set(options) & set(method_options or {}))
+    if both:
+        raise InputError(f"method option(s) {both} given twice: as keywords and in method_options")
+    if options and isinstance(method, str):
+        accepted = method_options_of(get_method_class(method))
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            own = [p for p in inspect.signature(Explainer.__init__).parameters if p != "self"]
+            keywords = [p for p in own if p not in ("model", "tokenizer", "options")]
+            raise InputError(
+                f"method {method!r} takes no option(s) {unknown} and they are not Explainer "
+                f"keywords; its options are {list(accepted)}, the Explainer's are {keywords}"
+            )
+
+
+def _split_gold(gold: Any, texts: list[str], single: bool) -> list[tuple[GoldSpan, ...] | None]:
+    """Validated gold spans per text (None where no gold was given)."""
+    if gold is None:
+        return [None] * len(texts)
+    if single:
+        return [check_gold(gold, texts[0])]
+    per_text = list(gold)
+    if len(per_text) != len(texts):
+        raise InputError(
+            f"for {len(texts)} texts, pass gold as a list of {len(texts)} span lists (or None)"
+        )
+    return [None if g is None else check_gold(g, t) for g, t in zip(per_text, texts)]
 
 
 def _check_indexes(indexes: Iterable[int]) -> frozenset[int]:
@@ -487,8 +603,8 @@ def _warn_unconverged(deltas: np.ndarray) -> None:
     if bad.any():
         warnings.warn(
             f"{int(bad.sum())} of {len(deltas)} targets have |convergence delta| > "
-            f"{CONVERGENCE_DELTA:g} (worst {np.abs(deltas).max():.2g}): their scores do not add "
-            'up to the change in probability; use more steps or n_steps="auto"',
+            f"{CONVERGENCE_DELTA:g} (worst {np.nanmax(np.abs(deltas)):.2g}): their scores do not "
+            'add up to the change in probability; use more steps or n_steps="auto"',
             ConvergenceWarning,
             stacklevel=4,
         )

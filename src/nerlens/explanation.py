@@ -18,6 +18,7 @@ import numpy as np
 
 from nerlens.entities import Entity
 from nerlens.errors import InputError
+from nerlens.gold import GoldSpan
 from nerlens.targets import Target, TokenTarget, target_from_dict, target_to_dict
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class TargetRow:
     scores: tuple[float, ...]
     tokens: tuple[str, ...]
     delta: float
+    correct: bool | None = None  # the prediction matched the gold (None: no gold given)
 
     def pairs(self) -> list[tuple[str, float]]:
         """``(token, normalised score)`` for every input token, the reference's row format."""
@@ -73,11 +75,18 @@ class Explanation:
     # per target, the probability shown for it; None: computed from ``probabilities`` (views
     # such as :meth:`aggregate` keep the token-level values here)
     target_probabilities: np.ndarray | None = None
+    gold: tuple[GoldSpan, ...] = ()  # the true entities the caller gave, if any
+    correct: tuple[bool, ...] | None = None  # per target: prediction matches gold (None: no gold)
 
     def __post_init__(self) -> None:
         shape = (len(self.targets), len(self.tokens))
         if self.attributions.shape != shape:
             raise InputError(f"attributions must have shape {shape}, got {self.attributions.shape}")
+        if self.correct is not None and len(self.correct) != len(self.targets):
+            raise InputError(
+                f"correct must have one flag per target ({len(self.targets)}), "
+                f"got {len(self.correct)}"
+            )
         if self.target_probabilities is not None and self.target_probabilities.shape != shape[:1]:
             raise InputError(
                 f"target_probabilities must have shape {shape[:1]}, "
@@ -144,6 +153,7 @@ class Explanation:
             scores=tuple(normalize_rows(self.attributions[index : index + 1])[0].tolist()),
             tokens=self.tokens,
             delta=float(self.deltas[index]),
+            correct=None if self.correct is None else self.correct[index],
         )
 
     def __len__(self) -> int:
@@ -192,6 +202,8 @@ class Explanation:
             "steps": [int(s) for s in self.steps],
             "settings": dict(self.settings),
             "entities": [entity.to_dict() for entity in self.entities],
+            "gold": [[g.start, g.end, g.label] for g in self.gold],
+            **({} if self.correct is None else {"correct": list(self.correct)}),
             **(
                 {}
                 if self.target_probabilities is None
@@ -224,6 +236,8 @@ class Explanation:
             steps=np.asarray(data["steps"], dtype=np.int64),
             settings=dict(data["settings"]),
             entities=tuple(Entity.from_dict(e) for e in data.get("entities", [])),
+            gold=tuple(GoldSpan(*g) for g in data.get("gold", [])),
+            correct=tuple(bool(c) for c in data["correct"]) if "correct" in data else None,
             target_probabilities=(
                 _array(data["target_probabilities"]) if "target_probabilities" in data else None
             ),
@@ -267,6 +281,7 @@ class Explanation:
                 "attribution": float(self.attributions[t, i]),
                 "score": float(scores[t, i]),
                 "delta": float(self.deltas[t]),
+                "correct": None if self.correct is None else self.correct[t],
             }
             for t, target in enumerate(self.targets)
             for i, token in enumerate(self.tokens)

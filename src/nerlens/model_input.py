@@ -130,4 +130,6 @@ def prepare(
         baseline_layer_output=baseline_out,
         input_probs=label_probabilities(input_logits)[0],
         baseline_probs=label_probabilities(baseline_logits)[0],
+        special=encoding.special,
+        baseline_token_id=baseline_token_id,
     )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from nerlens.cli.analysis import faithfulness_table, parse_gold, parse_method_options
 from nerlens.cli.app import app, console
 from nerlens.cli.common import (
     DeviceOption,
@@ -35,11 +36,14 @@ from nerlens.cli.common import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from nerlens.explainer import Explainer
     from nerlens.explanation import Explanation
+    from nerlens.gold import GoldSpan
     from nerlens.targets import Target
 
-SELECTORS = ("tokens", "entities")
+SELECTORS = ("tokens", "entities", "gold")
 
 
 def _steps(value: str | None) -> int | str | None:
@@ -78,8 +82,8 @@ def explain(
     targets: Annotated[
         str | None,
         typer.Option(
-            help="Explain every token ('tokens') or every predicted entity ('entities'). "
-            "\\[default: tokens]",
+            help="Explain every token ('tokens'), every predicted entity ('entities'), or the "
+            "truth where the model was wrong ('gold', needs --gold). \\[default: tokens]",
             show_default=False,
         ),
     ] = None,
@@ -162,6 +166,46 @@ def explain(
     stride: StrideOption = None,
     device: DeviceOption = None,
     threads: ThreadsOption = None,
+    method_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KEY=VALUE",
+            help="A method option, e.g. n_samples=50 (repeatable; 'nerlens methods' lists them).",
+            show_default=False,
+        ),
+    ] = None,
+    gold: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="START:END:TYPE",
+            help="A true entity as a character span, e.g. 11:16:LOC (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    gold_tags: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TAGS",
+            help="The true IOB tags, one per whitespace-separated word: 'O O B-LOC ...'.",
+            show_default=False,
+        ),
+    ] = None,
+    aggregate: Annotated[
+        str | None,
+        typer.Option(
+            metavar="word|entity",
+            help="Show words, or entities and words, as units (attributions summed exactly).",
+            show_default=False,
+        ),
+    ] = None,
+    evaluate: Annotated[
+        bool,
+        typer.Option(
+            "--evaluate",
+            help="Also print faithfulness scores (comprehensiveness, sufficiency).",
+            show_default=False,
+        ),
+    ] = False,
     top: Annotated[int, typer.Option(help="Tokens shown for and against each label.")] = 3,
     html: Annotated[
         Path | None, typer.Option(help="Also write an HTML page here.", show_default=False)
@@ -190,11 +234,24 @@ def explain(
     check_positive(top, "--top")
     check_output(html, "--html")
     check_output(json, "--json")
-    explainer = make_explainer(settings, method, **method_options(method, n_steps, tolerance))
+    check_choice(aggregate, "--aggregate", ("word", "entity"))
+    extra = parse_method_options(method_option)
+    gold_spans = parse_gold(gold, gold_tags, source)
+    require(
+        choice.targets != "gold" or gold_spans is not None,
+        "--targets gold needs the truth: give --gold START:END:TYPE or --gold-tags",
+    )
+    options = method_options(method, n_steps, tolerance, extra)
+    explainer = make_explainer(settings, method, **options)
     check_labels(explainer, choice)
     selection = choose_targets(explainer, source, choice)
-    explanation = run(explainer, source, selection, choice, include_special)
+    explanation = run(explainer, source, selection, choice, include_special, gold_spans)
+    scores = analyse(explainer, explanation, evaluate)
+    if aggregate is not None:
+        explanation = explanation.aggregate(aggregate)  # type: ignore[arg-type]  (checked)
     show(explanation, top)
+    if scores is not None:
+        console.print(faithfulness_table(scores), highlight=False)
     save(explanation, html, json)
 
 
@@ -224,8 +281,14 @@ def check_choice_options(choice: Choice) -> None:
     )
 
 
-def method_options(method: str, n_steps: int | str | None, tolerance: float | None) -> dict:
-    """The method's own options from --n-steps and --tolerance; an option it lacks is an error."""
+def method_options(
+    method: str,
+    n_steps: int | str | None,
+    tolerance: float | None,
+    extra: dict[str, Any] | None = None,
+) -> dict:
+    """The method's own options from --n-steps, --tolerance and --method-option; an option it
+    lacks is an error."""
     import inspect
 
     from nerlens.errors import InputError
@@ -246,6 +309,14 @@ def method_options(method: str, n_steps: int | str | None, tolerance: float | No
         if value is not None:
             require(name in accepted, f"{option} does not apply to --method {method}")
             options[name] = value
+    for name, value in (extra or {}).items():
+        require(
+            name in accepted and name != "self",
+            f"--method-option {name} does not apply to --method {method}; its options: "
+            f"{', '.join(p for p in accepted if p != 'self') or 'none'}",
+        )
+        require(name not in options, f"--method-option {name} repeats an option given above")
+        options[name] = value
     if "n_steps" in accepted:
         options.setdefault("n_steps", "auto")
     check_positive(tolerance, "--tolerance")
@@ -322,6 +393,7 @@ def run(
     selection: str | list[Target],
     choice: Choice,
     include_special: bool,
+    gold: list[GoldSpan] | None = None,
 ) -> Explanation:
     """Explain; errors become one line. Unconverged targets are shown by the view, not warned."""
     from nerlens.encoding import encode
@@ -344,7 +416,20 @@ def run(
                 ignored_indexes=choice.ignore_indexes,
                 ignored_labels=choice.ignore_labels,
                 include_special_tokens=include_special,
+                gold=gold,
             )
+    except InputError as error:
+        fail(str(error))
+
+
+def analyse(explainer: Explainer, explanation: Explanation, evaluate: bool) -> pd.DataFrame | None:
+    """The faithfulness scores when --evaluate asks for them; errors become one line."""
+    from nerlens.errors import InputError
+
+    if not evaluate:
+        return None
+    try:
+        return explainer.evaluate(explanation)
     except InputError as error:
         fail(str(error))
 

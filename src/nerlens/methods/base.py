@@ -47,6 +47,8 @@ class ModelInput:
     baseline_layer_output: torch.Tensor
     input_probs: torch.Tensor
     baseline_probs: torch.Tensor
+    special: tuple[bool, ...] = ()  # per token: a special token, never perturbed
+    baseline_token_id: int | None = None  # the id that stands for "absent" in perturbations
 
     @property
     def num_tokens(self) -> int:

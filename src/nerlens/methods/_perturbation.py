@@ -1,0 +1,71 @@
+"""Helpers the perturbation methods share: which tokens may be replaced, and batched scoring.
+
+A perturbed input keeps every position (nothing shifts, the text is never re-tokenised): a token
+that is "absent" has its id replaced by the baseline token id; special tokens are always kept.
+Every target is scored from the same forward passes, chunked by the memory budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from nerlens.errors import InputError
+from nerlens.methods._common import TargetScores, label_probabilities, steps_per_chunk
+from nerlens.methods.base import Budget, ModelInput
+from nerlens.targets import Term
+
+
+def candidates(model_input: ModelInput) -> np.ndarray:
+    """Positions of the tokens a perturbation may replace: every non-special token."""
+    return np.array([p for p, special in enumerate(model_input.special) if not special], dtype=int)
+
+
+def rows_per_chunk(model_input: ModelInput, budget: Budget) -> int:
+    """Perturbed inputs per forward pass: ``internal_batch_size``, else what fits the budget."""
+    return budget.internal_batch_size or steps_per_chunk(
+        model_input.model, model_input.num_tokens, budget.max_memory_mb
+    )
+
+
+def perturbed_values(
+    model_input: ModelInput,
+    keep: np.ndarray,
+    terms: Sequence[tuple[Term, ...]],
+    budget: Budget,
+) -> np.ndarray:
+    """Every target's value (float64, shape ``(rows, targets)``) on each perturbed input.
+
+    ``keep`` is a boolean ``(rows, candidates)`` mask over :func:`candidates`: a candidate not
+    kept has its token id replaced by the baseline id.
+    """
+    if model_input.baseline_token_id is None:
+        raise ValueError("perturbation needs model_input.baseline_token_id")
+    ids = model_input.inputs["input_ids"][0]
+    positions = torch.as_tensor(candidates(model_input), device=ids.device)
+    keep_t = torch.as_tensor(np.asarray(keep, dtype=bool), device=ids.device)
+    score = TargetScores(terms, ids.device)
+    chunk = rows_per_chunk(model_input, budget)
+    values = []
+    with torch.no_grad():
+        for begin in range(0, len(keep_t), chunk):
+            rows = keep_t[begin : begin + chunk]
+            batch = ids.repeat(len(rows), 1)
+            batch[:, positions] = torch.where(
+                rows, ids[positions], torch.full_like(ids[positions], model_input.baseline_token_id)
+            )
+            probabilities = label_probabilities(model_input.logits_for_ids(batch))
+            values.append(score(probabilities.double()).cpu().numpy())
+    if not values:
+        return np.zeros((0, len(terms)))
+    return np.concatenate(values)
+
+
+def check_sampling(n_samples: object, minimum: int, seed: object) -> None:
+    """Validate a sampling method's ``n_samples`` (an int >= ``minimum``) and ``seed``."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < minimum:
+        raise InputError(f"n_samples must be an int >= {minimum}, got {n_samples!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise InputError(f"seed must be an int or None, got {seed!r}")

@@ -1,0 +1,108 @@
+"""Faithfulness scores against a straightforward per-input computation; compare_methods."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import nerlens
+from conftest import SEED_TEXT
+from nerlens import ContrastTarget, EntityTarget, Explainer, InputError, TokenTarget
+from nerlens.faithfulness import ranking, top_counts
+
+
+def test_top_counts_are_exact_ceilings():
+    assert top_counts(10) == [1, 2, 3, 4, 5]  # float 0.3 * 10 would give ceil 4
+    assert top_counts(12) == [2, 3, 4, 5, 6]
+    assert top_counts(1) == [1, 1, 1, 1, 1]
+
+
+def test_ranking_breaks_ties_towards_the_lower_position():
+    scores = np.array([9.0, 1.0, 3.0, 3.0, -2.0, 3.0])
+    assert ranking(scores, np.array([1, 2, 3, 4, 5])).tolist() == [2, 3, 5, 1, 4]
+
+
+def plain_scores(model, tokenizer, explainer, explanation, t):
+    """comprehensiveness@q and sufficiency@q of target t, one model call per perturbed input."""
+    ids = torch.tensor([tokenizer(explanation.text)["input_ids"]])
+    special = np.array(explanation.special)
+    pool = [p for p in range(ids.shape[1]) if not special[p]]
+    order = sorted(pool, key=lambda p: (-explanation.attributions[t, p], p))
+    terms = explanation.targets[t].terms(explainer.label2id)
+
+    def f(input_ids):
+        with torch.no_grad():
+            probabilities = torch.softmax(model(input_ids=input_ids).logits, -1)[0]
+        return sum(c * float(probabilities[p, lab]) for p, lab, c in terms)
+
+    full = f(ids)
+    comprehensiveness, sufficiency = [], []
+    for q in (0.1, 0.2, 0.3, 0.4, 0.5):
+        k = math.ceil(round(q * len(pool), 9))
+        removed, kept = ids.clone(), ids.clone()
+        removed[0, order[:k]] = explainer.baseline_token_id
+        kept[0, order[k:]] = explainer.baseline_token_id
+        comprehensiveness.append(full - f(removed))
+        sufficiency.append(full - f(kept))
+    return full, comprehensiveness, sufficiency
+
+
+def test_evaluate_equals_a_plain_computation(tiny_model, tokenizer):
+    explainer = Explainer(tiny_model, tokenizer, "occlusion", internal_batch_size=7)
+    targets = [
+        TokenTarget(3, "B-LOC"),
+        EntityTarget(8, 11, "PER", ("B-PER", "I-PER", "I-PER")),
+        ContrastTarget(3, "B-LOC", "O"),
+        TokenTarget(1, "O"),
+    ]
+    explanation = explainer(SEED_TEXT, targets)
+    frame = explainer.evaluate(explanation)
+    assert frame["target_index"].tolist() == [0, 1, 2, 3]
+    assert frame["target"].tolist() == [t.describe(explanation.tokens) for t in targets]
+    for t in range(len(targets)):
+        full, comprehensiveness, sufficiency = plain_scores(
+            tiny_model, tokenizer, explainer, explanation, t
+        )
+        row = frame.iloc[t]
+        assert row["value"] == pytest.approx(full, abs=1e-6)
+        for q, c, s in zip(("0.1", "0.2", "0.3", "0.4", "0.5"), comprehensiveness, sufficiency):
+            assert row[f"comprehensiveness@{q}"] == pytest.approx(c, abs=1e-6)
+            assert row[f"sufficiency@{q}"] == pytest.approx(s, abs=1e-6)
+        assert row["comprehensiveness"] == pytest.approx(np.mean(comprehensiveness), abs=1e-6)
+        assert row["sufficiency"] == pytest.approx(np.mean(sufficiency), abs=1e-6)
+
+
+def test_evaluate_refuses_what_it_cannot_score(tiny_model, tokenizer):
+    explainer = Explainer(tiny_model, tokenizer, "occlusion")
+    explanation = explainer(SEED_TEXT)
+    with pytest.raises(InputError, match="aggregated"):
+        explainer.evaluate(explanation.aggregate("word"))
+    other = explainer("Paris in spring.")
+    with pytest.raises(InputError, match="tokens differ"):
+        explainer.evaluate(
+            nerlens.Explanation.from_dict({**other.to_dict(), "text": "Rome in spring."})
+        )
+
+
+def test_compare_methods_has_one_row_per_method_and_a_random_floor(demo):
+    model, tokenizer = demo
+    texts = ["We visited Paris last weekend.", "Angela Merkel met Joe Biden in Berlin."]
+    frame = nerlens.compare_methods(model, tokenizer, texts, methods=["occlusion", "saliency"])
+    assert frame["method"].tolist() == ["occlusion", "saliency", "random"]
+    assert list(frame.columns) == [
+        "method",
+        "options",
+        "seconds",
+        "comprehensiveness",
+        "sufficiency",
+        "targets",
+    ]
+    assert (frame["targets"] == 16).all() and (frame["seconds"] > 0).all()
+    occlusion, _, random = frame.itertuples(index=False)
+    assert occlusion.comprehensiveness > random.comprehensiveness
+    assert occlusion.sufficiency < random.sufficiency
+    with pytest.raises(InputError, match="list of strings"):
+        nerlens.compare_methods(model, tokenizer, "Paris.", methods=["occlusion"])

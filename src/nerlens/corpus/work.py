@@ -15,8 +15,8 @@ from nerlens.encoding import encode, validate_text
 from nerlens.errors import InputError
 from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
-from nerlens.gold import GoldDocument, GoldSpan
-from nerlens.targets import EntityTarget, Target
+from nerlens.gold import GoldDocument, GoldSpan, gold_entities
+from nerlens.targets import EntityTarget
 
 TARGET_CHOICES = ("tokens", "entities", "gold")
 
@@ -84,27 +84,12 @@ def explain_record(
     return document_row(record, explanation, gold), target_rows(record, explanation, spans), None
 
 
-def gold_targets(explainer: Explainer, record: Record) -> list[Target]:
-    """One EntityTarget per gold entity (B-/I- labels over the tokens its characters cover)."""
+def gold_targets(explainer: Explainer, record: Record) -> tuple[EntityTarget, ...]:
+    """One EntityTarget per gold entity, on the tokens its characters cover (gold tags)."""
     if record.gold is None:
         raise InputError("--targets gold needs gold labels: give a CoNLL/IOB input")
     document = encode(explainer.tokenizer, record.text)
-    targets: list[Target] = []
-    for span in record.gold.spans:
-        positions = [
-            i
-            for i, (start, end) in enumerate(document.offsets)
-            if not document.special[i] and start < span.end and end > span.start
-        ]
-        labels = (f"B-{span.label}", *[f"I-{span.label}"] * (len(positions) - 1))
-        unknown = sorted({lab for lab in labels if lab not in explainer.label2id})
-        if unknown:
-            raise InputError(
-                f"gold entity type {span.label!r} needs model labels {unknown}; the model has "
-                f"{sorted(explainer.label2id)}"
-            )
-        targets.append(EntityTarget(positions[0], positions[-1] + 1, span.label, labels))
-    return targets
+    return gold_entities(record.gold.spans, document.offsets, document.special, explainer.labels)
 
 
 def document_row(

@@ -336,6 +336,8 @@ def test_top_context_matches_pandas(jsonl_job):
 def test_gold_scores_and_errors_match_seqeval(gold_job):
     path, out = gold_job
     corpus = nerlens.corpus.open(out)
+    unconverged = (corpus.targets()["delta"].abs() > 0.01).sum()  # demo model, 8 steps
+    assert unconverged > 0 and corpus.overview()["unconverged_targets"][0] == unconverged
     model, tokenizer = load_model("demo")
     explainer = Explainer(model, tokenizer, n_steps=8, progress=False)
     gold_tags, predicted_tags = [], []

@@ -112,7 +112,14 @@ def batch(
     except (InputError, ModelLoadError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    from nerlens.errors import CONVERGENCE_DELTA
+
     totals = f"{result.documents} documents, {result.targets} targets, {result.errors} errors"
+    if result.unconverged:
+        totals += (
+            f"; {result.unconverged} targets have |convergence delta| > {CONVERGENCE_DELTA:g} "
+            "(use more steps or --n-steps auto)"
+        )
     if result.nothing_to_do:
         console.print(f"nothing to do: all {result.shards} shards in {out} are finished ({totals})")
     else:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import platform
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -36,6 +37,7 @@ class JobResult:
     ran: int
     documents: int
     targets: int
+    unconverged: int  # targets whose |convergence delta| is above the warning threshold
     errors: int
 
     @property
@@ -73,11 +75,15 @@ class ShardWorker:
 
     def run(self, span: Span, advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
         """Explain and write one shard; return its completion marker."""
+        from nerlens.errors import ConvergenceWarning
+
         started = time.time()
         rows = ShardRows()
-        for record in self.source.read(span):
-            rows.add(self.explainer, record, self.settings)
-            advance(1)
+        with warnings.catch_warnings():  # one per document would flood; deltas are in the table
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for record in self.source.read(span):
+                rows.add(self.explainer, record, self.settings)
+                advance(1)
         device = str(next(self.explainer.model.parameters()).device)
         return self.store.write_shard(span.shard, rows, started, device)
 
@@ -198,6 +204,7 @@ def run_job(
         ran=len(pending),
         documents=sum(m["documents"] for m in markers.values()),
         targets=sum(m["targets"] for m in markers.values()),
+        unconverged=sum(m["unconverged"] for m in markers.values()),
         errors=sum(m["errors"] for m in markers.values()),
     )
 

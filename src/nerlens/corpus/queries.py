@@ -83,7 +83,8 @@ class Corpus:
 
     # ------------------------------------------------------------------ summaries
     def overview(self) -> pd.DataFrame:
-        """One row: documents, targets, errors, shards, compute time, throughput."""
+        """One row: documents, targets (and how many have |delta| above the warning threshold),
+        errors, shards, compute time, throughput."""
         import pandas as pd
 
         markers = list(self.store.finished().values())
@@ -100,6 +101,7 @@ class Corpus:
                 {
                     "documents": documents,
                     "targets": sum(m["targets"] for m in markers),
+                    "unconverged_targets": sum(m["unconverged"] for m in markers),
                     "errors": errors,
                     "shards_finished": len(markers),
                     "shards_planned": self.manifest["shards"],

@@ -44,11 +44,16 @@ def write_report(
 
 
 def _overview(corpus: Corpus) -> str:
+    from nerlens.errors import CONVERGENCE_DELTA
+
     overview = corpus.overview().iloc[0]
     manifest = corpus.manifest
     facts = {
         "documents": int(overview["documents"]),
         "targets": int(overview["targets"]),
+        f"targets with |delta| > {CONVERGENCE_DELTA:g} (scores not to be trusted)": int(
+            overview["unconverged_targets"]
+        ),
         "errors (bad records)": int(overview["errors"]),
         "shards finished": f"{int(overview['shards_finished'])} of "
         f"{int(overview['shards_planned'])}",

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nerlens.errors import InputError
+from nerlens.errors import CONVERGENCE_DELTA, InputError
 
 TABLES = ("documents", "targets", "errors")
 DONE = "done"
@@ -198,6 +198,7 @@ class Store:
         marker = {
             "documents": len(rows.documents),
             "targets": len(rows.targets),
+            "unconverged": sum(abs(t["delta"]) > CONVERGENCE_DELTA for t in rows.targets),
             "errors": len(rows.errors),
             "started": started,
             "finished": time.time(),

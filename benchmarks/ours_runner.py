@@ -5,9 +5,13 @@ Modes:
   every selected position including special tokens), i.e. identical numbers;
 - ``auto``: the native Explainer with ``n_steps="auto"`` and ``--tolerance``, same targets;
 - ``batch``: the native Explainer on all texts in one call (special tokens not explained), with
-  ``--n-steps`` (a number or ``auto``), timed as a whole, for sentences per second.
+  ``--n-steps`` (a number or ``auto``), timed as a whole, for sentences per second;
+- ``long``: the native Explainer on one long document in windows (``--context`` tokens, or the
+  model's full length), entity targets, ``--n-steps`` (default 50; the benchmark uses auto).
 
-Each run is its own process, so ``peak_rss_mb`` is that run's peak resident memory.
+Each run is its own process, so ``peak_rss_mb`` is that run's peak resident memory. Every result
+also holds the model passes it made (``passes``: forward and backward passes and their rows).
+``NERLENS_BACKWARD=loop|batched`` in the environment picks the backward strategy.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 import torch
 
 from nerlens import Explainer, TokenClassificationExplainer, load_model
+from nerlens.runner import count_passes
 
 WARMUP_TEXT = "A short warm-up sentence in Berlin."
 
@@ -33,18 +38,24 @@ def peak_rss_mb() -> float:
 
 
 def explain(model, tokenizer, item: dict, args: argparse.Namespace):
-    """Time one text; return the native Explanation."""
+    """Time one text; return the native Explanation, the seconds and the passes made."""
     ignored = item.get("ignored_indexes") or []
     start = time.perf_counter()
-    if args.mode == "compat":
-        explainer = TokenClassificationExplainer(model, tokenizer)
-        explainer(item["text"], n_steps=args.n_steps, ignored_indexes=ignored)
-        explanation = explainer.explanation
-    else:
-        explanation = Explainer(
-            model, tokenizer, n_steps="auto", tolerance=args.tolerance, progress=False
-        )(item["text"], ignored_indexes=ignored, include_special_tokens=True)
-    return explanation, time.perf_counter() - start
+    with count_passes() as passes:
+        if args.mode == "compat":
+            explainer = TokenClassificationExplainer(model, tokenizer)
+            explainer(item["text"], n_steps=args.n_steps, ignored_indexes=ignored)
+            explanation = explainer.explanation
+        elif args.mode == "long":
+            explanation = Explainer(
+                model, tokenizer, n_steps=args.n_steps, tolerance=args.tolerance,
+                long_text="window", context=args.context, progress=False,
+            )(item["text"], "entities")  # fmt: skip
+        else:
+            explanation = Explainer(
+                model, tokenizer, n_steps="auto", tolerance=args.tolerance, progress=False
+            )(item["text"], ignored_indexes=ignored, include_special_tokens=True)
+    return explanation, time.perf_counter() - start, passes.as_dict()
 
 
 def main() -> None:
@@ -52,10 +63,11 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--texts", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--mode", choices=("compat", "auto", "batch"), default="compat")
+    parser.add_argument("--mode", choices=("compat", "auto", "batch", "long"), default="compat")
     parser.add_argument("--n-steps", type=steps, default=50)
     parser.add_argument("--tolerance", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--context", type=int, default=None, help="long mode: window tokens")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with open(args.texts, encoding="utf-8") as handle:
@@ -68,7 +80,8 @@ def main() -> None:
             model, tokenizer, n_steps=args.n_steps, tolerance=args.tolerance, progress=False
         )
         start = time.perf_counter()
-        explanations = explainer([item["text"] for item in items])
+        with count_passes() as passes:
+            explanations = explainer([item["text"] for item in items])
         seconds = time.perf_counter() - start
         results = [
             {
@@ -78,22 +91,25 @@ def main() -> None:
                 "n_steps": args.n_steps,
                 "max_abs_delta": max(float(abs(e.deltas).max()) for e in explanations if len(e)),
                 "peak_rss_mb": peak_rss_mb(),
+                "passes": passes.as_dict(),
             }
         ]
     else:
         results = []
         for item in items:
-            explanation, seconds = explain(model, tokenizer, item, args)
+            explanation, seconds, passes = explain(model, tokenizer, item, args)
             results.append(
                 {
                     "id": item["id"],
                     "seconds": seconds,
                     "tokens": list(explanation.tokens),
-                    "positions": [t.position for t in explanation.targets],
+                    "positions": [t.positions[0] for t in explanation.targets],
                     "scores": explanation.scores.tolist(),
                     "deltas": explanation.deltas.tolist(),
                     "steps": explanation.steps.tolist(),
                     "peak_rss_mb": peak_rss_mb(),
+                    "passes": passes,
+                    "windows": explanation.settings["windows"],
                 }
             )
     with open(args.out, "w", encoding="utf-8") as handle:

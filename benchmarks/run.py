@@ -1,7 +1,16 @@
 """nerlens vs transformers-interpret 0.10.0, side by side in one run; writes docs/benchmarks.md.
 
-    python benchmarks/run.py            # full run (about 70 minutes on 2 CPU cores)
-    python benchmarks/run.py --quick    # seed sentence only, a smoke test of the whole pipeline
+    python benchmarks/run.py            # every section (about 100 minutes on 2 idle CPU cores)
+    python benchmarks/run.py --quick    # tiny settings: a smoke test of every section
+    python benchmarks/run.py --only cases accuracy long backward --cases demo-seed
+                                        # the issue-6 rows only (about 12 minutes idle)
+
+Sections (``--only`` picks some; the others keep their last results from summary.json, with
+their own dates): ``cases`` (one text, seed-compatible and auto; ``--cases`` picks rows),
+``batch`` (throughput), ``memory``, ``accuracy`` (equal accuracy: the reference's steps for
+every |delta| <= 1e-3 against nerlens auto), ``long`` (a 2,000-token document, entity targets,
+auto) and ``backward`` (backward strategy and threads, on an idle machine and beside a busy
+process).
 
 The reference runs in its own virtual environment (``reference_env.sh``), each measurement in its
 own process (so peak RSS is per run), on the same saved weights and texts. Every ratio in the
@@ -14,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -47,6 +57,42 @@ FULL = [
 QUICK = [Case("demo", "seed", None)]
 BATCH_SIZE = 100
 MEMORY_TARGETS = (16, 64)
+SECTIONS = ("cases", "batch", "memory", "accuracy", "long", "backward")
+ACCURACY = [Case("demo", "seed", None), Case("demo", "news64", 16)]
+ACCURACY_STEPS = (50, 100, 200, 400)
+ACCURACY_TOLERANCE = 1e-3
+LONG_TOKENS = 2000
+LONG_CONTEXTS: tuple[int | None, ...] = (128,)
+BACKWARD_CASES = [
+    ("demo", "seed", "compat"),
+    ("demo", "seed", "auto"),
+    ("bert-base", "seed", "compat"),
+]
+BUSY = "while True: pass"  # the "other process": one core fully busy
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one invocation measures: full sizes, or --quick's tiny ones."""
+
+    quick: bool = False
+    long_contexts: tuple[int | None, ...] = LONG_CONTEXTS
+
+    @property
+    def accuracy_cases(self) -> list[Case]:
+        return [Case("demo", "seed", 4)] if self.quick else ACCURACY
+
+    @property
+    def accuracy_steps(self) -> tuple[int, ...]:
+        return (8, 16) if self.quick else ACCURACY_STEPS
+
+    @property
+    def long_tokens(self) -> int:
+        return 300 if self.quick else LONG_TOKENS
+
+    @property
+    def backward_cases(self) -> list[tuple[str, str, str]]:
+        return BACKWARD_CASES[:1] if self.quick else BACKWARD_CASES
 
 
 def build_models() -> dict[str, Path]:
@@ -92,20 +138,39 @@ def ignored_for(text: str, targets: int | None, model_dir: Path) -> list[int] | 
     return [i for i in range(count) if i not in keep]
 
 
-def run_json(command: list[str], out: Path) -> dict:
-    """Run one measurement process and read its JSON output."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+def run_json(command: list[str], out: Path, **env: str) -> dict:
+    """Run one measurement process (extra environment variables ``env``), read its JSON."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **env}
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())
 
 
-def measure(case: Case, paths: dict[str, Path], reference_python: str) -> dict:
+def write_texts(name: str, case: Case, paths: dict[str, Path]) -> Path:
+    """The case's text and ignored indexes as a runner input file."""
     text = TEXTS[case.text]
     ignored = ignored_for(text, case.targets, paths[case.model])
     item = [{"id": case.text, "text": text, "ignored_indexes": ignored, "ignored_labels": None}]
-    name = f"{case.model}-{case.text}"
     texts_file = RESULTS / f"{name}-texts.json"
     texts_file.write_text(json.dumps(item))
+    return texts_file
+
+
+def run_ours(mode: str, model: Path, texts: Path, out: Path, *extra: str, **env: str) -> dict:
+    """One nerlens measurement process; its first result."""
+    command = [sys.executable, str(HERE / "ours_runner.py"), "--mode", mode, "--model",
+               str(model), "--texts", str(texts), "--out", str(out), *extra]  # fmt: skip
+    return run_json(command, out, **env)["results"][0]
+
+
+def passes(result: dict) -> str:
+    """A runner result's passes as ``forward/backward``."""
+    count = result.get("passes")
+    return f"{count['forward']}/{count['backward']}" if count else "-"
+
+
+def measure(case: Case, paths: dict[str, Path], reference_python: str) -> dict:
+    name = f"{case.model}-{case.text}"
+    texts_file = write_texts(name, case, paths)
     outputs = {}
     for side, command in {
         "reference": [reference_python, str(HERE / "reference_runner.py")],
@@ -138,10 +203,129 @@ def measure(case: Case, paths: dict[str, Path], reference_python: str) -> dict:
         "reference_rss_mb": ref["peak_rss_mb"],
         "compat_rss_mb": ours["peak_rss_mb"],
         "auto_rss_mb": auto["peak_rss_mb"],
+        "compat_passes": passes(ours),
+        "auto_passes": passes(auto),
     }
 
 
-def heldout_sentences(count: int) -> list[str]:
+def reference_max_delta(result: dict) -> float:
+    """The largest |delta| of a reference result (a missing delta counts as unconverged)."""
+    return max(float("inf") if d is None else abs(d) for d in result["deltas"])
+
+
+def accuracy(paths: dict[str, Path], reference_python: str, settings: Settings) -> list[dict]:
+    """Equal accuracy: the reference's n_steps (tried in ascending order, first that reaches
+    every |delta| <= 1e-3) and its time, against nerlens auto at tolerance 1e-3."""
+    rows = []
+    for case in settings.accuracy_cases:
+        name = f"accuracy-{case.model}-{case.text}"
+        texts_file = write_texts(name, case, paths)
+        tried = []
+        for steps in settings.accuracy_steps:
+            out = RESULTS / f"{name}-reference-{steps}.json"
+            result = run_json(
+                [reference_python, str(HERE / "reference_runner.py"), "--model",
+                 str(paths[case.model]), "--texts", str(texts_file), "--out", str(out),
+                 "--n-steps", str(steps)],
+                out,
+            )["results"][0]  # fmt: skip
+            tried.append({"n_steps": steps, "seconds": result["seconds"],
+                          "max_abs_delta": reference_max_delta(result)})  # fmt: skip
+            print(f"  {name} reference {steps}: {result['seconds']:.1f}s", flush=True)
+            if tried[-1]["max_abs_delta"] <= ACCURACY_TOLERANCE:
+                break
+        auto = run_ours("auto", paths[case.model], texts_file, RESULTS / f"{name}-auto.json",
+                        "--tolerance", str(ACCURACY_TOLERANCE))  # fmt: skip
+        reached = tried[-1]["max_abs_delta"] <= ACCURACY_TOLERANCE
+        rows.append(
+            {
+                "case": f"{case.model}-{case.text}",
+                "targets": len(auto["positions"]),
+                "tried": tried,
+                "reference_n_steps": tried[-1]["n_steps"] if reached else None,
+                "reference_s": tried[-1]["seconds"],
+                "reference_max_abs_delta": tried[-1]["max_abs_delta"],
+                "auto_s": auto["seconds"],
+                "auto_max_abs_delta": float(max(abs(d) for d in auto["deltas"])),
+                "auto_steps": f"{min(auto['steps'])}-{max(auto['steps'])}",
+                "auto_passes": passes(auto),
+                "speedup": tried[-1]["seconds"] / auto["seconds"],
+            }
+        )
+    return rows
+
+
+def long_document(tokens: int, tokenizer_dir: Path) -> str:
+    """A news-style document of at most ``tokens`` tokens: held-out sentences in order, in
+    paragraphs of six, detokenised (no space before punctuation)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    text = ""
+    for i, sentence in enumerate(heldout_sentences(None)):
+        sentence = re.sub(r" ([,.;:!?%)])", r"\1", sentence).replace(" 's", "'s")
+        longer = text + ("\n\n" if i % 6 == 0 else " ") + sentence if text else sentence
+        if len(tokenizer(longer)["input_ids"]) > tokens:
+            break
+        text = longer
+    return text
+
+
+def long_documents(paths: dict[str, Path], settings: Settings) -> list[dict]:
+    """The 2,000-token document, entity targets, n_steps="auto": wall time, peak RSS, passes."""
+    text = long_document(settings.long_tokens, paths["demo"])
+    texts_file = RESULTS / "long-texts.json"
+    texts_file.write_text(json.dumps([{"id": "long", "text": text}]))
+    rows = []
+    for context in settings.long_contexts:
+        extra = [] if context is None else ["--context", str(context)]
+        out = RESULTS / f"long-{context or 'full'}.json"
+        result = run_ours("long", paths["demo"], texts_file, out, "--n-steps", "auto", *extra)
+        rows.append(
+            {
+                "context": context,
+                "tokens": len(result["tokens"]),
+                "windows": result["windows"],
+                "targets": len(result["positions"]),
+                "seconds": result["seconds"],
+                "peak_rss_mb": result["peak_rss_mb"],
+                "passes": result["passes"],
+                "max_abs_delta": float(max((abs(d) for d in result["deltas"]), default=0.0)),
+                "steps": f"{min(result['steps'], default=0)}-{max(result['steps'], default=0)}",
+            }
+        )
+        print(f"  long context={context}: {result['seconds']:.1f}s", flush=True)
+    return rows
+
+
+def backward(paths: dict[str, Path], settings: Settings) -> list[dict]:
+    """Backward strategy (one pass per target vs one batched pass) and threads (1 vs 2), each
+    on an idle machine and beside a second process that keeps one core busy."""
+    rows = []
+    for load in ("idle", "loaded"):
+        busy = subprocess.Popen([sys.executable, "-c", BUSY]) if load == "loaded" else None
+        try:
+            for model, text, mode in settings.backward_cases:
+                texts_file = write_texts(f"backward-{model}-{text}", Case(model, text, None), paths)
+                for strategy in ("loop", "batched"):
+                    for threads in (1, 2):
+                        out = RESULTS / f"backward-{model}-{text}-{mode}-{strategy}-{threads}.json"
+                        result = run_ours(mode, paths[model], texts_file, out, "--threads",
+                                          str(threads), NERLENS_BACKWARD=strategy)  # fmt: skip
+                        rows.append({"load": load, "case": f"{model}-{text}", "mode": mode,
+                                     "backward": strategy, "threads": threads,
+                                     "seconds": result["seconds"],
+                                     "passes": passes(result)})  # fmt: skip
+                        print(f"  backward {load} {model}-{text} {mode} {strategy} "
+                              f"{threads}: {result['seconds']:.1f}s", flush=True)  # fmt: skip
+        finally:
+            if busy is not None:
+                busy.kill()
+                busy.wait()
+    return rows
+
+
+def heldout_sentences(count: int | None) -> list[str]:
     """Ordinary news sentences from the demo model's held-out set (never trained on)."""
     lines = (HERE.parent / "training" / "data" / "heldout.jsonl").read_text().splitlines()
     return [" ".join(json.loads(line)["tokens"]) for line in lines[:count]]
@@ -221,22 +405,37 @@ def machine() -> str:
             f"{torch.get_num_threads()} threads, Python {platform.python_version()}")  # fmt: skip
 
 
-def write_report(cases: list[dict], batch: list[dict], mem: list[dict], path: Path) -> None:
+def write_report(summary: dict, path: Path) -> None:
+    cases, batch, mem = summary["cases"], summary["batch"], summary["memory"]
+    dates = summary.get("dates", {})
     lines = [
         "# Benchmarks",
         "",
-        f"Machine: {machine()}. Run on {time.strftime('%Y-%m-%d')} with "
-        "`python benchmarks/run.py`; every ratio below compares runs made side by side in that "
-        "one invocation, each in its own process, same weights, same texts, 50 Gauss-Legendre "
-        "steps, 2 threads. Reference: transformers-interpret 0.10.0 (its own venv, "
-        "`benchmarks/reference_env.sh`). Summary JSON: `benchmarks/results/summary.json`.",
+        "Made with `python benchmarks/run.py`; each section says when and on what machine it "
+        "was measured. Every ratio below compares runs made side by side in one invocation, "
+        "each in its own process, same weights, same texts, 50 Gauss-Legendre steps, 2 threads "
+        "unless a table says otherwise. Reference: transformers-interpret 0.10.0 (its own venv, "
+        "`benchmarks/reference_env.sh`). Summary JSON: `benchmarks/results/summary.json`. "
+        "Passes are forward/backward model passes per call (nerlens counts its own; the "
+        "reference makes one forward and one backward pass per target).",
+        "",
+        "What nerlens runs (since 2026-11-27): one forward pass per chunk of steps shared by "
+        "every target, then one backward pass per target (`loop`; `NERLENS_BACKWARD=batched` "
+        "makes it one `is_grads_batched` pass, see the backward table for the rule). "
+        '`n_steps="auto"` runs each refinement round as one shared forward over every new '
+        "node (cut into chunks only where the memory budget, or rows few targets need, make "
+        "that cheaper) and one backward pass per channel (each node's j-th target). The first "
+        "rule (4 Gauss-Legendre nodes) and the split rule (halves of 4 nodes) were chosen by "
+        "counting passes and rows on the demo model (last table).",
         "",
         '## One text, seed-compatible settings and `n_steps="auto"` (tolerance 1e-3)',
         "",
+        case_dates(cases, dates.get("cases", "2026-11-25")) + on_machine(summary, "cases"),
+        "",
         "| case | tokens | targets | reference s | nerlens s | speed-up | 2T/(1+T) bound "
         "| % of bound | max abs diff | max abs delta | auto s | auto speed-up | auto steps "
-        "| auto max abs delta | RSS MB ref / nerlens / auto |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| auto max abs delta | RSS MB ref / nerlens / auto | passes nerlens / auto |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cases:
         lines.append(
@@ -245,10 +444,16 @@ def write_report(cases: list[dict], batch: list[dict], mem: list[dict], path: Pa
             f"| {100 * c['compat_ratio'] / c['bound']:.0f}% | {c['max_abs_diff']:.1e} "
             f"| {c['compat_delta']:.1e} | {c['auto_s']:.1f} | {c['auto_ratio']:.2f}x "
             f"| {c['auto_steps']} | {c['auto_delta']:.1e} | {c['reference_rss_mb']:.0f} / "
-            f"{c['compat_rss_mb']:.0f} / {c['auto_rss_mb']:.0f} |"
+            f"{c['compat_rss_mb']:.0f} / {c['auto_rss_mb']:.0f} "
+            f"| {c.get('compat_passes', '-')} / {c.get('auto_passes', '-')} |"
         )
+    lines += accuracy_section(summary.get("accuracy", []), dates, on_machine(summary, "accuracy"))
+    lines += long_section(summary.get("long", []), dates, on_machine(summary, "long"))
+    lines += backward_section(summary.get("backward", []), dates, on_machine(summary, "backward"))
+    lines += rules_section(summary.get("rules", []), dates)
     if batch:
         lines += ["", f"## Throughput: {BATCH_SIZE} held-out news sentences, demo model", "",
+                  measured(dates, "batch") + on_machine(summary, "batch"), "",
                   "| engine | texts | seconds | sentences/s | max abs delta |",
                   "|---|---|---|---|---|"]  # fmt: skip
         lines += [f"| {b['engine']} | {b['texts']} | {b['seconds']:.1f} | {b['rate']:.2f} "
@@ -261,6 +466,7 @@ def write_report(cases: list[dict], batch: list[dict], mem: list[dict], path: Pa
         ]
     if mem:
         lines += ["", "## Peak memory: one long text, demo model, 50 steps", "",
+                  measured(dates, "memory") + on_machine(summary, "memory"), "",
                   "| tokens | targets | peak RSS MB |", "|---|---|---|"]  # fmt: skip
         lines += [f"| {m['tokens']} | {m['targets']} | {m['peak_rss_mb']:.0f} |"
                   for m in mem]  # fmt: skip
@@ -269,6 +475,114 @@ def write_report(cases: list[dict], batch: list[dict], mem: list[dict], path: Pa
     lines += gpu_section()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def case_dates(cases: list[dict], default: str) -> str:
+    """When each row was measured (rows from before rows had dates: ``default``)."""
+    by_date: dict[str, list[str]] = {}
+    for case in cases:
+        by_date.setdefault(case.get("date", default), []).append(case["case"])
+    return (
+        "Measured: "
+        + "; ".join(f"{', '.join(names)} on {when}" for when, names in sorted(by_date.items()))
+        + "."
+    )
+
+
+def section(
+    title: str, when: str, intro: str, columns: list[str], rows: list[list[object]]
+) -> list[str]:
+    """A report section: title, when it was measured, what it measures, and its table."""
+    return ["", f"## {title}", "", when, "", intro, "", "| " + " | ".join(columns) + " |",
+            "|" + "---|" * len(columns)] + [
+        "| " + " | ".join(str(cell) for cell in row) + " |" for row in rows
+    ]  # fmt: skip
+
+
+def on_machine(summary: dict, section: str) -> str:
+    """`` Machine: ...`` for a measured section, else nothing."""
+    where = summary.get("machines", {}).get(section)
+    return f" Machine: {where}." if where and summary.get(section) else ""
+
+
+def measured(dates: dict[str, str], section: str) -> str:
+    when = dates.get(section)
+    return f"Measured on {when}." if when else "**Pending**: not measured yet on an idle machine."
+
+
+def accuracy_section(rows: list[dict], dates: dict[str, str], where: str) -> list[str]:
+    def tried(r: dict) -> str:
+        return ", ".join(f"{t['n_steps']} ({t['max_abs_delta']:.0e})" for t in r["tried"])
+
+    return section(
+        "Equal accuracy: every |delta| <= 1e-3, demo model",
+        measured(dates, "accuracy") + where,
+        "The reference runs its same-numbers mode at 50, 100, 200 and 400 steps, in that order, "
+        'until every target\'s |delta| <= 1e-3; nerlens runs `n_steps="auto"` at tolerance '
+        "1e-3 on the same targets (special tokens included).",
+        ["case", "targets", "reference steps tried (max abs delta)", "reference n",
+         "reference s", "nerlens auto s", "auto steps", "auto max abs delta", "auto passes",
+         "speed-up"],
+        [[r["case"], r["targets"], tried(r),
+          r["reference_n_steps"] or f">{r['tried'][-1]['n_steps']}", f"{r['reference_s']:.1f}",
+          f"{r['auto_s']:.1f}", r["auto_steps"], f"{r['auto_max_abs_delta']:.1e}",
+          r["auto_passes"], f"{r['speedup']:.1f}x"] for r in rows],
+    )  # fmt: skip
+
+
+def long_section(rows: list[dict], dates: dict[str, str], where: str) -> list[str]:
+    return section(
+        'Long document: 2,000 tokens, entity targets, `n_steps="auto"`, demo model',
+        measured(dates, "long") + where,
+        "Held-out news sentences in paragraphs (`long_document()` in `benchmarks/run.py`), "
+        'explained in windows with `Explainer(..., long_text="window", context=N)`: each '
+        "target is attributed within its window of N tokens (the default, the model's 512, "
+        "is exact and about 4x slower per target).",
+        ["context", "tokens", "windows", "targets", "seconds", "peak RSS MB",
+         "passes (forward/backward)", "backward rows", "auto steps", "max abs delta"],
+        [[r["context"] or "full", r["tokens"], r["windows"], r["targets"],
+          f"{r['seconds']:.1f}", f"{r['peak_rss_mb']:.0f}",
+          f"{r['passes']['forward']}/{r['passes']['backward']}", r["passes"]["backward_rows"],
+          r["steps"], f"{r['max_abs_delta']:.1e}"] for r in rows],
+    )  # fmt: skip
+
+
+def rules_section(rows: list[dict], dates: dict[str, str]) -> list[str]:
+    return section(
+        'Choosing `n_steps="auto"`\'s rules: demo model, tolerance 1e-3',
+        measured(dates, "rules") + " Counts are exact on any machine, loaded or not.",
+        "`python benchmarks/auto_rules.py --summary`: first rule (Gauss-Legendre nodes over "
+        "the whole path) and nodes per half of a split segment (on the 64-token text, 64 "
+        "targets, only the seed's best split rule was tried). Cost: forward rows plus backward "
+        "rows (a backward row costs about what a forward row does); the defaults, 4 and 4, "
+        "are the cheapest over both texts (3002 rows against 3186 for the earlier 8 and 4).",
+        ["text", "first", "per half", "passes (forward/backward)", "forward rows",
+         "backward rows", "cost", "mean/max steps", "max abs delta"],
+        [[r["text"], r["first"], r["segment"], f"{r['forward']}/{r['backward']}",
+          r["forward_rows"], r["backward_rows"], r["cost_rows"],
+          f"{r['mean_steps']:.1f}/{r['max_steps']}", f"{r['max_abs_delta']:.1e}"]
+         for r in rows],
+    )  # fmt: skip
+
+
+def backward_section(rows: list[dict], dates: dict[str, str], where: str) -> list[str]:
+    return section(
+        "Backward strategy and threads, idle and beside a busy process",
+        measured(dates, "backward") + where,
+        "`loop`: one backward pass per target (the default); `batched`: one "
+        "`torch.autograd.grad(..., is_grads_batched=True)` pass for all targets of a chunk "
+        "(`NERLENS_BACKWARD=batched`). Loaded: a second process keeps one core busy. The rule "
+        "in nerlens (`backward_strategy` in `methods/integrated_gradients.py`): `loop`, and "
+        "`threads=1` on a busy machine. Spot checks on 2026-11-27 (demo seed, same numbers, 14 "
+        "targets, best of 3; not side by side): nearly idle, loop 2.91 s / batched 3.29 s with "
+        "one thread, 1.54 s / 1.77 s with two (reference 3.76 s: 2.44x); beside a busy process "
+        "and other jobs, loop 10.3 s / batched 6.9 s with one thread, 18.2 s / 15.7 s with two. "
+        "So batched wins only under load, where one thread wins more; loaded numbers varied "
+        "2-3x from run to run, so the rows here decide.",
+        ["load", "case", "mode", "backward", "threads", "seconds", "passes"],
+        [[r["load"], r["case"], r["mode"], r["backward"], r["threads"], f"{r['seconds']:.2f}",
+          r["passes"]] for r in rows],
+    )  # fmt: skip
 
 
 def gpu_section() -> list[str]:
@@ -310,16 +624,28 @@ def gpu_section() -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="seed sentence on the demo only")
+    parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke test")
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "benchmarks.md")
     parser.add_argument(
-        "--skip",
+        "--only",
         nargs="*",
-        default=[],
-        choices=["cases", "batch", "memory"],
-        help="sections not to measure again: their last results are kept from summary.json",
+        default=list(SECTIONS),
+        choices=SECTIONS,
+        help="sections to measure (none: only rewrite the report from summary.json); the "
+        "others keep their last results",
+    )
+    parser.add_argument(
+        "--cases", nargs="+", default=None, help="case rows to measure again, e.g. demo-seed"
+    )
+    parser.add_argument(
+        "--long-contexts",
+        nargs="+",
+        default=[str(c) for c in LONG_CONTEXTS],
+        help="window lengths for the long section; 'full' is the model's (exact, slow)",
     )
     args = parser.parse_args()
+    contexts = tuple(None if c == "full" else int(c) for c in args.long_contexts)
+    settings = Settings(quick=args.quick, long_contexts=contexts)
     RESULTS.mkdir(parents=True, exist_ok=True)
     reference_python = (
         subprocess.run(
@@ -327,25 +653,41 @@ def main() -> None:
         )
         .stdout.strip()
         .splitlines()[-1]
+        if args.only
+        else ""
     )
-    paths = build_models()
-    summary_file = RESULTS / "summary.json"
-    earlier = json.loads(summary_file.read_text()) if summary_file.exists() else {}
-    if "cases" in args.skip:
-        cases = earlier.get("cases", [])
-    else:
-        cases = [measure(case, paths, reference_python) for case in (QUICK if args.quick else FULL)]
-    if args.quick or "batch" in args.skip:
-        batch = earlier.get("batch", []) if not args.quick else []
-    else:
-        batch = throughput(paths, reference_python)
-    if args.quick or "memory" in args.skip:
-        mem = earlier.get("memory", []) if not args.quick else []
-    else:
-        mem = memory(paths)
-    summary_file.write_text(json.dumps({"cases": cases, "batch": batch, "memory": mem}, indent=1))
-    write_report(cases, batch, mem, args.out)
-    print(args.out.read_text())
+    paths = build_models() if args.only else {}
+    summary_file = RESULTS / ("summary-quick.json" if args.quick else "summary.json")
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
+    for section in ("cases", "batch", "memory", "accuracy", "long", "backward"):
+        summary.setdefault(section, [])
+    summary.setdefault("dates", {})
+    today = time.strftime("%Y-%m-%d")
+    if "cases" in args.only:
+        chosen = [c for c in (QUICK if args.quick else FULL)
+                  if args.cases is None or f"{c.model}-{c.text}" in args.cases]  # fmt: skip
+        fresh = {
+            row["case"]: {**row, "date": today}
+            for row in (measure(c, paths, reference_python) for c in chosen)
+        }
+        kept = [fresh.pop(row["case"], row) for row in summary["cases"]]
+        summary["cases"] = kept + list(fresh.values())
+    if "batch" in args.only and not args.quick:
+        summary["batch"] = throughput(paths, reference_python)
+    if "memory" in args.only and not args.quick:
+        summary["memory"] = memory(paths)
+    if "accuracy" in args.only:
+        summary["accuracy"] = accuracy(paths, reference_python, settings)
+    if "long" in args.only:
+        summary["long"] = long_documents(paths, settings)
+    if "backward" in args.only:
+        summary["backward"] = backward(paths, settings)
+    summary["dates"].update(dict.fromkeys(set(args.only) - {"cases"}, today))
+    summary.setdefault("machines", {}).update(dict.fromkeys(args.only, machine()))
+    summary_file.write_text(json.dumps(summary, indent=1))
+    out = RESULTS / "benchmarks-quick.md" if args.quick else args.out
+    write_report(summary, out)
+    print(out.read_text())
 
 
 if __name__ == "__main__":

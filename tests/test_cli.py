@@ -67,7 +67,7 @@ def test_explain_prints_entities_and_writes_files(model_dir, tmp_path):
     assert explanation.positions == tuple(range(2, 13))
     assert explanation.settings["n_steps"] == 4
     page = html.read_text()
-    assert "<!DOCTYPE html>" in page and "Word Importance" in page
+    assert "<!DOCTYPE html>" in page and "window.nerlensView.mount" in page
 
 
 # ---------------------------------------------------------------------- input

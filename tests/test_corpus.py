@@ -396,6 +396,8 @@ def test_report_html_has_overview_context_and_gold(gold_job, tmp_path):
     first = corpus.gold_errors().iloc[0]
     assert f"<b>{first['span']}</b>" in text
     assert "Attribution Score" in text  # the explanation is shown inline
+    view = tmp_path / "report_documents" / f"record-{first['record']}.html"
+    assert f"href='report_documents/{view.name}'" in text and view.exists()
     missing = runner.invoke(app, ["report", str(tmp_path), "--html", str(page)])
     assert missing.exit_code == 2 and "no manifest.json" in missing.output
 

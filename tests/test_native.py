@@ -194,6 +194,6 @@ def test_progress_bar_shows_on_request_and_can_be_turned_off(tokenizer, tiny_mod
 
     console = Console(record=True, force_terminal=True, width=80)
     with _ProgressBar(len(texts), console) as advance:
-        advance()
-        advance()
+        advance(1)
+        advance(1)
     assert "explaining" in console.export_text()

@@ -107,7 +107,8 @@ def test_auto_steps_meet_tolerance_and_refine_only_unconverged_targets(tokenizer
     model = curved_model(tokenizer)
     explanation = Explainer(model, tokenizer, n_steps="auto", tolerance=1e-5)(SEED_TEXT)
     assert np.all(np.abs(explanation.deltas) <= 1e-5)
-    assert explanation.steps.min() == 8  # converged targets keep the first 8-node rule
+    # targets stop refining as soon as they converge: some after one split (8 nodes), some later
+    assert explanation.steps.min() == 8
     assert explanation.steps.max() > 8
     assert explanation.settings["n_steps"] == "auto"
     accurate = Explainer(model, tokenizer, n_steps=64)(SEED_TEXT)

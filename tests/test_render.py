@@ -12,6 +12,7 @@ from conftest import SEED_TEXT
 from nerlens import Explainer, TokenTarget
 from nerlens.render import render_html, render_terminal
 from nerlens.render.html import color
+from nerlens.render.interactive import view_payload
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_colours_follow_sign_and_clip():
 def test_markup_in_text_is_escaped(tokenizer, tiny_model):
     text = "<script>alert(1)</script> & Paris"
     explanation = Explainer(tiny_model, tokenizer, n_steps=2)(text, [TokenTarget(1, "O")])
-    page = render_html(explanation, full_page=True).data
+    page = render_html(explanation).data
     assert "<script>" not in page and "&lt;" in page
 
 
@@ -75,6 +76,6 @@ def test_unconverged_targets_are_flagged(tokenizer):
     console = Console(record=True, width=160)
     console.print(render_terminal(rough))
     assert "|convergence delta| > 0.01" in console.export_text()
-    assert "|convergence delta| &gt; 0.01" in render_html(rough, full_page=True).data
+    assert "|convergence delta| > 0.01" in view_payload(rough)["warning"]
     smooth = Explainer(model, tokenizer, n_steps="auto", tolerance=1e-4)(SEED_TEXT)
-    assert "convergence delta| >" not in render_html(smooth, full_page=True).data
+    assert view_payload(smooth)["warning"] is None

@@ -10,12 +10,20 @@ import inspect
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from nerlens import __version__
@@ -34,6 +42,7 @@ from nerlens.gold import (
 )
 from nerlens.methods import AttributionMethod, Budget, get_method_class, resolve_method
 from nerlens.methods import method_options as method_options_of
+from nerlens.methods.base import ProgressCallback
 from nerlens.model_input import (
     Embedding,
     ModelInput,
@@ -42,7 +51,7 @@ from nerlens.model_input import (
     prepare,
     resolve_layer,
 )
-from nerlens.runner import ModelRunner
+from nerlens.runner import ModelRunner, intra_op_threads
 from nerlens.targets import (
     EntityTarget,
     Target,
@@ -66,6 +75,7 @@ PRECISIONS: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
 }
 AUTO_PROGRESS_TOKENS = 256
+MIN_CONTEXT = 16
 
 
 class Explainer:
@@ -95,6 +105,20 @@ class Explainer:
     in eval mode with frozen weights and one hook on the attributed layer; the last call to end
     restores the model's training flag and ``requires_grad`` flags and removes the hook, also
     when a call raises (see :mod:`nerlens.runner`). Do not train the model meanwhile.
+
+    ``context`` (with ``long_text="window"``) caps the windows at that many tokens even where the
+    model accepts more: every token is then predicted and attributed with the model seeing only
+    its window (at least ``stride // 2`` tokens each side, except at the text's ends), so
+    predictions can differ from full-length ones, tokens outside a target's window score 0, and
+    attribution costs about ``context / model length`` as much per target. The default, None,
+    uses the model's full length: exact. For long documents, ``context=128`` is about 4× faster.
+    ``threads`` sets torch's intra-op threads for the duration of each call (None: leave torch's
+    setting alone). torch's setting is process-wide: while calls with ``threads`` run at the
+    same time, the smallest count asked for applies, and the earlier setting comes back when
+    the last of them ends. On a machine where other processes are busy, ``threads=1`` is much
+    faster than two threads that keep waiting for each other (docs/benchmarks.md).
+    ``progress`` shows a transient bar of targets done out of the total, with an ETA (default:
+    only for calls of at least 256 tokens).
     """
 
     def __init__(
@@ -110,9 +134,11 @@ class Explainer:
         baseline_token_id: int | None = None,
         long_text: LongText = "error",
         stride: int | None = None,
+        context: int | None = None,
         device: Device | None = None,
         precision: Precision | None = None,
         progress: bool | None = None,
+        threads: int | None = None,
         aggregation_strategy: Strategy = "simple",
         **options: Any,
     ) -> None:
@@ -132,6 +158,10 @@ class Explainer:
             raise InputError(f"max_memory_mb must be > 0, got {max_memory_mb!r}")
         if long_text not in ("error", "window"):
             raise InputError(f"long_text must be 'error' or 'window', got {long_text!r}")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise InputError(f"threads must be a positive int or None, got {threads!r}")
         self.model = _place(model, device, precision)
         self.tokenizer = tokenizer
         _check_method_keywords(method, options, method_options)
@@ -146,8 +176,24 @@ class Explainer:
         self.label2id = {label: i for i, label in enumerate(self.labels)}
         self.max_length = max_input_length(tokenizer, model_max_length(model))
         self.long_text = long_text
+        if context is not None:
+            if isinstance(context, bool) or not isinstance(context, int) or context < MIN_CONTEXT:
+                raise InputError(
+                    f"context must be an int >= {MIN_CONTEXT} or None, got {context!r}"
+                )
+            if long_text != "window":
+                raise InputError(
+                    f"context={context} explains texts in windows of {context} tokens: "
+                    "pass long_text='window' with it"
+                )
+            self.max_length = min(self.max_length, context)
+        self.context = context
         self.stride = _check_stride(stride, long_text)
         self.progress = progress
+        self.threads = threads
+        self._method_reports_progress = (
+            "progress" in inspect.signature(self.method.attribute).parameters
+        )
         self.aggregation_strategy = check_strategy(aggregation_strategy)
         _check_token_classifier(self)
 
@@ -217,23 +263,24 @@ class Explainer:
                 )
         tokens = sum(len(document) for document, _ in encoded)
         show = self.progress if self.progress is not None else tokens >= AUTO_PROGRESS_TOKENS
-        results = []
-        with self.runner.session(), _progress(show, len(texts)) as advance:
-            for (document, windows), selection, spans in zip(
-                encoded, per_text_targets, per_text_gold
-            ):
-                results.append(
-                    self._explain(
-                        document,
-                        windows,
-                        selection,
-                        ignored_indexes,
-                        ignored_labels,
-                        include_special_tokens,
-                        spans,
-                    )
+        with intra_op_threads(self.threads), self.runner.session():
+            predicted = [
+                self._predict(
+                    document,
+                    windows,
+                    selection,
+                    ignored_indexes,
+                    ignored_labels,
+                    include_special_tokens,
+                    spans,
                 )
-                advance()
+                for (document, windows), selection, spans in zip(
+                    encoded, per_text_targets, per_text_gold
+                )
+            ]
+            total = sum(len(text.targets) for text in predicted)
+            with _progress(show, total) as advance:
+                results = [self._attribute(text, advance) for text in predicted]
         return results[0] if single else results
 
     def evaluate(self, explanation: Explanation) -> pd.DataFrame:
@@ -252,7 +299,7 @@ class Explainer:
         _check_vocabulary(document, self.model)
         return document, plan_windows(document, self.max_length, self._stride())
 
-    def _explain(
+    def _predict(
         self,
         document: Encoding,
         windows: list[Window],
@@ -261,7 +308,8 @@ class Explainer:
         ignored_labels: frozenset[str],
         include_special: bool,
         gold: tuple[GoldSpan, ...] | None = None,
-    ) -> Explanation:
+    ) -> _Predicted:
+        """Both ends of the path in every window, the predictions, and the targets they give."""
         inputs = [
             prepare(self.runner, self.embedding, w.encoding, self.baseline_token_id)
             for w in windows
@@ -291,12 +339,6 @@ class Explainer:
             )
         else:
             targets = tuple(selection)
-
-        attributions = np.zeros((len(targets), len(document)))
-        target_values = np.zeros(len(targets))
-        baseline_values = np.zeros(len(targets))
-        deltas = np.zeros(len(targets))
-        steps = np.zeros(len(targets), dtype=np.int64)
         windows, inputs = list(windows), list(inputs)
         homes = self._homes(document, targets, windows, inputs)
         if _probabilities_from_homes(probabilities, targets, homes, windows, inputs):
@@ -309,13 +351,30 @@ class Explainer:
             )
         else:
             correct = None
-        for w, (window, model_input) in enumerate(zip(windows, inputs)):
-            chosen = [t for t, home in enumerate(homes) if home == w]
+        return _Predicted(
+            document, windows, inputs, probabilities, entities, targets, homes, gold, correct
+        )
+
+    def _attribute(self, text: _Predicted, advance: ProgressCallback) -> Explanation:
+        """Every target attributed in its home window, as one Explanation."""
+        document, windows, targets = text.document, text.windows, text.targets
+        attributions = np.zeros((len(targets), len(document)))
+        target_values = np.zeros(len(targets))
+        baseline_values = np.zeros(len(targets))
+        deltas = np.zeros(len(targets))
+        steps = np.zeros(len(targets), dtype=np.int64)
+        for w, (window, model_input) in enumerate(zip(windows, text.inputs)):
+            chosen = [t for t, home in enumerate(text.homes) if home == w]
             if not chosen:
                 continue
             local = {p: i for i, p in enumerate(window.document_positions)}
             terms = [_localise(targets[t].terms(self.label2id), local) for t in chosen]
-            result = self.method.attribute(model_input, terms, self.budget)
+            reported = _Reported(advance)
+            if self._method_reports_progress:
+                result = self.method.attribute(model_input, terms, self.budget, reported)
+            else:  # a user's method written before progress reports: all done at its end
+                result = self.method.attribute(model_input, terms, self.budget)
+            advance(len(chosen) - reported.count)
             positions = list(window.document_positions)
             for row, t in enumerate(chosen):
                 attributions[t, positions] = result.scores[row]
@@ -332,7 +391,7 @@ class Explainer:
             special=document.special,
             word_ids=document.word_ids,
             labels=self.labels,
-            probabilities=probabilities,
+            probabilities=text.probabilities,
             targets=targets,
             attributions=attributions,
             target_values=target_values,
@@ -340,9 +399,9 @@ class Explainer:
             deltas=deltas,
             steps=steps,
             settings=self._settings(len(windows)),
-            entities=entities,
-            gold=gold or (),
-            correct=correct,
+            entities=text.entities,
+            gold=text.gold or (),
+            correct=text.correct,
         )
 
     def _correct(
@@ -403,6 +462,7 @@ class Explainer:
             "max_length": self.max_length,
             "windows": num_windows,
             "stride": self._stride() if num_windows > 1 else None,
+            "context": self.context,
             "precision": str(next(self.model.parameters()).dtype).removeprefix("torch."),
             "device": str(next(self.model.parameters()).device),
             "nerlens_version": __version__,
@@ -410,6 +470,34 @@ class Explainer:
 
 
 # ---------------------------------------------------------------------- helpers
+@dataclass(frozen=True)
+class _Predicted:
+    """One text after the forward passes at both path ends (every window, the extra ones around
+    targets no planned window holds included): what is left is attribution."""
+
+    document: Encoding
+    windows: list[Window]
+    inputs: list[ModelInput]
+    probabilities: np.ndarray
+    entities: tuple[Entity, ...]
+    targets: tuple[Target, ...]
+    homes: list[int]  # per target, the window that explains it
+    gold: tuple[GoldSpan, ...] | None
+    correct: tuple[bool, ...] | None
+
+
+class _Reported:
+    """Passes a method's progress reports on, counting them (the rest is reported after)."""
+
+    def __init__(self, advance: ProgressCallback) -> None:
+        self.advance = advance
+        self.count = 0
+
+    def __call__(self, done: int) -> None:
+        self.count += done
+        self.advance(done)
+
+
 def _place(
     model: PreTrainedModel, device: Device | None, precision: Precision | None
 ) -> PreTrainedModel:
@@ -615,22 +703,32 @@ def _localise(terms: tuple[Term, ...], local: dict[int, int]) -> tuple[Term, ...
 
 
 def _progress(show: bool, total: int) -> Any:
-    """A context giving an ``advance()`` callback; a transient rich bar when ``show``."""
+    """A context giving an ``advance(k)`` callback; a transient rich bar when ``show``."""
     if not show:
-        return nullcontext(lambda: None)
+        return nullcontext(lambda done: None)
     return _ProgressBar(total)
 
 
 class _ProgressBar:
-    """A transient rich progress bar over the texts of one call."""
+    """A transient rich bar: targets done out of ``total``, elapsed time and ETA."""
 
     def __init__(self, total: int, console: Console | None = None) -> None:
-        self.bar = Progress(transient=True, console=console)
+        self.bar = Progress(
+            TextColumn("explaining"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("targets"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            transient=True,
+            console=console,
+        )
         self.task = self.bar.add_task("explaining", total=total)
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> ProgressCallback:
         self.bar.start()
-        return lambda: self.bar.advance(self.task)
+        return lambda done: self.bar.advance(self.task, done)
 
     def __exit__(self, *exc: object) -> None:
         self.bar.stop()

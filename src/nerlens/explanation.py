@@ -23,6 +23,7 @@ from nerlens.targets import Target, TokenTarget, target_from_dict, target_to_dic
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
 
     from nerlens.aggregation import Level
 
@@ -287,6 +288,33 @@ class Explanation:
             for i, token in enumerate(self.tokens)
         ]
         return pd.DataFrame(rows)
+
+    # ------------------------------------------------------------------ views (lazy imports)
+    def _repr_html_(self) -> str:
+        """Notebooks (Jupyter, VS Code) show the interactive view."""
+        from nerlens.render.interactive import render_interactive
+
+        return render_interactive(self).data
+
+    def save_html(self, path: str | Path) -> Path:
+        """Write the interactive view as a standalone page (no network needed to open it)."""
+        from nerlens.render.interactive import render_interactive
+
+        return render_interactive(self, full_page=True).save(path)
+
+    def show(self) -> Path | None:
+        """Show the interactive view: inline in a notebook, else in the web browser (temp file)."""
+        from nerlens.render.interactive import show
+
+        return show(self)
+
+    def plot(self, kind: str = "heatmap", path: str | Path | None = None, **options: Any) -> Figure:
+        """A matplotlib figure: ``"heatmap"`` (targets × tokens) or ``"bar"`` (one target's top
+        tokens); saved as PNG or SVG when ``path`` is given. Needs ``pip install 'nerlens[plot]'``.
+        """
+        from nerlens.render.plot import plot
+
+        return plot(self, kind, path, **options)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Explanation):

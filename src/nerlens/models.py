@@ -16,11 +16,15 @@ DEMO = "demo"
 HUB_CHECK_TIMEOUT_S = 3.0  # one quick request instead of the hub client's minute of retries
 
 
-def load_model(name_or_path: str = DEMO) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def load_model(
+    name_or_path: str = DEMO, *, trust_remote_code: bool = False
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Return ``(model, tokenizer)`` in eval mode for ``"demo"``, a local directory or a hub id.
 
     A hub id is fetched only if the hub answers within a few seconds; otherwise (or with
     ``HF_HUB_OFFLINE=1``) only the local cache is used, so an offline machine fails at once.
+    ``trust_remote_code`` lets transformers run code shipped with the model: only for models
+    you trust.
     """
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
         raise ModelLoadError(
@@ -44,8 +48,9 @@ def load_model(name_or_path: str = DEMO) -> tuple[PreTrainedModel, PreTrainedTok
     source = str(path) if looks_local else name
     cache_only = not looks_local and not hub_reachable()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=cache_only)
-        model = AutoModelForTokenClassification.from_pretrained(source, local_files_only=cache_only)
+        options = {"local_files_only": cache_only, "trust_remote_code": trust_remote_code}
+        tokenizer = AutoTokenizer.from_pretrained(source, **options)
+        model = AutoModelForTokenClassification.from_pretrained(source, **options)
     except (OSError, ValueError) as error:
         if cache_only:
             raise HubUnreachableError(name, constants.ENDPOINT) from error

@@ -13,6 +13,10 @@ model under another. Here one :class:`ModelGuard` per model owns that state:
 
 A user who trains or modifies the same model in another thread while an explanation runs will see
 it in eval mode with frozen weights for that time; that is the documented price of sharing.
+
+Two more process-wide concerns live here for the same reason: :func:`intra_op_threads` (torch's
+thread count is global, so concurrent calls must agree on it) and :func:`count_passes` (each
+thread counts its own forward and backward passes, for benchmarks and tests).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -38,6 +42,94 @@ class _LayerRequest:
 
 
 _REQUEST: ContextVar[_LayerRequest | None] = ContextVar("nerlens_layer_request", default=None)
+
+
+@dataclass
+class PassCount:
+    """Model passes made by one thread: how many, and how many path rows they carried.
+
+    ``backward_rows`` counts each row once per target it was differentiated for, so a batched
+    backward over ``k`` targets adds ``k`` times its rows, like ``k`` separate passes would.
+    """
+
+    forward: int = 0
+    backward: int = 0
+    forward_rows: int = 0
+    backward_rows: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "forward": self.forward,
+            "backward": self.backward,
+            "forward_rows": self.forward_rows,
+            "backward_rows": self.backward_rows,
+        }
+
+
+_COUNT: ContextVar[PassCount | None] = ContextVar("nerlens_pass_count", default=None)
+
+
+@contextmanager
+def count_passes() -> Iterator[PassCount]:
+    """Count the model passes this thread makes inside the block (other threads are not seen)."""
+    count = PassCount()
+    token = _COUNT.set(count)
+    try:
+        yield count
+    finally:
+        _COUNT.reset(token)
+
+
+def note_backward(rows: int, targets: int = 1) -> None:
+    """Record one backward pass over ``rows`` path rows for ``targets`` targets at once."""
+    count = _COUNT.get()
+    if count is not None:
+        count.backward += 1
+        count.backward_rows += rows * targets
+
+
+def _note_forward(rows: int) -> None:
+    count = _COUNT.get()
+    if count is not None:
+        count.forward += 1
+        count.forward_rows += rows
+
+
+class _ThreadSetting:
+    """torch's intra-op thread count, shared by every call that asked for one.
+
+    ``torch.set_num_threads`` is process-wide, so concurrent calls cannot each have their own:
+    while any call that asked runs, torch uses the smallest count asked for (someone asked for
+    few threads because the machine is busy), and the count that was in effect before the first
+    of them is restored when the last one ends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[int] = []
+        self._before = 0
+
+    @contextmanager
+    def use(self, threads: int) -> Iterator[None]:
+        with self._lock:
+            if not self._requests:
+                self._before = torch.get_num_threads()
+            self._requests.append(threads)
+            torch.set_num_threads(min(self._requests))
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._requests.remove(threads)
+                torch.set_num_threads(min(self._requests) if self._requests else self._before)
+
+
+_THREADS = _ThreadSetting()
+
+
+def intra_op_threads(threads: int | None) -> AbstractContextManager[None]:
+    """Run the block with torch using ``threads`` intra-op threads (None: leave it as it is)."""
+    return nullcontext() if threads is None else _THREADS.use(threads)
 
 
 def _layer_hook(module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor | None:
@@ -125,6 +217,7 @@ class ModelRunner:
     def capture(self, kwargs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """The layer's output and the model's logits for ``kwargs`` (no gradients)."""
         request = _LayerRequest(self.layer)
+        _note_forward(len(kwargs["input_ids"]))
         token = _REQUEST.set(request)
         try:
             with torch.no_grad():
@@ -144,6 +237,7 @@ class ModelRunner:
 
         Gradients flow to ``layer_output`` when it requires them (grad mode is the caller's).
         """
+        _note_forward(len(kwargs["input_ids"]))
         token = _REQUEST.set(_LayerRequest(self.layer, replacement=layer_output))
         try:
             return self.model(**kwargs).logits

@@ -5,7 +5,7 @@ Importing this package loads typer and rich only; each command imports the engin
 
 from __future__ import annotations
 
-from nerlens.cli import batch, explain, methods, report, tag  # noqa: F401  (each registers itself)
+from nerlens.cli import batch, explain, methods, report, serve, tag  # noqa: F401  (each registers itself)
 from nerlens.cli.app import app
 
 

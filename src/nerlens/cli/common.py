@@ -178,6 +178,24 @@ def quiet_transformers() -> None:
     transformers_logging.disable_progress_bar()
 
 
+def load(model: str, trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` loaded quietly; a load error is one line that names the way out."""
+    quiet_transformers()
+    from nerlens.errors import HubUnreachableError, ModelLoadError
+    from nerlens.models import load_model
+
+    try:
+        return load_model(model, trust_remote_code=trust_remote_code)
+    except HubUnreachableError as error:
+        fail(
+            f"cannot reach the Hugging Face hub ({error.endpoint}) and {error.name!r} is not "
+            "cached; use --model demo, a local model directory, or HF_HUB_OFFLINE=1 with a "
+            "cached model"
+        )
+    except ModelLoadError as error:
+        fail(str(error))
+
+
 def make_explainer(
     settings: ModelSettings,
     method: str = "integrated_gradients",
@@ -188,11 +206,6 @@ def make_explainer(
 
     ``progress=None`` shows a progress bar for long inputs only (the library's rule).
     """
-    quiet_transformers()
-    from nerlens.errors import HubUnreachableError, InputError, ModelLoadError
-    from nerlens.explainer import Explainer
-    from nerlens.models import load_model
-
     if settings.device == "cuda":
         import torch
 
@@ -200,9 +213,12 @@ def make_explainer(
             torch.cuda.is_available(),
             "--device cuda: torch sees no CUDA device; use --device cpu or --device auto",
         )
+    from nerlens.errors import InputError, ModelLoadError
+    from nerlens.explainer import Explainer
+
     threads = {} if settings.threads is None else {"threads": settings.threads}
+    loaded, tokenizer = load(settings.model)
     try:
-        loaded, tokenizer = load_model(settings.model)
         explainer = Explainer(
             loaded,
             tokenizer,
@@ -214,12 +230,6 @@ def make_explainer(
             progress=progress,
             **threads,
             **method_options,
-        )
-    except HubUnreachableError as error:
-        fail(
-            f"cannot reach the Hugging Face hub ({error.endpoint}) and {error.name!r} is not "
-            "cached; use --model demo, a local model directory, or HF_HUB_OFFLINE=1 with a "
-            "cached model"
         )
     except (InputError, ModelLoadError) as error:
         fail(str(error))

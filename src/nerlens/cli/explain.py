@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 
 from nerlens.cli.analysis import faithfulness_table, parse_gold, parse_method_options
 from nerlens.cli.app import app, console
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from nerlens.targets import Target
 
 SELECTORS = ("tokens", "entities", "gold")
+FORMATS = ("text", "json")
+PLOT_SUFFIXES = (".png", ".svg")
 
 
 def _steps(value: str | None) -> int | str | None:
@@ -208,11 +211,26 @@ def explain(
     ] = False,
     top: Annotated[int, typer.Option(help="Tokens shown for and against each label.")] = 3,
     html: Annotated[
-        Path | None, typer.Option(help="Also write an HTML page here.", show_default=False)
+        Path | None,
+        typer.Option(help="Also write the interactive HTML page here.", show_default=False),
     ] = None,
     json: Annotated[
         Path | None,
         typer.Option(help="Also write the Explanation as JSON here.", show_default=False),
+    ] = None,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="'text': the view (plain text when piped); 'json': the Explanation, to stdout.",
+        ),
+    ] = "text",
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also save a heatmap of targets × tokens here (.png or .svg; nerlens\\[plot]).",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Explain TEXT and print, per token, its label and the tokens that pushed it most.
@@ -234,6 +252,8 @@ def explain(
     check_positive(top, "--top")
     check_output(html, "--html")
     check_output(json, "--json")
+    check_choice(output_format, "--format", FORMATS)
+    check_plot(plot)
     check_choice(aggregate, "--aggregate", ("word", "entity"))
     extra = parse_method_options(method_option)
     gold_spans = parse_gold(gold, gold_tags, source)
@@ -249,10 +269,11 @@ def explain(
     scores = analyse(explainer, explanation, evaluate)
     if aggregate is not None:
         explanation = explanation.aggregate(aggregate)  # type: ignore[arg-type]  (checked)
-    show(explanation, top)
+    notes = Console(stderr=True) if output_format == "json" else console  # stdout: JSON only
+    show(explanation, top, output_format)
     if scores is not None:
-        console.print(faithfulness_table(scores), highlight=False)
-    save(explanation, html, json)
+        notes.print(faithfulness_table(scores), highlight=False)
+    save(explanation, html, json, plot, notes)
 
 
 # ---------------------------------------------------------------------- option checks
@@ -325,6 +346,23 @@ def method_options(
         "--tolerance applies only with --n-steps auto",
     )
     return options
+
+
+def check_plot(plot: Path | None) -> None:
+    """--plot names a .png or .svg file in a writable folder, and matplotlib is installed."""
+    if plot is None:
+        return
+    check_output(plot, "--plot")
+    require(
+        plot.suffix.lower() in PLOT_SUFFIXES,
+        f"--plot must name a .png or .svg file; got {str(plot)!r}",
+    )
+    from importlib.util import find_spec
+
+    require(
+        find_spec("matplotlib") is not None,
+        "--plot needs matplotlib: pip install 'nerlens[plot]'",
+    )
 
 
 def check_labels(explainer: Explainer, choice: Choice) -> None:
@@ -435,20 +473,31 @@ def analyse(explainer: Explainer, explanation: Explanation, evaluate: bool) -> p
 
 
 # ---------------------------------------------------------------------- output
-def show(explanation: Explanation, top: int) -> None:
-    """The terminal view."""
-    from nerlens.render import render_terminal
+def show(explanation: Explanation, top: int, output_format: str) -> None:
+    """The terminal view (plain text when piped), or the Explanation as JSON on stdout."""
+    if output_format == "json":
+        typer.echo(explanation.to_json())
+        return
+    from nerlens.render.terminal import print_terminal
 
-    console.print(render_terminal(explanation, top=top))
+    print_terminal(explanation, console, top=top)
 
 
-def save(explanation: Explanation, html: Path | None, json: Path | None) -> None:
-    """Write the files asked for (their folders were checked before any model work)."""
+def save(
+    explanation: Explanation,
+    html: Path | None,
+    json: Path | None,
+    plot: Path | None,
+    notes: Console,
+) -> None:
+    """Write the files asked for (their folders were checked before any model work) and say so
+    on ``notes`` (stderr when stdout carries JSON)."""
     if html is not None:
-        from nerlens.render import render_html
-
-        render_html(explanation, full_page=True).save(html)
-        console.print(f"HTML written to {html}")
+        explanation.save_html(html)
+        notes.print(f"HTML written to {html}")
     if json is not None:
         explanation.save(json)
-        console.print(f"JSON written to {json}")
+        notes.print(f"JSON written to {json}")
+    if plot is not None:
+        explanation.plot("heatmap", plot)
+        notes.print(f"Plot written to {plot}")

@@ -29,16 +29,16 @@ def write_report(
     Context tokens and words seen fewer than ``min_count`` times are left out of the rankings
     (a word seen once says little about a label).
     """
+    path = Path(path)
     sections = [_overview(corpus), _context(corpus, top, min_count)]
     if corpus.has_gold:
-        sections.append(_gold(corpus, examples))
+        sections.append(_gold(corpus, examples, path))
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>nerlens corpus report</title>"
         f"<style>{STYLE}</style></head><body><h1>nerlens corpus report</h1>"
         + "".join(sections)
         + "</body></html>"
     )
-    path = Path(path)
     path.write_text(page, encoding="utf-8")
     return path
 
@@ -103,9 +103,11 @@ def _context(corpus: Corpus, top: int, min_count: int) -> str:
     return "".join(parts)
 
 
-def _gold(corpus: Corpus, examples: int) -> str:
+def _gold(corpus: Corpus, examples: int, report: Path) -> str:
+    """Scores, then each false positive/negative: inline table, linked interactive view."""
     from nerlens.render import render_html
 
+    views = report.with_name(f"{report.stem}_documents")
     scores = corpus.gold_scores()
     errors = corpus.gold_errors()
     parts = [f"<h2>Against the gold labels (seqeval, entity level)</h2>{_table(scores)}"]
@@ -120,9 +122,14 @@ def _gold(corpus: Corpus, examples: int) -> str:
                 + html.escape(explanation.text[row.end :])
             )
             table = render_html(explanation).data if len(explanation) else "(no targets here)"
+            view = views / f"record-{row.record}.html"
+            if not view.exists():
+                views.mkdir(exist_ok=True)
+                corpus.explanation(row.record).save_html(view)
+            link = f"<a href='{html.escape(f'{views.name}/{view.name}')}'>interactive view</a>"
             parts.append(
-                f"<details><summary>document {html.escape(str(row.doc_id))}: {marked}</summary>"
-                f"{table}</details>"
+                f"<details><summary>document {html.escape(str(row.doc_id))}: {marked} "
+                f"({link})</summary>{table}</details>"
             )
     return "".join(parts)
 

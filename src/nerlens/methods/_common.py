@@ -31,6 +31,7 @@ class TargetScores:
         for row, (t, _, _, c) in enumerate(flat):
             mix[row, t] = c
         self.mix = mix.to(device)
+        self.count = len(terms)
 
     def __call__(self, probs: torch.Tensor) -> torch.Tensor:
         """``probs`` (batch, tokens, labels) → scores (batch, targets)."""

@@ -17,6 +17,7 @@ from nerlens.methods.base import (
     Budget,
     Capabilities,
     ModelInput,
+    ProgressCallback,
 )
 from nerlens.targets import Term
 
@@ -73,7 +74,11 @@ class GradientMethod(AttributionMethod):
         return {}
 
     def attribute(
-        self, model_input: ModelInput, terms: Sequence[tuple[Term, ...]], budget: Budget
+        self,
+        model_input: ModelInput,
+        terms: Sequence[tuple[Term, ...]],
+        budget: Budget,
+        progress: ProgressCallback | None = None,  # all targets end together: the caller counts
     ) -> Attribution:
         gradients, embedding = input_gradients(model_input, terms)
         scores = self.reduce(gradients, embedding).double().cpu().numpy()

@@ -90,6 +90,7 @@ class Attribution:
 
 
 ProgressCallback = Callable[[int], None]
+"""Called with ``k`` each time ``k`` more targets are fully attributed (for progress bars)."""
 
 
 class AttributionMethod(ABC):
@@ -104,8 +105,13 @@ class AttributionMethod(ABC):
         model_input: ModelInput,
         terms: Sequence[tuple[Term, ...]],
         budget: Budget,
+        progress: ProgressCallback | None = None,
     ) -> Attribution:
-        """Attribute every target (given as its probability terms) to the layer's tokens."""
+        """Attribute every target (given as its probability terms) to the layer's tokens.
+
+        A method that can should call ``progress(k)`` as targets finish; the caller counts any
+        target left unreported as done when ``attribute`` returns.
+        """
 
     @abstractmethod
     def settings(self) -> dict[str, Any]:

@@ -6,14 +6,18 @@ only the backward pass is repeated per target: about ``F + T·B`` instead of ``T
 
 ``n_steps="auto"`` integrates adaptively. On any segment ``[a, b]`` of the path the exact
 integral of a target's total attribution is known from two forward values, ``f(b) - f(a)``, so
-each segment's own completeness gap is measurable. Starting from one 8-node Gauss–Legendre rule,
-segments whose gap exceeds their share of ``tolerance`` are halved and recomputed with 4 nodes per
-half, for the unconverged targets only. Nodes gather where the model's output changes sharply,
-and every target ends with ``|delta| <= tolerance`` unless ``max_steps`` nodes were not enough.
+each segment's own completeness gap is measurable. Starting from one ``AUTO_FIRST_STEPS``-node
+Gauss–Legendre rule, segments whose gap exceeds their share of ``tolerance`` are halved and
+recomputed with ``AUTO_SEGMENT_STEPS`` nodes per half, for the unconverged targets only. Each
+round is ONE shared forward over every new node any target needs (plus the new midpoints, whose
+values the next round's gaps need), followed by backward passes over the targets that need each
+node. Nodes gather where the model's output changes sharply, and every target ends with
+``|delta| <= tolerance`` unless ``max_steps`` nodes were not enough.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -27,14 +31,26 @@ from nerlens.methods._common import (
     label_probabilities,
     steps_per_chunk,
 )
-from nerlens.methods.base import Attribution, AttributionMethod, Budget, Capabilities, ModelInput
+from nerlens.methods.base import (
+    Attribution,
+    AttributionMethod,
+    Budget,
+    Capabilities,
+    ModelInput,
+    ProgressCallback,
+)
+from nerlens.runner import note_backward
 from nerlens.targets import Term
 
 Rule = Literal["gausslegendre", "riemann_trapezoid"]
 RULES: tuple[Rule, ...] = ("gausslegendre", "riemann_trapezoid")
-AUTO_FIRST_STEPS = 8
+# Chosen on the demo model (benchmarks/auto_rules.py, counts in docs/benchmarks.md): of first
+# rules with 4, 6, 8, 12, 16 nodes and 2, 3, 4, 6 nodes per half, (4, 4) did the least work (forward
+# plus backward rows) over the seed sentence and the 64-token text at tolerance 1e-3.
+AUTO_FIRST_STEPS = 4
 AUTO_SEGMENT_STEPS = 4
 Segment = tuple[float, float]
+Need = tuple[int, int, float]  # (target, slot its attribution accumulates into, weight)
 
 
 def quadrature(rule: Rule, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -90,7 +106,11 @@ class IntegratedGradients(AttributionMethod):
         return settings
 
     def attribute(
-        self, model_input: ModelInput, terms: Sequence[tuple[Term, ...]], budget: Budget
+        self,
+        model_input: ModelInput,
+        terms: Sequence[tuple[Term, ...]],
+        budget: Budget,
+        progress: ProgressCallback | None = None,
     ) -> Attribution:
         device = model_input.input_probs.device
         score = TargetScores(terms, device)
@@ -98,118 +118,237 @@ class IntegratedGradients(AttributionMethod):
         baseline_values = score(model_input.baseline_probs[None].double())[0].cpu().numpy()
         expected = target_values - baseline_values
         count = len(terms)
-        scores = np.zeros((count, model_input.num_tokens))
-        steps = np.zeros(count, dtype=np.int64)
 
         if self.n_steps == "auto":
             values = {0.0: baseline_values, 1.0: target_values}
-            scores[:], steps[:] = self._adaptive(model_input, terms, values, budget)
+            scores, steps = self._adaptive(model_input, score, values, budget, progress)
         else:
-            whole = [(0.0, 1.0)]
-            scores[:] = self._integrate(model_input, terms, whole, self.n_steps, budget)[:, 0]
-            steps[:] = self.n_steps
+            alphas, weights = quadrature(self.rule, self.n_steps)
+            needs = [[(t, t, w) for t in range(count)] for w in weights]
+            scores, _ = run_rows(model_input, score, alphas, needs, count, budget, progress)
+            steps = np.full(count, self.n_steps, dtype=np.int64)
         deltas = scores.sum(axis=1) - expected
         return Attribution(scores, target_values, baseline_values, deltas, steps)
 
     def _adaptive(
         self,
         model_input: ModelInput,
-        terms: Sequence[tuple[Term, ...]],
+        score: TargetScores,
         values: dict[float, np.ndarray],
         budget: Budget,
+        progress: ProgressCallback | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Adaptive composite quadrature; ``values`` maps path positions to every f(position)."""
+        """Adaptive composite quadrature; ``values`` maps path positions to every f(position).
+
+        Each round runs :func:`run_rows` once: the Gauss–Legendre nodes of the halves of every
+        segment that some target must split, each node differentiated only for those targets,
+        and the segments' midpoints (values only).
+        """
+        count = score.count
         whole = (0.0, 1.0)
-        first = self._integrate(model_input, terms, [whole], AUTO_FIRST_STEPS, budget)
-        pieces: list[dict[Segment, np.ndarray]] = [{whole: row[0]} for row in first]
-        nodes = {whole: AUTO_FIRST_STEPS}
-        while True:
-            to_split: dict[Segment, list[int]] = {}
-            for t, segments in enumerate(pieces):
-                gaps = {
-                    (a, b): part.sum() - (values[b][t] - values[a][t])
-                    for (a, b), part in segments.items()
-                }
-                used = sum(nodes[segment] for segment in segments)
-                if abs(sum(gaps.values())) <= self.tolerance or used >= self.max_steps:
-                    continue
-                for (a, b), gap in gaps.items():
-                    if abs(gap) > self.tolerance * (b - a):
-                        to_split.setdefault((a, b), []).append(t)
-            if not to_split:
-                break
-            middles = [(a + b) / 2 for a, b in to_split]
-            values.update(zip(middles, self._values(model_input, terms, middles)))
-            groups: dict[tuple[int, ...], list[Segment]] = {}
+        pieces: list[dict[Segment, np.ndarray]] = [{} for _ in range(count)]
+        nodes: dict[Segment, int] = {}
+        to_split: dict[Segment | None, list[int]] = {None: list(range(count))}
+        done = np.zeros(count, dtype=bool)
+        while to_split:
+            alphas: list[float] = []
+            needs: list[list[Need]] = []
+            slots: list[tuple[int, Segment]] = []
+            middles: list[float] = []
             for segment, targets in to_split.items():
-                groups.setdefault(tuple(targets), []).append(segment)
-            for targets, segments in groups.items():
-                halves = [h for a, b in segments for h in ((a, (a + b) / 2), ((a + b) / 2, b))]
-                chosen = [terms[t] for t in targets]
-                parts = self._integrate(model_input, chosen, halves, AUTO_SEGMENT_STEPS, budget)
-                for row, t in enumerate(targets):
-                    for segment in segments:
-                        del pieces[t][segment]
-                    pieces[t].update(zip(halves, parts[row]))
-                nodes.update(dict.fromkeys(halves, AUTO_SEGMENT_STEPS))
+                if segment is None:  # the first round: one rule over the whole path
+                    halves, n_nodes = [whole], AUTO_FIRST_STEPS
+                else:
+                    a, b = segment
+                    middles.append((a + b) / 2)
+                    halves, n_nodes = [(a, (a + b) / 2), ((a + b) / 2, b)], AUTO_SEGMENT_STEPS
+                unit_alphas, unit_weights = quadrature(self.rule, n_nodes)
+                for a, b in halves:
+                    first_slot = len(slots)
+                    slots += [(t, (a, b)) for t in targets]
+                    nodes[(a, b)] = n_nodes
+                    for alpha, weight in zip(a + (b - a) * unit_alphas, (b - a) * unit_weights):
+                        alphas.append(float(alpha))
+                        needs.append([(t, first_slot + k, weight) for k, t in enumerate(targets)])
+            alphas += middles
+            needs += [[] for _ in middles]
+            parts, row_values = run_rows(model_input, score, alphas, needs, len(slots), budget)
+            values.update(zip(middles, row_values[len(row_values) - len(middles) :]))
+            for (t, half), part in zip(slots, parts):
+                a, b = half
+                for segment in [s for s in pieces[t] if s[0] <= a and b <= s[1]]:
+                    del pieces[t][segment]
+                pieces[t][half] = part
+            to_split = self._segments_to_split(pieces, values, nodes)
+            finished = [t for t in range(count) if not done[t] and t not in _targets_of(to_split)]
+            done[finished] = True
+            if progress is not None and finished:
+                progress(len(finished))
         scores = np.array([sum(segments.values()) for segments in pieces])
         steps = np.array([sum(nodes[s] for s in segments) for segments in pieces])
         return scores, steps
 
-    def _values(
-        self, model_input: ModelInput, terms: Sequence[tuple[Term, ...]], alphas: list[float]
-    ) -> np.ndarray:
-        """Every target's value f at each path position in ``alphas``: (positions, targets)."""
-        start = model_input.baseline_layer_output
-        direction = model_input.input_layer_output - start
-        alpha = torch.tensor(alphas, dtype=direction.dtype, device=direction.device)
-        path = start + alpha.view(-1, 1, 1) * direction
-        with torch.no_grad():
-            logits = model_input.logits_at(path)
-        scores = TargetScores(terms, direction.device)
-        return scores(label_probabilities(logits).double()).cpu().numpy()
-
-    def _integrate(
+    def _segments_to_split(
         self,
-        model_input: ModelInput,
-        terms: Sequence[tuple[Term, ...]],
-        segments: Sequence[Segment],
-        n_steps: int,
-        budget: Budget,
-    ) -> np.ndarray:
-        """Raw attributions (targets, segments, tokens), ``n_steps`` nodes per path segment.
+        pieces: list[dict[Segment, np.ndarray]],
+        values: dict[float, np.ndarray],
+        nodes: dict[Segment, int],
+    ) -> dict[Segment | None, list[int]]:
+        """For each segment to halve, the unconverged targets whose own gap there is too large."""
+        to_split: dict[Segment | None, list[int]] = {}
+        for t, segments in enumerate(pieces):
+            gaps = {
+                (a, b): part.sum() - (values[b][t] - values[a][t])
+                for (a, b), part in segments.items()
+            }
+            used = sum(nodes[segment] for segment in segments)
+            if abs(sum(gaps.values())) <= self.tolerance or used >= self.max_steps:
+                continue
+            for (a, b), gap in gaps.items():
+                if abs(gap) > self.tolerance * (b - a):
+                    to_split.setdefault((a, b), []).append(t)
+        return to_split
 
-        All targets share each chunk's forward pass; only the backward pass is per target.
-        """
-        start = model_input.baseline_layer_output.detach()
-        direction = model_input.input_layer_output.detach() - start
-        device, dtype = direction.device, direction.dtype
-        unit_alphas, unit_weights = quadrature(self.rule, n_steps)
-        alphas = np.concatenate([a + (b - a) * unit_alphas for a, b in segments])
-        weights = np.concatenate([(b - a) * unit_weights for a, b in segments])
-        row_segment = torch.as_tensor(np.repeat(np.arange(len(segments)), n_steps), device=device)
-        chunk = budget.internal_batch_size or steps_per_chunk(
-            model_input.model, model_input.num_tokens, budget.max_memory_mb
-        )
-        score = TargetScores(terms, device)
-        total = torch.zeros(
-            len(terms), len(segments), model_input.num_tokens, dtype=torch.float64, device=device
-        )
-        for begin in range(0, len(alphas), chunk):
-            rows = slice(begin, begin + chunk)
-            alpha = torch.tensor(alphas[rows], dtype=dtype, device=device)
-            path = (start + alpha.view(-1, 1, 1) * direction).requires_grad_(True)
-            with torch.enable_grad():
-                logits = model_input.logits_at(path)
-            probabilities = label_probabilities(logits)
-            weighted = (
-                score(probabilities)
-                * torch.tensor(weights[rows], dtype=probabilities.dtype, device=device)[:, None]
+
+def _targets_of(to_split: dict[Segment | None, list[int]]) -> set[int]:
+    return {t for targets in to_split.values() for t in targets}
+
+
+# ---------------------------------------------------------------------- the shared engine
+Backward = Literal["loop", "batched"]
+BACKWARD_ENV = "NERLENS_BACKWARD"
+# The fixed cost of one model pass (Python, dispatch, thread wake-ups), in token-rows (one token
+# of one path row through the model): about 2 ms of overhead at about 30 µs per token-row.
+PASS_COST_TOKEN_ROWS = 64
+
+
+def backward_strategy(channels: int, rows: int, capacity: int, layers: int) -> Backward:
+    """How to run the backward passes of one chunk: one per target, or all in one batched pass.
+
+    The default is one backward pass per target ("loop"): the issue's idle measurement had the
+    batched pass 1.15x slower on the demo seed sentence; under load the two swap places, and
+    there ``threads=1`` helps more (docs/benchmarks.md has both, idle and loaded).
+    ``NERLENS_BACKWARD=batched`` asks for one ``is_grads_batched`` pass per chunk instead, where
+    it fits the memory budget: the chunk's saved activations (``rows`` steps of ``capacity``)
+    plus one layer's gradients per channel, about ``rows * channels / layers`` steps more.
+    """
+    wanted = os.environ.get(BACKWARD_ENV, "loop")
+    if wanted not in ("loop", "batched"):
+        raise InputError(f"{BACKWARD_ENV} must be 'loop' or 'batched', got {wanted!r}")
+    fits = rows * (1 + channels / max(layers, 1)) <= capacity
+    return "batched" if wanted == "batched" and fits else "loop"
+
+
+def run_rows(
+    model_input: ModelInput,
+    score: TargetScores,
+    alphas: Sequence[float],
+    needs: Sequence[Sequence[Need]],
+    num_slots: int,
+    budget: Budget,
+    progress: ProgressCallback | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run the path points ``alphas`` forward together and differentiate each for its targets.
+
+    ``needs[r]`` lists, for path point ``r``, the targets whose gradient there is wanted, each
+    with its quadrature weight and the slot its attribution is added to. Rows go forward in as
+    few chunks as the memory budget allows; a chunk's backward passes are *channels*: channel
+    ``j`` differentiates, in every row at once, that row's ``j``-th target (rows are
+    independent inputs), so a chunk needs as many backward passes as its busiest row has
+    targets. Rows are sorted by that count, so chunks hold rows of similar need.
+
+    Returns the slots' raw attributions ``(num_slots, tokens)`` and every target's value at
+    every row ``(rows, targets)``. ``progress(k)`` is called as the last chunk's channels end.
+    """
+    start = model_input.baseline_layer_output.detach()
+    direction = model_input.input_layer_output.detach() - start
+    device, dtype = direction.device, direction.dtype
+    tokens = model_input.num_tokens
+    capacity = budget.internal_batch_size or steps_per_chunk(
+        model_input.model, tokens, budget.max_memory_mb
+    )
+    layers = getattr(getattr(model_input.model, "config", None), "num_hidden_layers", 12)
+    order = sorted(range(len(alphas)), key=lambda r: -len(needs[r]))
+    totals = torch.zeros(num_slots, tokens, dtype=torch.float64, device=device)
+    values = np.zeros((len(alphas), score.count))
+    bounds = chunk_bounds([len(needs[r]) for r in order], capacity, PASS_COST_TOKEN_ROWS / tokens)
+    for begin, end in bounds:
+        rows = order[begin:end]
+        channels = len(needs[rows[0]])
+        alpha = torch.tensor([alphas[r] for r in rows], dtype=dtype, device=device)
+        path = (start + alpha.view(-1, 1, 1) * direction).requires_grad_(channels > 0)
+        with torch.set_grad_enabled(channels > 0):
+            probabilities = label_probabilities(model_input.logits_at(path))
+            row_scores = score(probabilities)
+        values[rows] = score(probabilities.detach().double()).cpu().numpy()
+        if not channels:
+            continue
+        weights, slots = _channels([needs[r] for r in rows], channels, score.count)
+        weights = weights.to(device=device, dtype=row_scores.dtype)
+        slots = slots.to(device)
+        last = end == len(order)
+        if backward_strategy(channels, len(rows), capacity, layers) == "batched":
+            (grads,) = torch.autograd.grad(row_scores, path, weights, is_grads_batched=True)
+            note_backward(len(rows), channels)
+            for j in range(channels):
+                _accumulate(totals, grads[j], direction, slots[j])
+            if progress is not None and last:
+                progress(channels)
+            continue
+        for j in range(channels):
+            (grad,) = torch.autograd.grad(
+                row_scores, path, weights[j], retain_graph=j < channels - 1
             )
-            for t in range(len(terms)):
-                (grad,) = torch.autograd.grad(
-                    weighted[:, t].sum(), path, retain_graph=t < len(terms) - 1
-                )
-                per_row = (at_least_float32(grad) * at_least_float32(direction)).sum(dim=2).double()
-                total[t].index_add_(0, row_segment[rows], per_row)
-        return total.cpu().numpy()
+            note_backward(len(rows))
+            _accumulate(totals, grad, direction, slots[j])
+            if progress is not None and last:
+                progress(1)
+    return totals.cpu().numpy(), values
+
+
+def chunk_bounds(counts: Sequence[int], capacity: int, pass_cost: float) -> list[tuple[int, int]]:
+    """Cut rows (sorted by how many targets need them, most first) into forward chunks.
+
+    A chunk of ``n`` rows whose first row has ``k`` targets costs ``n`` forward rows, ``k``
+    backward passes of ``n`` rows each (rows needing fewer targets ride along: waste), and
+    ``1 + k`` passes of fixed overhead, ``pass_cost`` rows each. One chunk per round has the
+    fewest passes; a chunk per need count wastes nothing: this finds the cheapest cut (dynamic
+    programming), never larger than ``capacity`` rows (the memory budget).
+    """
+    best = [0.0] + [float("inf")] * len(counts)
+    cut = [0] * (len(counts) + 1)
+    for end in range(1, len(counts) + 1):
+        for begin in range(max(0, end - capacity), end):
+            k = counts[begin]
+            cost = best[begin] + (end - begin) * (1 + k) + pass_cost * (1 + k)
+            if cost < best[end]:
+                best[end], cut[end] = cost, begin
+    bounds = []
+    end = len(counts)
+    while end:
+        bounds.append((cut[end], end))
+        end = cut[end]
+    return bounds[::-1]
+
+
+def _channels(
+    needs: Sequence[Sequence[Need]], channels: int, targets: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per channel, the gradient weights ``(channels, rows, targets)`` and slots ``(channels,
+    rows)`` (-1 where a row has fewer targets than channels)."""
+    weights = np.zeros((channels, len(needs), targets))
+    slots = np.full((channels, len(needs)), -1)
+    for row, row_needs in enumerate(needs):
+        for channel, (target, slot, weight) in enumerate(row_needs):
+            weights[channel, row, target] = weight
+            slots[channel, row] = slot
+    return torch.from_numpy(weights), torch.from_numpy(slots)
+
+
+def _accumulate(
+    totals: torch.Tensor, grad: torch.Tensor, direction: torch.Tensor, slots: torch.Tensor
+) -> None:
+    """Add each row's attribution (gradient × path direction, summed over hidden) to its slot."""
+    per_row = (at_least_float32(grad) * at_least_float32(direction)).sum(dim=2).double()
+    used = slots >= 0
+    totals.index_add_(0, slots[used], per_row[used])

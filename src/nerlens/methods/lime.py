@@ -9,7 +9,14 @@ import numpy as np
 
 from nerlens.errors import InputError
 from nerlens.methods._perturbation import candidates, check_sampling, perturbed_values
-from nerlens.methods.base import Attribution, AttributionMethod, Budget, Capabilities, ModelInput
+from nerlens.methods.base import (
+    Attribution,
+    AttributionMethod,
+    Budget,
+    Capabilities,
+    ModelInput,
+    ProgressCallback,
+)
 from nerlens.targets import Term
 
 
@@ -63,7 +70,11 @@ class Lime(AttributionMethod):
         }
 
     def attribute(
-        self, model_input: ModelInput, terms: Sequence[tuple[Term, ...]], budget: Budget
+        self,
+        model_input: ModelInput,
+        terms: Sequence[tuple[Term, ...]],
+        budget: Budget,
+        progress: ProgressCallback | None = None,  # all targets end together: the caller counts
     ) -> Attribution:
         positions = candidates(model_input)
         n = len(positions)

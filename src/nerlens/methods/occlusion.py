@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 
 from nerlens.methods._perturbation import candidates, perturbed_values
-from nerlens.methods.base import Attribution, AttributionMethod, Budget, Capabilities, ModelInput
+from nerlens.methods.base import (
+    Attribution,
+    AttributionMethod,
+    Budget,
+    Capabilities,
+    ModelInput,
+    ProgressCallback,
+)
 from nerlens.targets import Term
 
 
@@ -34,7 +41,11 @@ class Occlusion(AttributionMethod):
         return {}
 
     def attribute(
-        self, model_input: ModelInput, terms: Sequence[tuple[Term, ...]], budget: Budget
+        self,
+        model_input: ModelInput,
+        terms: Sequence[tuple[Term, ...]],
+        budget: Budget,
+        progress: ProgressCallback | None = None,  # all targets end together: the caller counts
     ) -> Attribution:
         positions = candidates(model_input)
         n = len(positions)

@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 
 from nerlens.methods._perturbation import candidates, check_sampling, perturbed_values
-from nerlens.methods.base import Attribution, AttributionMethod, Budget, Capabilities, ModelInput
+from nerlens.methods.base import (
+    Attribution,
+    AttributionMethod,
+    Budget,
+    Capabilities,
+    ModelInput,
+    ProgressCallback,
+)
 from nerlens.targets import Term
 
 
@@ -44,7 +51,11 @@ class ShapleySampling(AttributionMethod):
         return {"n_samples": self.n_samples, "seed": self.seed}
 
     def attribute(
-        self, model_input: ModelInput, terms: Sequence[tuple[Term, ...]], budget: Budget
+        self,
+        model_input: ModelInput,
+        terms: Sequence[tuple[Term, ...]],
+        budget: Budget,
+        progress: ProgressCallback | None = None,  # all targets end together: the caller counts
     ) -> Attribution:
         positions = candidates(model_input)
         n = len(positions)

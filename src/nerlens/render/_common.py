@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from nerlens.errors import CONVERGENCE_DELTA
 from nerlens.explanation import Explanation
-from nerlens.targets import entity_targets
 
 BPE_MARKERS = ("Ġ", "▁")
 DELTA_WARNING = CONVERGENCE_DELTA  # a convergence delta this large: scores not to be trusted
@@ -19,6 +21,13 @@ def display_token(token: str) -> str:
     for marker in BPE_MARKERS:
         token = token.replace(marker, "")
     return token
+
+
+def token_names(tokens: Sequence[str]) -> list[str]:
+    """Display names of tokens; a text that occurs more than once carries its position: "the #7"."""
+    shown = [display_token(t) for t in tokens]
+    counts = Counter(shown)
+    return [f"{t} #{i}" if counts[t] > 1 else t for i, t in enumerate(shown)]
 
 
 @dataclass(frozen=True)
@@ -32,19 +41,22 @@ class EntitySpan:
 
 
 def entity_spans(explanation: Explanation) -> list[EntitySpan]:
-    """The predicted entities of the text, in order, with their character spans."""
-    spans = []
-    for entity in entity_targets(explanation.predicted_labels, explanation.special):
-        start = explanation.offsets[entity.start][0]
-        end = explanation.offsets[entity.end - 1][1]
-        spans.append(EntitySpan(start, end, entity.label, explanation.text[start:end]))
-    return spans
+    """The predicted entities of the text (:attr:`Explanation.entities`) as character spans."""
+    return [
+        EntitySpan(e.start, e.end, e.entity_group, explanation.text[e.start : e.end])
+        for e in explanation.entities
+    ]
 
 
 def strongest(scores: np.ndarray, count: int, sign: int) -> list[int]:
     """Indexes of the ``count`` largest scores of the given sign (+1 for, -1 against)."""
     order = np.argsort(-sign * scores, kind="stable")
     return [int(i) for i in order[:count] if sign * scores[i] > 0]
+
+
+def delta_text(delta: float) -> str:
+    """A convergence delta for display; "n/a" for methods that have none (NaN)."""
+    return "n/a" if math.isnan(delta) else f"{delta:.1e}"
 
 
 def unconverged(explanation: Explanation, threshold: float = DELTA_WARNING) -> list[int]:

@@ -1,4 +1,4 @@
-"""HTML views: the reference's five-column table, and a page that adds the text with entities."""
+"""The reference's five-column HTML table, as transformers-interpret's ``visualize()`` draws it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nerlens.explanation import Explanation
-from nerlens.render._common import delta_warning, display_token, entity_spans
+from nerlens.render._common import display_token
 
 COLUMNS = (
     "True Label",
@@ -98,36 +98,7 @@ def attribution_table(explanation: Explanation, true_labels: Sequence[str] | Non
     return f'<table width="100%">{header}{"".join(rows)}</table>{_legend()}'
 
 
-def entities_line(explanation: Explanation) -> str:
-    """The text with each predicted entity marked and labelled."""
-    parts, cursor = [], 0
-    for span in entity_spans(explanation):
-        parts.append(html.escape(explanation.text[cursor : span.start]))
-        parts.append(
-            f'<mark style="background-color: #dbeafe; padding: 0 2px">{html.escape(span.text)}'
-            f" <sub><b>{html.escape(span.label)}</b></sub></mark>"
-        )
-        cursor = span.end
-    parts.append(html.escape(explanation.text[cursor:]))
-    return f'<p style="font-size: 1.1em; line-height: 2">{"".join(parts)}</p>'
-
-
-def render_html(
-    explanation: Explanation,
-    true_labels: Sequence[str] | None = None,
-    *,
-    full_page: bool = False,
-) -> HtmlPage:
-    """The attribution table; with ``full_page`` a standalone page that also shows the entities."""
-    table = attribution_table(explanation, true_labels)
-    if not full_page:
-        return HtmlPage(table)
-    settings = html.escape(", ".join(f"{k}={v}" for k, v in explanation.settings.items()))
-    note = delta_warning(explanation)
-    warning = f'<p style="color:#b91c1c"><b>{html.escape(note)}</b></p>' if note else ""
-    return HtmlPage(
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>nerlens explanation</title>"
-        "<style>body{font-family:sans-serif;margin:2em} th{text-align:left}</style></head><body>"
-        f"<h2>nerlens explanation</h2>{entities_line(explanation)}{warning}{table}"
-        f'<p style="color:#666;font-size:0.8em">{settings}</p></body></html>'
-    )
+def render_html(explanation: Explanation, true_labels: Sequence[str] | None = None) -> HtmlPage:
+    """The reference's attribution table (``visualize()``); the interactive view is
+    :func:`nerlens.render.interactive.render_interactive`."""
+    return HtmlPage(attribution_table(explanation, true_labels))

@@ -1,74 +1,211 @@
-"""Terminal view (rich): the sentence with its entities, then what pushed each label for/against."""
+"""Terminal view: the sentence with its entities, then what pushed each label for and against.
+
+One renderable adapts to where it is printed: a table on a wide terminal, one block per target on
+a narrow one, and plain tab-separated text with the numbers when the output is piped or
+redirected (entities written ``Paris/LOC``, ``[Emmanuel Macron]/PER``). Colours follow rich's
+console, which honours ``NO_COLOR``; an unconverged delta is also marked with ``!`` so it shows
+without colour.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from nerlens.explanation import Explanation
+from nerlens.explanation import Explanation, TargetRow
 from nerlens.render._common import (
     DELTA_WARNING,
+    delta_text,
     delta_warning,
     display_token,
     entity_spans,
     strongest,
+    token_names,
 )
 
 ENTITY_STYLES = ("bold magenta", "bold cyan", "bold yellow", "bold green", "bold blue")
+NARROW = 100  # below this many columns, one block per target instead of a table
+DIGITS = 2  # scores are shown to this many decimals; smaller ones are left out
+LEGEND = (
+    "p: the model's probability of the label · Δ: convergence delta (|Δ| > {limit:g}, marked !: "
+    "scores unreliable) · scores: attribution ÷ the target's L2 norm, + raises the label, "
+    "− lowers it"
+)
 
 
-def entities_text(explanation: Explanation) -> Text:
-    """The original text with each predicted entity highlighted and tagged with its type."""
+def entities_text(explanation: Explanation, *, plain: bool = False) -> Text:
+    """The original text with each predicted entity highlighted and tagged with its type.
+
+    ``plain`` writes tags so they cannot be mistaken for text: ``Paris/LOC``, ``[New York]/LOC``.
+    """
     text = Text()
     cursor = 0
     styles: dict[str, str] = {}
     for span in entity_spans(explanation):
         style = styles.setdefault(span.label, ENTITY_STYLES[len(styles) % len(ENTITY_STYLES)])
         text.append(explanation.text[cursor : span.start])
-        text.append(span.text, style=style)
-        text.append(f"[{span.label}]", style=f"dim {style}")
+        if plain:
+            words = f"[{span.text}]" if any(c.isspace() for c in span.text) else span.text
+            text.append(f"{words}/{span.label}")
+        else:
+            text.append(span.text, style=style)
+            text.append(f"[{span.label}]", style=f"dim {style}")
         cursor = span.end
     text.append(explanation.text[cursor:])
     return text
 
 
-def _pushes(explanation: Explanation, scores: list[float], sign: int, count: int) -> Text:
+def pushes(row: TargetRow, names: list[str], sign: int, count: int) -> list[tuple[str, float]]:
+    """The ``count`` strongest ``(token name, score)`` of one sign, leaving out those that round
+    to zero at display precision (so no "−0.00" is ever given as a reason)."""
+    scores = np.asarray(row.scores)
+    return [
+        (names[i], float(scores[i]))
+        for i in strongest(scores, count, sign)
+        if round(abs(float(scores[i])), DIGITS) > 0
+    ]
+
+
+def _score(value: float, minus: str = "−") -> str:
+    return f"{'+' if value > 0 else minus}{abs(value):.{DIGITS}f}"
+
+
+def _pushes_text(items: list[tuple[str, float]], sign: int) -> Text:
     text = Text()
-    for i in strongest(np.asarray(scores), count, sign):
+    for name, value in items:
         if text:
             text.append(", ")
-        text.append(display_token(explanation.tokens[i]), style="green" if sign > 0 else "red")
-        text.append(f" {scores[i]:+.2f}", style="dim")
+        text.append(name, style="green" if sign > 0 else "red")
+        text.append(f" {_score(value)}", style="dim")
     return text
 
 
-def render_terminal(explanation: Explanation, top: int = 3) -> RenderableType:
-    """A rich renderable: entities line plus one table row per explained target."""
-    table = Table(show_edge=False, header_style="bold")
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("target")
-    table.add_column("label")
-    table.add_column("p", justify="right")
-    table.add_column(f"top {top} for")
-    table.add_column(f"top {top} against")
-    table.add_column("Δ", justify="right", style="dim")
-    for row in explanation:
-        table.add_row(
-            str(row.target.positions[0]),
-            " ".join(display_token(explanation.tokens[p]) for p in row.target.positions),
-            row.target.label,
-            f"{row.probability:.2f}",
-            _pushes(explanation, list(row.scores), +1, top),
-            _pushes(explanation, list(row.scores), -1, top),
-            Text(f"{row.delta:.1e}", style="bold red" if abs(row.delta) > DELTA_WARNING else ""),
-        )
-    method = explanation.settings.get("method", "")
-    steps = explanation.settings.get("n_steps", "")
-    caption = Text(f"{method}, n_steps={steps}; scores are L2-normalised per target", style="dim")
-    warning = delta_warning(explanation)
-    parts = [entities_text(explanation), Text(), table, caption]
-    if warning:
-        parts.append(Text(warning, style="bold red"))
-    return Group(*parts)
+def _delta(row: TargetRow) -> Text:
+    bad = abs(row.delta) > DELTA_WARNING
+    return Text(f"{delta_text(row.delta)}{'!' if bad else ''}", style="bold red" if bad else "")
+
+
+def _target_name(explanation: Explanation, row: TargetRow) -> str:
+    return " ".join(display_token(explanation.tokens[p]) for p in row.target.positions)
+
+
+def _label(row: TargetRow) -> str:
+    foil = getattr(row.target, "foil", None)
+    return f"{row.target.label} not {foil}" if foil else row.target.label
+
+
+class TerminalView:
+    """A rich renderable of an Explanation that picks its layout from the console it meets."""
+
+    def __init__(self, explanation: Explanation, top: int = 3) -> None:
+        self.explanation = explanation
+        self.top = top
+        self.names = token_names(explanation.tokens)
+
+    def __rich_console__(
+        self, console: Console, options: ConsoleOptions
+    ) -> Iterator[RenderableType]:
+        if not console.is_terminal:
+            yield Text(self.plain(), no_wrap=True, overflow="ignore")
+        elif options.max_width < NARROW:
+            yield self._blocks()
+        else:
+            yield self._table()
+
+    def _caption(self) -> list[Text]:
+        settings = self.explanation.settings
+        method, steps = settings.get("method", ""), settings.get("n_steps", "")
+        parts = [
+            Text(f"{method}, n_steps={steps}", style="dim"),
+            Text(LEGEND.format(limit=DELTA_WARNING), style="dim"),
+        ]
+        warning = delta_warning(self.explanation)
+        if warning:
+            parts.append(Text(warning, style="bold red"))
+        return parts
+
+    def _table(self) -> Group:
+        table = Table(show_edge=False, header_style="bold")
+        table.add_column("#", justify="right", style="dim")
+        table.add_column("target")
+        table.add_column("label")
+        table.add_column("p", justify="right")
+        table.add_column(f"top {self.top} for")
+        table.add_column(f"top {self.top} against")
+        table.add_column("Δ", justify="right", style="dim")
+        for row in self.explanation:
+            table.add_row(
+                str(row.target.positions[0]),
+                _target_name(self.explanation, row),
+                _label(row),
+                f"{row.probability:.2f}",
+                _pushes_text(pushes(row, self.names, +1, self.top), +1),
+                _pushes_text(pushes(row, self.names, -1, self.top), -1),
+                _delta(row),
+            )
+        return Group(entities_text(self.explanation), Text(), table, *self._caption())
+
+    def _blocks(self) -> Group:
+        parts: list[RenderableType] = [entities_text(self.explanation), Text()]
+        for row in self.explanation:
+            head = Text()
+            head.append(f"#{row.target.positions[0]} ", style="dim")
+            head.append(_target_name(self.explanation, row), style="bold")
+            head.append(f" → {_label(row)}  p {row.probability:.2f}  Δ ")
+            head.append_text(_delta(row))
+            parts += [
+                head,
+                Text("  for:     ").append_text(
+                    _pushes_text(pushes(row, self.names, +1, self.top), +1)
+                ),
+                Text("  against: ").append_text(
+                    _pushes_text(pushes(row, self.names, -1, self.top), -1)
+                ),
+            ]
+        return Group(*parts, Text(), *self._caption())
+
+    def plain(self) -> str:
+        """Plain text for pipes: the tagged sentence, a legend, then one tab-separated row per
+        target (scores with ASCII signs, so other tools can read them)."""
+        header = ["#", "target", "label", "p", "delta", f"top {self.top} for"]
+        lines = [
+            entities_text(self.explanation, plain=True).plain,
+            "# " + LEGEND.format(limit=DELTA_WARNING),
+            "\t".join([*header, f"top {self.top} against"]),
+        ]
+        for row in self.explanation:
+            cells = [
+                str(row.target.positions[0]),
+                _target_name(self.explanation, row),
+                _label(row),
+                f"{row.probability:.2f}",
+                _delta(row).plain,
+                *(
+                    ", ".join(
+                        f"{n} {_score(v, '-')}" for n, v in pushes(row, self.names, s, self.top)
+                    )
+                    for s in (+1, -1)
+                ),
+            ]
+            lines.append("\t".join(cells))
+        warning = delta_warning(self.explanation)
+        return "\n".join([*lines, *([f"# warning: {warning}"] if warning else [])])
+
+
+def render_terminal(explanation: Explanation, top: int = 3) -> TerminalView:
+    """The terminal view of ``explanation`` for ``rich`` to print (adapts to the console)."""
+    return TerminalView(explanation, top)
+
+
+def print_terminal(explanation: Explanation, console: Console, top: int = 3) -> None:
+    """Print the view to ``console``: rich on a terminal; when piped, plain text never cropped
+    to the console's width."""
+    view = render_terminal(explanation, top)
+    if console.is_terminal:
+        console.print(view)
+    else:
+        console.file.write(view.plain() + "\n")

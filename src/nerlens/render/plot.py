@@ -1,0 +1,160 @@
+"""Plots (matplotlib, ``pip install 'nerlens[plot]'``): targets × tokens heatmap, one target's top
+tokens, faithfulness curves. Figures are built without pyplot (Agg canvas), so plotting never
+needs a display and never changes the user's matplotlib state.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nerlens.errors import InputError
+from nerlens.explanation import Explanation
+from nerlens.render._common import delta_text, token_names
+
+try:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError("plots need matplotlib: pip install 'nerlens[plot]'") from error
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MAX_LABELLED = 60  # tokens (columns) and targets (rows) a heatmap shows with readable labels
+FORMATS = (".png", ".svg")
+CMAP = "RdBu_r"  # diverging, colour-blind safe: red raises the label, blue lowers it
+CELL = 0.26  # inches per heatmap cell
+FAITHFULNESS_COLUMN = re.compile(r"^(comprehensiveness|sufficiency)@(\d+(?:\.\d+)?)$")
+
+
+def heatmap(explanation: Explanation, *, start: int = 0, raw: bool = False) -> Figure:
+    """Targets × tokens, coloured by score; shows at most 60 tokens from ``start`` (and the
+    targets among them), and says how to see the rest."""
+    num_tokens = len(explanation.tokens)
+    if not 0 <= start < max(num_tokens, 1):
+        raise InputError(f"start must be a token position in 0..{num_tokens - 1}, got {start!r}")
+    stop = min(start + MAX_LABELLED, num_tokens)
+    rows = [
+        i for i, target in enumerate(explanation.targets) if start <= target.positions[0] < stop
+    ][:MAX_LABELLED]
+    values = (explanation.attributions if raw else explanation.scores)[rows][:, start:stop]
+    all_names = token_names(explanation.tokens)
+    row_names = [explanation.targets[i].describe(all_names) for i in rows]
+    if not rows:  # keep the token axis readable: one blank row says why it is empty
+        values, row_names = np.zeros((1, stop - start)), ["(no target starts here)"]
+    names = all_names[start:stop]
+    figure = _figure(CELL * (stop - start) + 3.5, CELL * max(len(rows), 1) + 2.2)
+    axes = figure.add_subplot()
+    limit = float(np.abs(values).max()) or 1.0
+    image = axes.imshow(values, cmap=CMAP, vmin=-limit, vmax=limit, aspect="auto")
+    axes.set_xticks(range(stop - start), names, rotation=90, fontsize=8)
+    axes.set_yticks(range(len(row_names)), row_names, fontsize=8)
+    bar = figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
+    bar.set_label("raw attribution" if raw else "score (÷ L2 norm of the target)", fontsize=8)
+    title = "why each label: red raises it, blue lowers it"
+    hidden = _hidden_note(explanation, start, stop, rows)
+    axes.set_title(f"{title}\n{hidden}" if hidden else title, fontsize=9)
+    return figure
+
+
+def _hidden_note(explanation: Explanation, start: int, stop: int, rows: list[int]) -> str:
+    """How to see what does not fit, if anything does not."""
+    num_tokens = len(explanation.tokens)
+    if stop - start == num_tokens and len(rows) == len(explanation.targets):
+        return ""
+    note = f"tokens {start}–{stop - 1} of {num_tokens}, {len(rows)} of {len(explanation)} targets"
+    follow = f'plot("heatmap", start={stop})' if stop < num_tokens else "a smaller start"
+    return f"{note}; see the rest with {follow} or save_html()"
+
+
+def bar_chart(explanation: Explanation, *, target: int = 0, top: int = 10) -> Figure:
+    """The ``top`` tokens with the largest |score| for the ``target``-th target."""
+    if not 0 <= target < len(explanation):
+        raise InputError(
+            f"target must be an index into the {len(explanation)} explained targets "
+            f"(0..{len(explanation) - 1}), got {target!r}"
+        )
+    if not isinstance(top, int) or top < 1:
+        raise InputError(f"top must be a positive int, got {top!r}")
+    row = explanation.row(target)
+    scores = np.asarray(row.scores)
+    order = [int(i) for i in np.argsort(-np.abs(scores), kind="stable")[:top] if scores[i] != 0]
+    names = token_names(explanation.tokens)
+    figure = _figure(5.5, 0.32 * max(len(order), 1) + 1.4)
+    axes = figure.add_subplot()
+    colours = ["#b2182b" if scores[i] > 0 else "#2166ac" for i in order]
+    axes.barh(range(len(order)), [scores[i] for i in order], color=colours)
+    axes.set_yticks(range(len(order)), [names[i] for i in order], fontsize=9)
+    axes.invert_yaxis()
+    axes.axvline(0, color="#333", linewidth=0.8)
+    axes.set_xlabel("score (÷ L2 norm of the target): red raises the label, blue lowers it")
+    axes.set_title(
+        f"{row.description}   p = {row.probability:.2f}   Δ = {delta_text(row.delta)}", fontsize=10
+    )
+    return figure
+
+
+def faithfulness_curves(frame: pd.DataFrame) -> Figure:
+    """Mean comprehensiveness@q and sufficiency@q against q, from ``explainer.evaluate(...)``
+    (one line per method when the frame has a ``method`` column)."""
+    columns = {
+        name: (match.group(1), float(match.group(2)))
+        for name in frame.columns
+        if (match := FAITHFULNESS_COLUMN.match(str(name)))
+    }
+    if not columns:
+        raise InputError(
+            "the frame has no comprehensiveness@q or sufficiency@q columns; pass the DataFrame "
+            f"that explainer.evaluate(...) returns (columns: {list(frame.columns)})"
+        )
+    groups = frame.groupby("method") if "method" in frame.columns else [("", frame)]
+    figure = _figure(9, 3.6)
+    for position, metric in enumerate(("comprehensiveness", "sufficiency"), start=1):
+        axes = figure.add_subplot(1, 2, position)
+        chosen = sorted((q, name) for name, (m, q) in columns.items() if m == metric)
+        for method, group in groups:
+            means = [float(group[name].mean()) for _, name in chosen]
+            axes.plot([q for q, _ in chosen], means, marker="o", label=str(method) or None)
+        axes.set_xlabel("q: fraction of the most important tokens")
+        axes.set_title(
+            f"{metric} ({'higher' if metric == 'comprehensiveness' else 'lower'} is better)",
+            fontsize=10,
+        )
+        axes.grid(alpha=0.3)
+        if "method" in frame.columns:
+            axes.legend(fontsize=8)
+    return figure
+
+
+PLOTS = {"heatmap": heatmap, "bar": bar_chart}
+
+
+def plot(
+    explanation: Explanation, kind: str = "heatmap", path: str | Path | None = None, **options: Any
+) -> Figure:
+    """Build the ``kind`` plot of ``explanation``; save it to ``path`` (.png or .svg) if given."""
+    if kind not in PLOTS:
+        raise InputError(f"kind must be one of {sorted(PLOTS)}, got {kind!r}")
+    if path is not None and Path(path).suffix.lower() not in FORMATS:
+        raise InputError(f"plots are saved as {' or '.join(FORMATS)}, got {str(path)!r}")
+    figure = PLOTS[kind](explanation, **options)
+    if path is not None:
+        save(figure, path)
+    return figure
+
+
+def save(figure: Figure, path: str | Path) -> Path:
+    """Write ``figure`` as PNG or SVG (by the file's suffix)."""
+    path = Path(path)
+    figure.savefig(path, format=path.suffix.lower().lstrip("."), bbox_inches="tight", dpi=150)
+    return path
+
+
+def _figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(min(width, 40), min(height, 40)), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure

@@ -1,0 +1,235 @@
+"""The views in a real browser (Debian's chromium via Playwright): the served app and a file
+written by save_html. Screenshots are kept in test-artifacts/.
+
+Without chromium or Playwright these tests skip, unless NERLENS_REQUIRE_BROWSER=1 (set by CI),
+where they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import SEED_TEXT
+from nerlens import Explainer
+from views_data import long_explanation
+
+CHROMIUM = os.environ.get("NERLENS_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+HOSTILE = f'{SEED_TEXT} <script>alert(1)</script> <img src=x onerror=alert(2)> "q" & AT&T'
+
+
+def _browser_missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed"
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        return f"no chromium at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+missing = _browser_missing()
+if missing and os.environ.get("NERLENS_REQUIRE_BROWSER") == "1":
+    raise RuntimeError(f"browser tests are required here but {missing}")
+pytestmark = [
+    pytest.mark.skipif(missing is not None, reason=str(missing)),
+    pytest.mark.filterwarnings("ignore::nerlens.errors.ConvergenceWarning"),  # few steps
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A page that records every request and dialog, and fails on any script error."""
+    context = browser.new_context(viewport={"width": 1000, "height": 700})
+    page = context.new_page()
+    page.requests, page.dialogs, errors = [], [], []
+    page.on("request", lambda request: page.requests.append(request.url))
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """``nerlens serve`` with the demo model, as a real uvicorn process on a free local port."""
+    port = free_port()
+    command = [sys.executable, "-c", "from nerlens.cli import main; main()", "serve"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port), "--max-steps", "50"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/healthz", timeout=1)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"nerlens serve did not start: {process.stderr.read().decode()}")
+            time.sleep(0.3)
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def colours(page) -> list[str]:
+    return page.eval_on_selector_all(
+        ".nerlens [data-token-index]", "spans => spans.map(s => s.style.backgroundColor)"
+    )
+
+
+def click_and_check_paris(page) -> None:
+    """Click another entity, then "Paris": the sentence recolours by Paris's row, B-LOC shown."""
+    page.locator(".nl-tok", has_text="Emmanuel").click()
+    assert "B-PER" in page.locator(".nl-detail .nl-label").inner_text()
+    before = colours(page)
+    paris = page.locator(".nl-tok", has_text="Paris")
+    paris.click()
+    after = colours(page)
+    assert after != before and len(set(after)) > 3
+    assert page.locator(".nl-detail .nl-label").inner_text() == "B-LOC"
+    assert "nl-target" in paris.get_attribute("class")
+    strongest = page.locator(".nl-for li .nl-name").first.get_attribute("data-ref-index")
+    reddest = page.evaluate(
+        """() => { let best = null, score = -1;
+          for (const s of document.querySelectorAll('.nerlens [data-token-index]')) {
+            const [r, g, b] = s.style.backgroundColor.match(/\\d+/g).map(Number);
+            if (r - b > score) { score = r - b; best = s.dataset.tokenIndex; } }
+          return best; }"""
+    )
+    assert reddest == strongest  # the deepest red is the first token "for" the label
+
+
+def test_served_page_explains_and_recolours(page, server):
+    page.goto(server)
+    page.fill("textarea", SEED_TEXT)
+    page.select_option("#nl-steps", "4")
+    page.get_by_role("button", name="Explain").click()
+    page.wait_for_selector(".nerlens [data-token-index]")
+    click_and_check_paris(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "served-page.png", full_page=True)
+    assert all(url.startswith(server) for url in page.requests)
+
+
+def test_served_page_shows_errors_as_text(page, server):
+    page.goto(server)
+    page.fill("textarea", "   ")
+    page.get_by_role("button", name="Explain").click()
+    page.wait_for_selector("#nl-status.nl-error")
+    assert "non-whitespace" in page.locator("#nl-status").inner_text()
+
+
+@pytest.fixture(scope="module")
+def hostile_file(demo, tmp_path_factory):
+    model, tokenizer = demo
+    explanation = Explainer(model, tokenizer, n_steps=4)(HOSTILE)
+    return explanation.save_html(tmp_path_factory.mktemp("views") / "explanation.html")
+
+
+def test_standalone_file_works_offline_and_shows_markup_as_text(page, hostile_file):
+    page.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort(),
+    )
+    page.goto(hostile_file.as_uri())
+    page.wait_for_selector(".nerlens [data-token-index]")
+    click_and_check_paris(page)
+    shown = page.evaluate(
+        """() => { const text = document.querySelector(".nl-text").cloneNode(true);
+          text.querySelectorAll(".nl-tag, .nl-special").forEach(n => n.remove());
+          return text.textContent; }"""
+    )
+    assert shown == HOSTILE  # every character as text, entity tags aside
+    assert page.locator(".nerlens img, .nl-text script").count() == 0
+    page.locator(".nl-tok", has_text="Emmanuel").hover()  # hovering previews another target
+    page.wait_for_function("document.querySelector('.nl-detail .nl-label').textContent === 'B-PER'")
+    page.mouse.move(1, 1)  # leaving the text restores the clicked one
+    page.wait_for_function("document.querySelector('.nl-detail .nl-label').textContent === 'B-LOC'")
+    page.wait_for_timeout(200)
+    assert page.dialogs == []
+    assert page.requests == [hostile_file.as_uri()]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "standalone.png", full_page=True)
+
+
+def test_toggles_and_target_list(page, hostile_file):
+    page.goto(hostile_file.as_uri())
+    page.wait_for_selector(".nerlens [data-token-index]")
+    paris_row = page.locator(".nl-for li .nl-value").first.inner_text()
+    page.check("text=raw scores")
+    raw_row = page.locator(".nl-for li .nl-value").first.inner_text()
+    assert raw_row != paris_row and "normalised" not in page.locator(".nl-legend").inner_text()
+    page.uncheck("text=raw scores")
+    subwords = page.locator(".nerlens [data-token-index]").count()
+    page.check("text=words")  # the word level: Explanation.aggregate("word")
+    assert page.locator(".nerlens [data-token-index]").count() < subwords
+    assert page.locator(".nl-tok", has_text="Macron").count() == 1  # was "macro" + "##n"
+    assert page.locator(".nl-detail .nl-label").inner_text() == "B-LOC"  # still Paris
+    options = page.locator(".nl-select option")
+    assert options.count() == len(page.eval_on_selector_all(".nl-select option", "o => o"))
+    last = options.nth(options.count() - 1)
+    page.select_option(".nl-select", last.get_attribute("value"))
+    assert page.locator(".nl-detail .nl-title").inner_text() in last.inner_text()
+
+
+def test_a_2000_token_document_stays_responsive(page, tmp_path, demo):
+    labels = tuple(demo[0].config.id2label[i] for i in range(len(demo[0].config.id2label)))
+    path = long_explanation(labels).save_html(tmp_path / "long.html")
+    page.goto(path.as_uri())
+    page.wait_for_selector(".nerlens [data-token-index='1999']")
+    elapsed = page.evaluate(
+        """() => { const t = performance.now();
+          document.querySelector(".nerlens [data-token-index='1497']").click();
+          return performance.now() - t; }"""
+    )
+    assert elapsed < 500, f"a click took {elapsed:.0f} ms"
+    box = page.locator(".nl-text").bounding_box()
+    assert box["height"] <= 700  # the text scrolls inside its box instead of growing the page
+    assert page.locator(".nl-detail .nl-title").inner_text() == "w1495 w1496 w1497 → PER"
+
+
+def test_two_renderings_on_one_page_do_not_clash(page, tmp_path, demo):
+    """As in a notebook with two outputs: each view answers only its own clicks."""
+    model, tokenizer = demo
+    explainer = Explainer(model, tokenizer, n_steps=2)
+    first = explainer(SEED_TEXT)._repr_html_()
+    second = explainer("Angela Merkel met Joe Biden in Berlin.")._repr_html_()
+    path = tmp_path / "notebook.html"
+    path.write_text(f"<!DOCTYPE html><meta charset='utf-8'><div>{first}</div><div>{second}</div>")
+    page.goto(path.as_uri())
+    views = page.locator(".nerlens")
+    assert views.count() == 2
+    views.nth(1).locator(".nl-tok", has_text="Berlin").click()
+    assert views.nth(1).locator(".nl-detail .nl-label").inner_text() == "B-LOC"
+    assert "paris" in views.nth(0).locator(".nl-detail .nl-title").inner_text()

@@ -1,0 +1,243 @@
+"""The call engine: shared passes and their counts, auto rounds, threads, progress, context."""
+
+from __future__ import annotations
+
+import threading
+from typing import ClassVar
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SEED_TEXT, tiny_bert
+from nerlens import Explainer, InputError
+from nerlens import explainer as explainer_module
+from nerlens.methods import integrated_gradients
+from nerlens.methods.integrated_gradients import chunk_bounds
+from nerlens.runner import count_passes, intra_op_threads
+
+
+def curved_model(tokenizer):
+    """Confident, non-linear probabilities that need real integration (as in the equivalence
+    tests)."""
+    return tiny_bert(tokenizer, seed=3, hidden_size=64, num_hidden_layers=3, initializer_range=0.2)
+
+
+@pytest.fixture(scope="module")
+def curved(tokenizer):
+    return curved_model(tokenizer)
+
+
+# ---------------------------------------------------------------------- passes
+def test_fixed_steps_share_one_forward_and_run_one_backward_per_target(tokenizer, curved):
+    with count_passes() as passes:
+        explanation = Explainer(curved, tokenizer, n_steps=8)(SEED_TEXT)
+    targets = len(explanation.targets)
+    # two forwards at the path's ends (input, baseline), one over the 8 steps
+    assert passes.as_dict() == {
+        "forward": 3,
+        "backward": targets,
+        "forward_rows": 2 + 8,
+        "backward_rows": 8 * targets,
+    }
+    with count_passes() as chunked:
+        Explainer(curved, tokenizer, n_steps=8, internal_batch_size=3)(SEED_TEXT)
+    assert (chunked.forward, chunked.backward) == (2 + 3, 3 * targets)  # chunks of 3, 3, 2
+
+
+def test_passes_are_counted_per_thread(tokenizer, tiny_model):
+    explainer = Explainer(tiny_model, tokenizer, n_steps=4)
+    counts = {}
+
+    def run(name: str, text: str) -> None:
+        with count_passes() as passes:
+            explainer(text)
+        counts[name] = passes.as_dict()
+
+    threads = [threading.Thread(target=run, args=(str(i), SEED_TEXT)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({str(c) for c in counts.values()}) == 1  # no thread sees another's passes
+    assert counts["0"]["forward"] == 3
+
+
+def test_batched_backward_gives_the_loop_numbers(tokenizer, curved, monkeypatch):
+    loop = Explainer(curved, tokenizer, n_steps=8)(SEED_TEXT)
+    monkeypatch.setenv("NERLENS_BACKWARD", "batched")
+    with count_passes() as passes:
+        batched = Explainer(curved, tokenizer, n_steps=8)(SEED_TEXT)
+    assert passes.backward == 1 and passes.backward_rows == 8 * len(loop.targets)
+    np.testing.assert_allclose(batched.attributions, loop.attributions, atol=1e-7, rtol=0)
+    monkeypatch.setenv("NERLENS_BACKWARD", "sideways")
+    with pytest.raises(InputError, match="NERLENS_BACKWARD must be 'loop' or 'batched'"):
+        Explainer(curved, tokenizer, n_steps=8)(SEED_TEXT)
+
+
+def test_memory_budget_bounds_every_chunk_and_every_batched_backward(
+    tokenizer, curved, monkeypatch
+):
+    monkeypatch.setenv("NERLENS_BACKWARD", "batched")
+    with count_passes() as passes:
+        explanation = Explainer(curved, tokenizer, n_steps=8, max_memory_mb=1e-3)(SEED_TEXT)
+    targets = len(explanation.targets)
+    # a budget below one step's activations: one step per chunk, and no batched backward
+    # (it would hold every target's gradients at once)
+    assert (passes.forward, passes.backward) == (2 + 8, 8 * targets)
+    with count_passes() as roomy:
+        Explainer(curved, tokenizer, n_steps=8)(SEED_TEXT)
+    assert (roomy.forward, roomy.backward) == (3, 1)
+
+
+def test_chunk_bounds_trade_passes_against_wasted_rows():
+    counts = [5, 5, 5, 5, 1, 1, 1, 1, 0, 0]
+    # passes free: one chunk per need count wastes no backward row
+    assert chunk_bounds(counts, capacity=100, pass_cost=0.0) == [(0, 4), (4, 8), (8, 10)]
+    # passes dear: one forward for the whole round
+    assert chunk_bounds(counts, capacity=100, pass_cost=1e6) == [(0, 10)]
+    # never more rows in a chunk than the memory budget allows; as few passes as that permits
+    bounds = chunk_bounds(counts, capacity=3, pass_cost=1e6)
+    starts = [a for a, _ in bounds]
+    assert starts == [0] + [b for _, b in bounds[:-1]] and bounds[-1][1] == 10
+    assert all(b - a <= 3 for a, b in bounds) and len(bounds) == 4
+
+
+# ---------------------------------------------------------------------- n_steps="auto"
+def test_auto_runs_one_shared_forward_per_round(tokenizer, curved, monkeypatch):
+    """With passes made expensive, every refinement round is exactly one forward pass, and
+    the backward passes per round are as many as the busiest node's targets."""
+    rounds = []
+    run_rows = integrated_gradients.run_rows
+
+    def counted(model_input, score, alphas, needs, *args, **kwargs):
+        rounds.append(max(len(n) for n in needs))
+        return run_rows(model_input, score, alphas, needs, *args, **kwargs)
+
+    monkeypatch.setattr(integrated_gradients, "run_rows", counted)
+    monkeypatch.setattr(integrated_gradients, "PASS_COST_TOKEN_ROWS", 1e9)
+    with count_passes() as passes:
+        explanation = Explainer(curved, tokenizer, n_steps="auto", tolerance=1e-5)(SEED_TEXT)
+    assert np.all(np.abs(explanation.deltas) <= 1e-5)
+    assert len(rounds) > 2  # some targets needed refining, some more than once
+    assert passes.forward == 2 + len(rounds)
+    assert passes.backward == sum(rounds)
+    assert rounds[0] == len(explanation.targets)  # the first rule serves every target
+
+
+def test_auto_on_the_demo_model_meets_tolerance_with_few_passes(demo):
+    model, tokenizer = demo
+    with count_passes() as passes:
+        explanation = Explainer(model, tokenizer, n_steps="auto", tolerance=1e-3)(SEED_TEXT)
+    assert np.all(np.abs(explanation.deltas) <= 1e-3)
+    targets = len(explanation.targets)
+    # the old engine made 17 forward and 65 backward passes here (one _integrate per group)
+    assert passes.forward <= 15
+    assert passes.backward <= 4 * targets
+    assert passes.backward_rows < 2.5 * explanation.steps.sum()
+
+
+# ---------------------------------------------------------------------- threads
+def test_threads_option_is_checked(tokenizer, tiny_model):
+    for bad in (0, -1, 1.5, True, "2"):
+        message = f"threads must be a positive int or None, got {bad!r}"
+        with pytest.raises(InputError, match=message):
+            Explainer(tiny_model, tokenizer, threads=bad)
+
+
+def test_threads_apply_during_the_call_and_are_restored(tokenizer, tiny_model):
+    before = torch.get_num_threads()
+    seen = []
+    handle = tiny_model.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
+    try:
+        Explainer(tiny_model, tokenizer, n_steps=2, threads=1)(SEED_TEXT)
+    finally:
+        handle.remove()
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before
+
+
+def test_concurrent_thread_requests_use_the_smallest_and_restore_the_first():
+    before = torch.get_num_threads()
+    with intra_op_threads(3):
+        assert torch.get_num_threads() == 3
+        with intra_op_threads(1):
+            assert torch.get_num_threads() == 1
+            with intra_op_threads(2):
+                assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 3
+        with intra_op_threads(None):
+            assert torch.get_num_threads() == 3
+    assert torch.get_num_threads() == before
+
+
+# ---------------------------------------------------------------------- progress
+class _Recorder:
+    """Stands in for the rich bar: records the total and every advance."""
+
+    instances: ClassVar[list[_Recorder]] = []
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.advances: list[int] = []
+        _Recorder.instances.append(self)
+
+    def __enter__(self):
+        return self.advances.append
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def test_progress_counts_targets_over_a_batch(tokenizer, curved, monkeypatch):
+    _Recorder.instances.clear()
+    monkeypatch.setattr(explainer_module, "_ProgressBar", _Recorder)
+    texts = [SEED_TEXT, "Angela Merkel met Joe Biden in Berlin."]
+    explanations = Explainer(curved, tokenizer, n_steps="auto", tolerance=1e-5, progress=True)(
+        texts
+    )
+    (bar,) = _Recorder.instances
+    targets = sum(len(e.targets) for e in explanations)
+    assert bar.total == targets
+    assert sum(bar.advances) == targets
+    # auto reports targets as they converge: more than one report per text
+    assert len([a for a in bar.advances if a]) > len(texts)
+    _Recorder.instances.clear()
+    Explainer(curved, tokenizer, n_steps=4, progress=True)(SEED_TEXT)
+    (bar,) = _Recorder.instances
+    assert [a for a in bar.advances if a] == [1] * bar.total  # fixed steps: one per target
+
+
+def test_progress_bar_shows_targets_done_of_total():
+    from rich.console import Console
+
+    console = Console(record=True, force_terminal=True, width=100)
+    bar = explainer_module._ProgressBar(12, console)
+    with bar as advance:
+        advance(5)
+        bar.bar.refresh()
+        shown = console.export_text()
+    assert "5/12" in shown and "targets" in shown and "ETA" in shown
+
+
+# ---------------------------------------------------------------------- context
+LONG = " ".join(f"Sentence {i} mentions Paris and Emmanuel Macron." for i in range(12))
+
+
+def test_context_explains_in_shorter_windows(tokenizer, tiny_model):
+    full = Explainer(tiny_model, tokenizer, n_steps=4, long_text="window")(LONG)
+    shorter = Explainer(tiny_model, tokenizer, n_steps=4, long_text="window", context=32)
+    short = shorter(LONG, list(full.targets))  # its own predictions may differ: less context
+    assert full.settings["windows"] == 1 and full.settings["context"] is None
+    assert short.settings["windows"] > 4 and short.settings["max_length"] == 32
+    assert short.tokens == full.tokens and short.offsets == full.offsets
+    assert (np.count_nonzero(short.attributions, axis=1) <= 32).all()
+    assert np.all(np.abs(short.deltas) < 1e-3)
+
+
+def test_context_errors(tokenizer, tiny_model):
+    with pytest.raises(InputError, match="pass long_text='window' with it"):
+        Explainer(tiny_model, tokenizer, context=64)
+    for bad in (8, 64.0, True):
+        with pytest.raises(InputError, match=f"context must be an int >= 16 or None, got {bad!r}"):
+            Explainer(tiny_model, tokenizer, long_text="window", context=bad)

@@ -1,0 +1,137 @@
+"""The interactive HTML view: compact data embedded once, exact enough to trust, safe to embed."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from conftest import SEED_TEXT
+from nerlens import Explainer, Explanation, TokenTarget
+from nerlens.render.interactive import (
+    SCALE,
+    render_interactive,
+    script_json,
+    view_payload,
+)
+from nerlens.render.plot import bar_chart
+from nerlens.render.terminal import render_terminal
+from views_data import long_explanation, windowed_token_explanation
+
+HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(2)> \"q\" 's' & AT&T in Paris"
+
+
+@pytest.fixture(scope="module")
+def explanation(tokenizer, tiny_model):
+    return Explainer(tiny_model, tokenizer, n_steps=4)(SEED_TEXT)
+
+
+def unpacked(packed: list[int], length: int) -> np.ndarray:
+    """A stored row back to full length: ``[first, values...]`` as the page's script reads it."""
+    row = np.zeros(length, dtype=np.int64)
+    row[packed[0] : packed[0] + len(packed) - 1] = packed[1:]
+    return row
+
+
+def embedded(page: str) -> list[dict]:
+    blocks = re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', page, re.S)
+    return [json.loads(block) for block in blocks]
+
+
+def test_scores_are_stored_compactly_and_recover_normalised_and_raw_scores(explanation):
+    level = view_payload(explanation)["levels"]["subword"]
+    stored = np.array([unpacked(row, len(explanation.tokens)) for row in level["scores"]])
+    assert stored.dtype.kind == "i" and np.abs(stored).max() <= SCALE
+    np.testing.assert_allclose(stored / SCALE, explanation.scores, atol=0.5 / SCALE)
+    norms = np.array([t["norm"] for t in level["targets"]])
+    np.testing.assert_allclose(norms, np.linalg.norm(explanation.attributions, axis=1), rtol=1e-5)
+    raw = stored / SCALE * norms[:, None]
+    np.testing.assert_allclose(raw, explanation.attributions, atol=0.5 / SCALE * norms.max())
+
+
+def test_payload_describes_predictions_entities_and_targets(explanation):
+    level = view_payload(explanation)["levels"]["subword"]
+    assert level["labels"] == list(explanation.predicted_labels)
+    assert level["offsets"] == [list(o) for o in explanation.offsets]
+    for stored, row in zip(level["targets"], explanation):
+        assert stored["position"] == row.target.position and stored["label"] == row.target.label
+        assert stored["p"] == pytest.approx(row.probability, abs=1e-4)
+        assert stored["delta"] == pytest.approx(row.delta, rel=1e-2)
+
+
+def test_data_is_embedded_once_and_the_text_only_there(explanation):
+    page = render_interactive(explanation, full_page=True).data
+    (data,) = embedded(page)
+    assert data["text"] == SEED_TEXT
+    assert page.count("Emmanuel Macron") == 1
+    assert "data-token-index" not in page.split("<script>")[0]  # tokens are built by the script
+
+
+def test_markup_in_the_text_cannot_close_the_data_block(tokenizer, tiny_model):
+    hostile = Explainer(tiny_model, tokenizer, n_steps=2)(HOSTILE, [TokenTarget(1, "O")])
+    page = render_interactive(hostile, full_page=True).data
+    assert "<img" not in page and "alert(1)</script>" not in page
+    assert embedded(page)[0]["text"] == HOSTILE
+    assert json.loads(script_json({"t": "</script>&<!--"})) == {"t": "</script>&<!--"}
+
+
+def test_every_rendering_has_its_own_ids(explanation):
+    first, second = render_interactive(explanation).data, render_interactive(explanation).data
+    ids = set(re.findall(r'id="(nerlens-[0-9a-f]+)"', first))
+    assert ids and ids.isdisjoint(re.findall(r'id="(nerlens-[0-9a-f]+)"', second))
+    assert explanation._repr_html_().count('class="nerlens"') == 1
+
+
+def test_page_loads_nothing_from_the_network(explanation, tmp_path):
+    page = explanation.save_html(tmp_path / "view.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"https?://|\bsrc=|@import|url\(", page)
+
+
+def test_a_2000_token_document_with_150_entity_targets_fits_10_mb(explanation):
+    """The size budget, on an Explanation of the real shape (a long windowed document)."""
+    long = long_explanation(explanation.labels)
+    assert len(long.tokens) == 2000 and len(long) == 150
+    size = len(render_interactive(long, full_page=True).data.encode("utf-8"))
+    assert size <= 10 * 1024 * 1024, f"{size / 1e6:.1f} MB"
+
+
+def test_a_2000_token_document_with_a_target_per_token_fits_10_mb(explanation):
+    long = windowed_token_explanation(explanation.labels)
+    assert len(long) == 1998
+    size = len(render_interactive(long, full_page=True).data.encode("utf-8"))
+    assert size <= 10 * 1024 * 1024, f"{size / 1e6:.1f} MB"
+
+
+def test_word_level_is_the_explanations_word_aggregation(explanation):
+    payload = view_payload(explanation)
+    words = explanation.aggregate("word")
+    level = payload["levels"]["word"]
+    assert level["offsets"] == [list(o) for o in words.offsets]
+    stored = np.array([unpacked(row, len(words.tokens)) for row in level["scores"]])
+    np.testing.assert_allclose(stored / SCALE, words.scores, atol=0.5 / SCALE)
+    assert [e[2] for e in level["entities"]] == [e.entity_group for e in words.entities]
+    assert list(view_payload(words)["levels"]) == ["subword"]  # already aggregated: one level
+
+
+def test_show_outside_a_notebook_opens_a_standalone_page(explanation, monkeypatch):
+    opened = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    path = explanation.show()
+    try:
+        assert opened == [path.resolve().as_uri()]
+        assert embedded(path.read_text(encoding="utf-8"))[0]["text"] == SEED_TEXT
+    finally:
+        path.unlink()
+
+
+def test_methods_without_a_convergence_delta_render(explanation):
+    """Perturbation methods leave deltas NaN: every view says n/a instead of failing."""
+    data = explanation.to_dict() | {"deltas": [None] * len(explanation)}
+    no_deltas = Explanation.from_dict(data)
+    (payload,) = embedded(render_interactive(no_deltas).data)
+    assert {t["delta"] for t in payload["levels"]["subword"]["targets"]} == {None}
+    assert "\tn/a\t" in render_terminal(no_deltas).plain()
+    assert bar_chart(no_deltas).axes[0].get_title().endswith("Δ = n/a")

@@ -1,0 +1,218 @@
+"""The web app's API: results equal the library's, every bad request a clear 4xx, bounded work,
+correct under concurrency, and nothing a request says can choose a model or a path."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.exceptions import HTTPException
+from typer.testing import CliRunner
+
+from conftest import SEED_TEXT
+from nerlens import (
+    ContrastTarget,
+    EntityTarget,
+    Explainer,
+    Explanation,
+    TokenTarget,
+    available_methods,
+)
+from nerlens.cli import app
+from nerlens.server import ServerSettings, _Pool, create_app
+from nerlens.targets import target_to_dict
+
+SETTINGS = ServerSettings(max_text_chars=300, max_steps=20, max_targets=40, workers=4)
+
+pytestmark = pytest.mark.filterwarnings("ignore::nerlens.errors.ConvergenceWarning")  # few steps
+
+
+@pytest.fixture(scope="module")
+def client(demo):
+    model, tokenizer = demo
+    with TestClient(create_app(model, tokenizer, SETTINGS)) as client:
+        yield client
+
+
+def library(demo, text, targets="tokens", ignored_labels=(), **options):
+    model, tokenizer = demo
+    return Explainer(model, tokenizer, long_text="window", progress=False, **options)(
+        text, targets, ignored_labels=ignored_labels
+    )
+
+
+def test_explain_returns_the_librarys_explanation(client, demo):
+    body = {"text": SEED_TEXT, "n_steps": 3, "ignored_labels": ["O"]}
+    response = client.post("/api/explain", json=body)
+    assert response.status_code == 200, response.text
+    expected = library(demo, SEED_TEXT, n_steps=3, ignored_labels=["O"])
+    assert response.json() == expected.to_dict()
+    assert Explanation.from_dict(response.json()) == expected
+
+
+def test_entities_with_a_pipeline_aggregation_strategy(client, demo):
+    body = {"text": SEED_TEXT, "n_steps": 2, "targets": "entities", "aggregation_strategy": "max"}
+    response = client.post("/api/explain", json=body)
+    assert response.status_code == 200, response.text
+    expected = library(demo, SEED_TEXT, "entities", n_steps=2, aggregation_strategy="max")
+    assert Explanation.from_dict(response.json()) == expected
+
+
+def test_explicit_targets_of_every_kind(client, demo):
+    targets = [
+        TokenTarget(3, "B-LOC"),
+        EntityTarget(8, 11, "PER", ("B-PER", "I-PER", "I-PER")),
+        ContrastTarget(3, "B-LOC", "B-ORG"),
+    ]
+    body = {"text": SEED_TEXT, "n_steps": 2, "targets": [target_to_dict(t) for t in targets]}
+    response = client.post("/api/explain", json=body)
+    assert response.status_code == 200, response.text
+    expected = library(demo, SEED_TEXT, targets, n_steps=2)
+    assert Explanation.from_dict(response.json()) == expected
+
+
+def test_view_endpoint_gives_the_explanation_and_the_views_data(client):
+    data = client.post("/api/view", json={"text": SEED_TEXT, "n_steps": 2}).json()
+    assert data["view"]["text"] == SEED_TEXT
+    assert data["view"]["levels"]["subword"]["labels"] == list(
+        Explanation.from_dict(data["explanation"]).predicted_labels
+    )
+
+
+BAD_REQUESTS = [
+    ({}, "text: Field required"),
+    ({"text": ""}, "text: String should have at least 1 character"),
+    ({"text": "   "}, "text must contain at least one non-whitespace character"),
+    ({"text": 42}, "text: Input should be a valid string"),
+    ({"text": ["a"]}, "text: Input should be a valid string"),
+    ({"text": "a" * 301}, "text: String should have at most 300 characters"),
+    ({"text": "hi", "method": "shap"}, "method: Input should be '"),
+    ({"text": "hi", "ignored_labels": ["B-FOO"]}, "ignored_labels.0: Input should be 'O', "),
+    ({"text": "hi", "n_steps": 0}, "n_steps: Input should be 'auto' or Input should be greater"),
+    ({"text": "hi", "n_steps": 10**9}, "less than or equal to 20"),
+    ({"text": "hi", "n_steps": "many"}, "n_steps: Input should be 'auto' or"),
+    ({"text": "hi", "targets": "words"}, "targets: Input should be 'tokens' or 'entities'"),
+    (
+        {"text": "hi", "targets": [{"kind": "token", "position": 1, "label": "B-FOO"}]},
+        "label 'B-FOO' is not one of the model's labels",
+    ),
+    (
+        {"text": "hi", "targets": [{"kind": "token", "position": 9, "label": "O"}]},
+        "points at token 9, but the text has 3 tokens",
+    ),
+    (
+        {"text": "hi", "targets": [{"kind": "token", "position": 1, "label": "O"}] * 41},
+        "List should have at most 40 items",
+    ),
+    ({"text": "word " * 50}, "the text has 50 tokens, so targets='tokens' would explain up to 50"),
+    ({"text": "hi", "model": "bert-base-cased"}, "model: Extra inputs are not permitted"),
+    ({"text": "hi", "aggregation_strategy": "none"}, "aggregation_strategy: Input should be"),
+    ({"text": "hi", "trust_remote_code": True}, "trust_remote_code: Extra inputs are not permit"),
+    ([SEED_TEXT], "Input should be a valid dictionary"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_REQUESTS)
+def test_bad_requests_get_a_4xx_json_error_saying_what_is_wrong(client, body, message):
+    response = client.post("/api/explain", json=body)
+    assert response.status_code == 422, response.text
+    assert message in response.json()["error"]
+
+
+def test_malformed_json_is_a_4xx(client):
+    response = client.post(
+        "/api/explain", content=b'{"text": "hi",', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("malformed JSON")
+
+
+def test_a_request_naming_a_model_or_path_changes_nothing(client):
+    before = client.post("/api/explain", json={"text": SEED_TEXT, "n_steps": 2}).json()
+    for field, value in [("model", "/etc"), ("model_path", "/tmp"), ("path", "../secrets")]:
+        refused = client.post("/api/explain", json={"text": SEED_TEXT, field: value})
+        assert refused.status_code == 422
+    after = client.post("/api/explain", json={"text": SEED_TEXT, "n_steps": 2}).json()
+    assert after == before and after["settings"]["model"] == "nerlens/demo"
+
+
+def test_eight_concurrent_requests_equal_sequential_ones(client):
+    texts = [
+        SEED_TEXT,
+        "Angela Merkel met Joe Biden in Berlin.",
+        "The United Nations meets in Geneva.",
+        "Apple opened a store in Tokyo.",
+    ]
+    bodies = [
+        {"text": text, "n_steps": steps, "targets": targets}
+        for text in texts
+        for steps, targets in ((2, "tokens"), (3, "entities"))
+    ]
+    sequential = [client.post("/api/explain", json=b).json() for b in bodies]
+    with ThreadPoolExecutor(8) as pool:
+        concurrent = list(pool.map(lambda b: client.post("/api/explain", json=b).json(), bodies))
+    assert concurrent == sequential
+
+
+def test_health_openapi_and_page(client):
+    assert client.get("/healthz").json() == {"status": "ok", "model": "nerlens/demo"}
+    schema = client.get("/openapi.json").json()
+    body = schema["components"]["schemas"]["ExplainRequest"]
+    assert body["additionalProperties"] is False
+    assert body["properties"]["text"]["maxLength"] == 300
+    page = client.get("/").text
+    assert "<textarea" in page and ">Explain</button>" in page
+    assert not re.search(r"https?://|\bsrc=", page)
+
+
+def test_a_request_that_runs_too_long_gets_503(demo):
+    model, tokenizer = demo
+    app = create_app(model, tokenizer, ServerSettings(timeout_s=0.001))
+    with TestClient(app) as client:
+        response = client.post("/api/explain", json={"text": SEED_TEXT, "method": "occlusion"})
+    assert response.status_code == 503
+    assert "took longer than 0.001 s" in response.json()["error"]
+
+
+def test_a_full_queue_answers_429_at_once_and_waiting_counts_towards_the_timeout():
+    pool = _Pool(ServerSettings(workers=1, queue_size=1, timeout_s=0.3))
+    gate = threading.Event()
+    ran = []
+
+    async def scenario() -> None:
+        running = asyncio.ensure_future(pool.run(gate.wait))
+        waiting = asyncio.ensure_future(pool.run(ran.append, "queued"))
+        await asyncio.sleep(0.05)
+        with pytest.raises(HTTPException) as busy:
+            await pool.run(ran.append, "refused")
+        assert busy.value.status_code == 429
+        assert "2 requests are running or waiting" in busy.value.detail
+        for task in (running, waiting):
+            with pytest.raises(HTTPException) as late:
+                await task
+            assert late.value.status_code == 503
+        gate.set()
+        await asyncio.sleep(0.05)
+        assert await pool.run(ran.append, "free again") is None
+
+    asyncio.run(scenario())
+    pool.executor.shutdown()
+    assert ran == ["free again"]  # the abandoned queued request never ran
+
+
+def test_serve_rejects_bad_limits_and_models_in_one_line():
+    runner = CliRunner()
+    result = runner.invoke(app, ["serve", "--model", "/nonexistent/model"])
+    assert result.exit_code == 2 and result.stderr.startswith("error: no model directory")
+    result = runner.invoke(app, ["serve", "--max-steps", "0"])
+    assert result.exit_code == 2 and "--max-steps" in result.stderr
+
+
+def test_an_unknown_method_is_answered_with_the_registered_ones(client):
+    error = client.post("/api/explain", json={"text": "hi", "method": "shap"}).json()["error"]
+    assert error.startswith("method: Input should be ")
+    assert all(f"'{name}'" in error for name in available_methods())

@@ -1,0 +1,125 @@
+"""Terminal view: plain text when piped, blocks when narrow, NO_COLOR, honest short lists; CLI
+--format json and --plot."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from conftest import SEED_TEXT
+from nerlens import Explainer, Explanation, TokenTarget
+from nerlens.cli import app
+from nerlens.render.terminal import print_terminal, render_terminal
+
+pytestmark = pytest.mark.filterwarnings("ignore::nerlens.errors.ConvergenceWarning")  # few steps
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*3[0-7]m|\x1b\[[0-9;]*;3[0-7]")
+
+
+@pytest.fixture(scope="module")
+def explanation(demo):
+    model, tokenizer = demo
+    return Explainer(model, tokenizer, n_steps=4)(SEED_TEXT)
+
+
+def piped(explanation: Explanation, top: int = 3) -> str:
+    out = io.StringIO()
+    print_terminal(explanation, Console(file=out, width=40), top=top)
+    return out.getvalue()
+
+
+def test_piped_output_is_plain_text_with_tags_and_numbers(explanation):
+    out = piped(explanation)
+    lines = out.splitlines()
+    assert lines[0] == "We visited Paris/LOC last weekend, where [Emmanuel Macron]/PER lives."
+    assert lines[1].startswith("# p: the model's probability of the label · Δ: convergence delta")
+    assert lines[2].split("\t") == [
+        "#", "target", "label", "p", "delta", "top 3 for", "top 3 against"
+    ]  # fmt: skip
+    row = explanation[3]
+    cells = next(line for line in lines if line.startswith("3\t")).split("\t")
+    assert cells[1:4] == ["paris", "B-LOC", f"{row.probability:.2f}"]
+    assert cells[4].rstrip("!") == f"{row.delta:.1e}"
+    best = int(np.argmax(row.scores))
+    assert cells[5].startswith(f"{explanation.tokens[best]} +{row.scores[best]:.2f}")
+    assert "\x1b[" not in out and max(map(len, lines)) > 40  # never cropped to the width
+
+
+def test_narrow_terminal_gets_one_block_per_target(explanation):
+    console = Console(file=io.StringIO(), force_terminal=True, width=60, color_system=None)
+    console.print(render_terminal(explanation))
+    out = console.file.getvalue()
+    assert "#3 paris → B-LOC  p 1.00" in out and "  for:     paris +" in out
+    assert max(len(line) for line in out.splitlines()) <= 60
+
+
+def test_wide_terminal_gets_a_table_and_no_color_is_honoured(explanation, monkeypatch):
+    console = Console(file=io.StringIO(), force_terminal=True, width=160)
+    console.print(render_terminal(explanation))
+    assert ANSI_COLOUR.search(console.file.getvalue())
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = Console(file=io.StringIO(), force_terminal=True, width=160)
+    plain.print(render_terminal(explanation))
+    out = plain.file.getvalue()
+    assert "top 3 for" in out and "┃" in out
+    assert not ANSI_COLOUR.search(out)
+
+
+def test_repeated_tokens_carry_their_position_and_tiny_scores_are_left_out(tokenizer, tiny_model):
+    text = "the cat saw the dog"
+    base = Explainer(tiny_model, tokenizer, n_steps=2)(text, [TokenTarget(2, "O")])
+    attributions = np.zeros_like(base.attributions)
+    attributions[0, 1:6] = [0.5, -0.3, -0.2, 0.4, -0.003]  # the cat saw the dog; ‖·‖ ≈ 0.735
+    data = base.to_dict() | {"attributions": attributions.tolist()}
+    out = piped(Explanation.from_dict(data), top=5)
+    row = out.splitlines()[-1].split("\t")
+    assert row[5] == "the #1 +0.68, the #4 +0.54"
+    assert row[6] == "cat -0.41, saw -0.27"  # 'dog' at -0.004 rounds to 0.00: omitted
+    assert "0.00" not in out.split("\n", 3)[3]
+
+
+def test_cli_format_json_prints_the_explanation(demo, tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "explain",
+            SEED_TEXT,
+            "--n-steps",
+            "2",
+            "--format",
+            "json",
+            "--plot",
+            str(tmp_path / "h.svg"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    explanation = Explanation.from_json(result.stdout)
+    assert explanation.text == SEED_TEXT and explanation.settings["n_steps"] == 2
+    assert (tmp_path / "h.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_cli_piped_text_and_plot_png(tmp_path):
+    result = CliRunner().invoke(
+        app, ["explain", SEED_TEXT, "--n-steps", "2", "--plot", str(tmp_path / "h.png")]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("We visited Paris/LOC")
+    assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "yaml"], "error: --format must be one of text, json; got 'yaml'"),
+        (["--plot", "out.pdf"], "error: --plot must name a .png or .svg file; got 'out.pdf'"),
+        (["--plot", "/nonexistent/h.png"], "error: --plot '/nonexistent/h.png': the folder"),
+    ],
+)
+def test_cli_rejects_bad_format_and_plot_before_any_work(args, message):
+    result = CliRunner().invoke(app, ["explain", SEED_TEXT, *args])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(message) and len(result.stderr.splitlines()) == 1

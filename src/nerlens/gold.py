@@ -106,7 +106,7 @@ def read_conll(source: str | Path | Iterable[str]) -> Iterator[GoldDocument]:
     """
     if isinstance(source, (str, Path)):
         with Path(source).open(encoding="utf-8") as lines:
-            yield from read_conll(list(lines))
+            yield from read_conll(lines)
         return
     words: list[str] = []
     tags: list[str] = []

@@ -1,11 +1,11 @@
-"""Command line: ``nerlens explain``, ``nerlens tag``, ``nerlens methods``; one module per command.
+"""Command line: ``nerlens explain``, ``tag``, ``methods``, ``batch``, ``report``; one module each.
 
 Importing this package loads typer and rich only; each command imports the engine when it runs.
 """
 
 from __future__ import annotations
 
-from nerlens.cli import explain, methods, serve, tag  # noqa: F401  (each module registers its command)
+from nerlens.cli import batch, explain, methods, report, serve, tag  # noqa: F401  (each registers itself)
 from nerlens.cli.app import app
 
 

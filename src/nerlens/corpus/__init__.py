@@ -1,0 +1,61 @@
+"""Corpus jobs: explain every document of a file into resumable Parquet, then query it.
+
+``nerlens batch`` (or :func:`run`) writes the tables; :func:`open` reads them back as a
+:class:`~nerlens.corpus.queries.Corpus` whose methods return DataFrames.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from nerlens.errors import InputError
+
+if TYPE_CHECKING:
+    from nerlens.corpus.job import JobResult
+    from nerlens.corpus.queries import Corpus
+
+
+def run(
+    input: str | Path,
+    out: str | Path,
+    *,
+    format: str | None = None,
+    engine: str = "local",
+    progress: bool = True,
+    **settings: Any,
+) -> JobResult:
+    """Explain every document of ``input`` into ``out`` (what ``nerlens batch`` does).
+
+    ``settings`` are :class:`~nerlens.corpus.work.JobSettings` fields (``model``, ``method``,
+    ``method_options``, ``targets``, ``text_field``, ...). A finished job does nothing.
+    """
+    from nerlens.corpus.job import run_job
+    from nerlens.corpus.readers import detect_format
+    from nerlens.corpus.work import JobSettings
+
+    job = JobSettings(input=str(input), format=detect_format(Path(input), format), **settings)
+    return run_job(job, out, engine=engine, progress=progress)
+
+
+def open(directory: str | Path) -> Corpus:
+    """The tables of a ``nerlens batch`` output directory, queried with DuckDB."""
+    from nerlens.corpus.queries import open_corpus
+
+    return open_corpus(directory)
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import an optional dependency, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise InputError(
+            f"this needs the optional package {module.split('.')[0]!r}: "
+            f"pip install 'nerlens[{extra}]'"
+        ) from None
+
+
+__all__ = ["open", "require", "run"]

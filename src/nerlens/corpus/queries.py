@@ -1,0 +1,295 @@
+"""Questions about a finished (or partly finished) corpus job, answered by DuckDB over Parquet.
+
+``nerlens.corpus.open(DIR)`` returns a :class:`Corpus`; every method returns a pandas DataFrame.
+Only finished shards are read, so a job that is still running or was interrupted reads as the
+documents finished so far.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nerlens.corpus import require
+from nerlens.corpus.store import TABLES, Store
+from nerlens.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nerlens.explanation import Explanation
+
+# One row per (target, token) with the token's attribution; the target's own tokens are marked.
+_SCORES = """
+    SELECT t.record, t.target_index, t.label, s.i, s.score,
+           s.i >= t.position AND s.i < t.token_end AS own
+    FROM targets t,
+         LATERAL (SELECT UNNEST(t.scores) AS score,
+                         UNNEST(range(len(t.scores))) AS i) s
+"""
+
+# In a long document explained in windows, a target is attributed only to its window's tokens;
+# the others hold exactly 0 and are not context of that target.
+_IN_WINDOW = "NOT (d.windows > 1 AND s.score = 0)"
+
+
+class Corpus:
+    """The tables of one output directory, as DuckDB views: documents, targets, errors."""
+
+    def __init__(self, directory: str | Path) -> None:
+        duckdb = require("duckdb", "corpus")
+        self.store = Store(directory)
+        manifest = self.store.read_manifest()
+        if manifest is None:
+            raise InputError(
+                f"{str(directory)!r} has no manifest.json; give the --out directory of a "
+                "`nerlens batch` run"
+            )
+        self.manifest: dict[str, Any] = manifest
+        self.connection = duckdb.connect()
+        schemas = _empty_tables()
+        for table in TABLES:
+            files = [str(path) for path in self.store.files(table)]
+            if files:
+                self.connection.execute(
+                    f"CREATE VIEW {table} AS SELECT * FROM read_parquet({files!r})"
+                )
+            else:
+                self.connection.register(f"_{table}_empty", schemas[table])
+                self.connection.execute(f"CREATE VIEW {table} AS SELECT * FROM _{table}_empty")
+
+    # ------------------------------------------------------------------ raw access
+    def sql(self, query: str, parameters: list[Any] | None = None) -> pd.DataFrame:
+        """Any DuckDB query over the views ``documents``, ``targets`` and ``errors``."""
+        return self.connection.execute(query, parameters or []).df()
+
+    def documents(self) -> pd.DataFrame:
+        return self.sql("SELECT * FROM documents ORDER BY record")
+
+    def targets(self) -> pd.DataFrame:
+        return self.sql("SELECT * FROM targets ORDER BY record, target_index")
+
+    def errors(self) -> pd.DataFrame:
+        return self.sql("SELECT * FROM errors ORDER BY record")
+
+    @property
+    def has_gold(self) -> bool:
+        count = self.connection.execute(
+            "SELECT count(*) FROM documents WHERE gold_tags IS NOT NULL"
+        ).fetchone()
+        return bool(count and count[0])
+
+    # ------------------------------------------------------------------ summaries
+    def overview(self) -> pd.DataFrame:
+        """One row: documents, targets (and how many have |delta| above the warning threshold),
+        errors, shards, compute time, throughput."""
+        import pandas as pd
+
+        markers = list(self.store.finished().values())
+        documents = sum(m["documents"] for m in markers)
+        errors = sum(m["errors"] for m in markers)
+        compute = sum(m["finished"] - m["started"] for m in markers)
+        wall = (
+            max(m["finished"] for m in markers) - min(m["started"] for m in markers)
+            if markers
+            else 0.0
+        )
+        return pd.DataFrame(
+            [
+                {
+                    "documents": documents,
+                    "targets": sum(m["targets"] for m in markers),
+                    "unconverged_targets": sum(m["unconverged"] for m in markers),
+                    "errors": errors,
+                    "shards_finished": len(markers),
+                    "shards_planned": self.manifest["shards"],
+                    "compute_seconds": compute,
+                    "docs_per_second": (documents + errors) / compute if compute else None,
+                    "wall_seconds": wall,
+                }
+            ]
+        )
+
+    def top_context(
+        self, unit: str = "token", top: int = 10, order: str = "mean", min_count: int = 1
+    ) -> pd.DataFrame:
+        """Per target label, the context tokens (or words) with the highest attribution.
+
+        A target's own tokens (or the words they belong to), special tokens and, in long
+        documents explained in windows, the tokens outside the target's window are excluded.
+        ``unit``: "token" or "word" (a word's attribution is the sum over its tokens);
+        ``order``: "mean" or "total"; items seen fewer than ``min_count`` times are left out.
+        Columns: label, token or word, count, mean, total, rank.
+        """
+        if unit not in ("token", "word"):
+            raise InputError(f"unit must be 'token' or 'word', got {unit!r}")
+        if order not in ("mean", "total"):
+            raise InputError(f"order must be 'mean' or 'total', got {order!r}")
+        if unit == "token":
+            items = f"""
+                SELECT s.label, d.tokens[s.i + 1] AS token, s.score
+                FROM ({_SCORES}) s JOIN documents d USING (record)
+                WHERE NOT s.own AND NOT d.special[s.i + 1] AND {_IN_WINDOW}
+            """
+        else:
+            items = f"""
+                SELECT label, any_value(substr(text, first + 1, last - first)) AS word,
+                       sum(score) AS score
+                FROM (
+                    SELECT s.record, s.target_index, s.label, s.score, s.own, d.text,
+                           d.word_ids[s.i + 1] AS word_id,
+                           min(d.offsets[s.i + 1][1]) OVER w AS first,
+                           max(d.offsets[s.i + 1][2]) OVER w AS last
+                    FROM ({_SCORES}) s JOIN documents d USING (record)
+                    WHERE NOT d.special[s.i + 1] AND d.word_ids[s.i + 1] IS NOT NULL
+                      AND {_IN_WINDOW}
+                    WINDOW w AS (PARTITION BY s.record, s.target_index, d.word_ids[s.i + 1])
+                )
+                GROUP BY record, target_index, label, word_id
+                HAVING NOT bool_or(own)
+            """
+        return self.sql(
+            f"""
+            SELECT label, {unit}, count(*) AS count, avg(score) AS mean, sum(score) AS total,
+                   row_number() OVER (PARTITION BY label ORDER BY {order} DESC, {unit}) AS rank
+            FROM ({items})
+            GROUP BY label, {unit}
+            HAVING count(*) >= ?
+            QUALIFY rank <= ?
+            ORDER BY label, rank
+            """,
+            [min_count, top],
+        )
+
+    # ------------------------------------------------------------------ gold
+    def gold_scores(self) -> pd.DataFrame:
+        """Precision, recall, F1 and support per entity type (seqeval, entity level)."""
+        import pandas as pd
+        from seqeval.metrics import classification_report
+
+        gold, predicted = self._tag_sequences()
+        if not gold:
+            raise InputError("this corpus has no gold labels (run `nerlens batch` on CoNLL input)")
+        report = classification_report(gold, predicted, output_dict=True, zero_division=0)
+        rows = [
+            {"type": name, **{k: float(v) for k, v in values.items()}}
+            for name, values in report.items()
+        ]
+        frame = pd.DataFrame(rows).rename(columns={"f1-score": "f1"})
+        return frame.astype({"support": int})
+
+    def gold_errors(self) -> pd.DataFrame:
+        """Every false positive and false negative entity (seqeval's entity matching).
+
+        Columns: kind ("false positive"/"false negative"), record, doc_id, start, end (characters),
+        label (the predicted type for a false positive, the gold type for a false negative), span.
+        """
+        import pandas as pd
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        rows = []
+        frame = self.sql(
+            "SELECT record, doc_id, text, gold_tags, predicted_tags FROM documents "
+            "WHERE gold_tags IS NOT NULL ORDER BY record"
+        )
+        for record, doc_id, text, gold, predicted in frame.itertuples(index=False):
+            starts = np.cumsum([0] + [len(w) + 1 for w in text.split(" ")])
+            gold_set = set(get_entities(list(gold)))
+            predicted_set = set(get_entities(list(predicted)))
+            for kind, entities in (
+                ("false positive", predicted_set - gold_set),
+                ("false negative", gold_set - predicted_set),
+            ):
+                for label, first, last in sorted(entities, key=lambda e: e[1]):
+                    start, end = int(starts[first]), int(starts[last + 1] - 1)
+                    rows.append(
+                        {
+                            "kind": kind,
+                            "record": int(record),
+                            "doc_id": doc_id,
+                            "start": start,
+                            "end": end,
+                            "label": label,
+                            "span": text[start:end],
+                        }
+                    )
+        columns = ["kind", "record", "doc_id", "start", "end", "label", "span"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def _tag_sequences(self) -> tuple[list[list[str]], list[list[str]]]:
+        frame = self.sql(
+            "SELECT gold_tags, predicted_tags FROM documents WHERE gold_tags IS NOT NULL "
+            "ORDER BY record"
+        )
+        return [list(t) for t in frame["gold_tags"]], [list(t) for t in frame["predicted_tags"]]
+
+    # ------------------------------------------------------------------ explanations
+    def explanation(
+        self, record: int, start: int | None = None, end: int | None = None
+    ) -> Explanation:
+        """The Explanation of input record ``record`` (its targets overlapping ``[start, end)``)."""
+        from nerlens.entities import Entity
+        from nerlens.explanation import Explanation
+        from nerlens.targets import target_from_dict
+
+        cursor = self.connection.execute("SELECT * FROM documents WHERE record = ?", [record])
+        found = cursor.fetchone()
+        if found is None:
+            raise InputError(f"record {record!r} is not among the explained documents")
+        document = dict(zip([c[0] for c in cursor.description], found))
+        query = "SELECT * FROM targets WHERE record = ?"
+        parameters: list[Any] = [record]
+        if start is not None and end is not None:
+            query += ' AND start < ? AND "end" > ?'
+            parameters += [end, start]
+        targets = self.sql(query + " ORDER BY target_index", parameters)
+        num_tokens = len(document["tokens"])
+        return Explanation(
+            text=document["text"],
+            tokens=tuple(document["tokens"]),
+            offsets=tuple((a, b) for a, b in document["offsets"]),
+            special=tuple(document["special"]),
+            word_ids=tuple(document["word_ids"]),
+            labels=tuple(document["labels"]),
+            probabilities=np.array(document["label_probabilities"], dtype=np.float64),
+            targets=tuple(target_from_dict(_target_dict(row)) for _, row in targets.iterrows()),
+            attributions=np.array([list(s) for s in targets["scores"]]).reshape(-1, num_tokens),
+            target_values=targets["target_value"].to_numpy(float),
+            baseline_values=targets["baseline_value"].to_numpy(float),
+            deltas=targets["delta"].to_numpy(float),
+            steps=targets["steps"].to_numpy(np.int64),
+            settings=self.manifest["settings"],
+            entities=tuple(Entity.from_dict(e) for e in document["predicted_entities"]),
+        )
+
+
+def open_corpus(directory: str | Path) -> Corpus:
+    """The :class:`Corpus` of a ``nerlens batch`` output directory."""
+    return Corpus(directory)
+
+
+def _target_dict(row: Any) -> dict[str, Any]:
+    if row["kind"] == "token":
+        return {"kind": "token", "position": int(row["position"]), "label": row["label"]}
+    if row["kind"] == "contrast":
+        return {
+            "kind": "contrast",
+            "position": int(row["position"]),
+            "label": row["label"],
+            "foil": row["foil"],
+        }
+    return {
+        "kind": "entity",
+        "start": int(row["position"]),
+        "end": int(row["token_end"]),
+        "label": row["label"],
+        "labels": tuple(row["target_labels"]),
+    }
+
+
+def _empty_tables() -> dict[str, Any]:
+    from nerlens.corpus.store import schemas
+
+    return {name: schema.empty_table() for name, schema in schemas().items()}

@@ -1,0 +1,187 @@
+"""The per-document work, a pure function of (explainer, record): both engines call it.
+
+A record becomes either one ``documents`` row and its ``targets`` rows, or one ``errors`` row.
+Nothing here depends on which process, engine or shard runs it, so the local and Ray engines
+write the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nerlens.corpus.readers import Record
+from nerlens.encoding import encode, validate_text
+from nerlens.errors import InputError
+from nerlens.explainer import Explainer
+from nerlens.explanation import Explanation
+from nerlens.gold import GoldDocument, GoldSpan, gold_entities
+from nerlens.targets import EntityTarget
+
+TARGET_CHOICES = ("tokens", "entities", "gold")
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Everything that decides a corpus job's rows; a DIR holds the rows of one JobSettings."""
+
+    input: str
+    format: str
+    text_field: str = "text"
+    id_field: str | None = None
+    model: str = "demo"
+    method: str = "integrated_gradients"
+    targets: str = "tokens"
+    ignore_labels: tuple[str, ...] = ()
+    ignore_indexes: tuple[int, ...] = ()
+    include_special: bool = False
+    long_text: str = "error"
+    aggregation_strategy: str = "simple"
+    shard_size: int = 64
+    method_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"n_steps": "auto"}
+
+
+@dataclass
+class ShardRows:
+    """The rows one shard adds to each table."""
+
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    targets: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, explainer: Explainer, record: Record, settings: JobSettings) -> None:
+        """Explain one record and append its rows (or its error row)."""
+        document, targets, error = explain_record(explainer, record, settings)
+        if error is not None:
+            self.errors.append(error)
+        else:
+            self.documents.append(document)
+            self.targets.extend(targets)
+
+
+def explain_record(
+    explainer: Explainer, record: Record, settings: JobSettings
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any] | None]:
+    """``(document row, target rows, None)``, or ``(None, [], error row)`` for a bad record."""
+    if record.error is not None:
+        return None, [], _error(record, record.error)
+    try:
+        validate_text(record.text)  # a list would be explained as several texts
+        selection: Any = settings.targets
+        if settings.targets == "gold":
+            selection = gold_targets(explainer, record)
+        explanation = explainer(
+            record.text,
+            selection,
+            ignored_indexes=settings.ignore_indexes,
+            ignored_labels=settings.ignore_labels,
+            include_special_tokens=settings.include_special,
+        )
+    except InputError as error:
+        return None, [], _error(record, str(error))
+    gold = record.gold
+    spans = gold.spans if gold is not None else None
+    return document_row(record, explanation, gold), target_rows(record, explanation, spans), None
+
+
+def gold_targets(explainer: Explainer, record: Record) -> tuple[EntityTarget, ...]:
+    """One EntityTarget per gold entity, on the tokens its characters cover (gold tags)."""
+    if record.gold is None:
+        raise InputError("--targets gold needs gold labels: give a CoNLL/IOB input")
+    document = encode(explainer.tokenizer, record.text)
+    return gold_entities(record.gold.spans, document.offsets, document.special, explainer.labels)
+
+
+def document_row(
+    record: Record, explanation: Explanation, gold: GoldDocument | None
+) -> dict[str, Any]:
+    """The ``documents`` row of an explained record."""
+    predicted = explanation.predicted_labels
+    return {
+        "record": record.index,
+        "line": record.line,
+        "doc_id": record.doc_id,
+        "text": explanation.text,
+        "tokens": list(explanation.tokens),
+        "offsets": [list(o) for o in explanation.offsets],
+        "special": list(explanation.special),
+        "word_ids": list(explanation.word_ids),
+        "predicted_labels": list(predicted),
+        "probabilities": explanation.predicted_probabilities.tolist(),
+        "label_probabilities": explanation.probabilities.tolist(),
+        "labels": list(explanation.labels),
+        "windows": int(explanation.settings.get("windows", 1)),
+        "predicted_entities": [entity.to_dict() for entity in explanation.entities],
+        "gold_entities": None if gold is None else [vars(span) for span in gold.spans],
+        "gold_tags": None if gold is None else list(gold.tags),
+        "predicted_tags": None if gold is None else word_tags(explanation, gold),
+    }
+
+
+def target_rows(
+    record: Record, explanation: Explanation, gold: tuple[GoldSpan, ...] | None
+) -> list[dict[str, Any]]:
+    """One ``targets`` row per explained target, with the gold entity it falls in where known."""
+    rows = []
+    for index, target in enumerate(explanation.targets):
+        start, end = _char_span(explanation, target.positions)
+        gold_label, gold_exact = None, None
+        if gold is not None:
+            inside = [g for g in gold if g.start <= start and end <= g.end]
+            gold_label = inside[0].label if inside else "O"
+            gold_exact = any((g.start, g.end) == (start, end) for g in gold)
+        rows.append(
+            {
+                "record": record.index,
+                "doc_id": record.doc_id,
+                "target_index": index,
+                "kind": target.kind,
+                "label": target.label,
+                "foil": getattr(target, "foil", None),
+                "target_labels": list(getattr(target, "labels", ())) or None,
+                "position": target.positions[0],
+                "token_end": target.positions[-1] + 1,
+                "start": start,
+                "end": end,
+                "probability": explanation.target_probability(target),
+                "target_value": float(explanation.target_values[index]),
+                "baseline_value": float(explanation.baseline_values[index]),
+                "delta": float(explanation.deltas[index]),
+                "steps": int(explanation.steps[index]),
+                "scores": explanation.attributions[index].tolist(),
+                "gold_label": gold_label,
+                "gold_exact": gold_exact,
+            }
+        )
+    return rows
+
+
+def word_tags(explanation: Explanation, gold: GoldDocument) -> list[str]:
+    """The predicted tag of each gold word: the label of its first token ("O" if it has none)."""
+    tags, start = [], 0
+    for word in gold.words:
+        end = start + len(word)
+        first = next(
+            (
+                i
+                for i, (a, _) in enumerate(explanation.offsets)
+                if not explanation.special[i] and start <= a < end
+            ),
+            None,
+        )
+        tags.append("O" if first is None else explanation.predicted_labels[first])
+        start = end + 1
+    return tags
+
+
+def _char_span(explanation: Explanation, positions: tuple[int, ...]) -> tuple[int, int]:
+    return explanation.offsets[positions[0]][0], explanation.offsets[positions[-1]][1]
+
+
+def _error(record: Record, message: str) -> dict[str, Any]:
+    return {
+        "record": record.index,
+        "line": record.line,
+        "doc_id": record.doc_id,
+        "message": message,
+    }

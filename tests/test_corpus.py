@@ -1,0 +1,455 @@
+"""Corpus jobs: readers, the tables against direct explanations, resumability after kill -9,
+refusals, the errors table, the DuckDB queries against pandas, and the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from seqeval.metrics import classification_report
+from seqeval.metrics.sequence_labeling import get_entities
+from typer.testing import CliRunner
+
+import nerlens.corpus
+import nerlens.corpus.store
+from nerlens import Explainer, load_model
+from nerlens.cli import app
+from nerlens.corpus.job import run_job
+from nerlens.corpus.readers import Source
+from nerlens.corpus.work import JobSettings
+from nerlens.errors import InputError
+
+runner = CliRunner()
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+HELDOUT = Path(__file__).resolve().parents[1] / "training" / "data" / "heldout.jsonl"
+SENTENCES = [
+    "Angela Merkel met Joe Biden in Berlin.",
+    "Apple opened a store in Paris.",
+    "The United Nations met in Geneva on Monday.",
+    "Rheinmetall won a contract from the Dutch army.",
+    "Ursula Brandt spoke for the Federal Cartel Office.",
+    "Toyota and Honda reported profits in Tokyo.",
+    "The match in Madrid ended in a draw.",
+    "Shares of Siemens rose in Frankfurt.",
+]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, tokenizer, tiny_model):
+    path = tmp_path_factory.mktemp("tiny")
+    tiny_model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def settings_for(path: Path, model_dir: str, **changes) -> JobSettings:
+    options = {"model": model_dir, "shard_size": 3, "method_options": {"n_steps": 4}}
+    if "n_steps" in changes:
+        options["method_options"] = {"n_steps": changes.pop("n_steps")}
+    options.update(changes)
+    return JobSettings(input=str(path), format=Source(path).format, **options)
+
+
+def tables(directory: Path) -> dict[str, pd.DataFrame]:
+    corpus = nerlens.corpus.open(directory)
+    return {"documents": corpus.documents(), "targets": corpus.targets(), "errors": corpus.errors()}
+
+
+def assert_same_tables(left: Path, right: Path) -> None:
+    """The two output directories hold exactly the same rows (compared in record order)."""
+    for name, order in (("documents", "record"), ("targets", "record, target_index")):
+        first, second = (
+            nerlens.corpus.open(d)
+            .connection.sql(f"SELECT * FROM {name} ORDER BY {order}")
+            .to_arrow_table()
+            for d in (left, right)
+        )
+        assert first.num_rows > 0 and first.equals(second), name
+    assert tables(left)["errors"].equals(tables(right)["errors"])
+
+
+@pytest.fixture(scope="module")
+def jsonl_input(tmp_path_factory):
+    """Good documents and every kind of bad record, with ids."""
+    path = tmp_path_factory.mktemp("in") / "docs.jsonl"
+    lines = [json.dumps({"id": f"d{i}", "text": t}) for i, t in enumerate(SENTENCES[:4])]
+    lines.insert(1, '{"id": "broken", "text": ')  # malformed JSON, line 2
+    lines.insert(3, json.dumps({"id": "empty", "text": "  "}))  # line 4
+    lines.insert(4, json.dumps({"id": "number", "text": 42}))  # line 5
+    lines.append(json.dumps({"id": "long", "text": "word " * 600}))  # line 8
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def jsonl_job(tmp_path_factory, jsonl_input, model_dir):
+    out = tmp_path_factory.mktemp("out") / "job"
+    settings = settings_for(jsonl_input, model_dir, id_field="id")
+    result = run_job(settings, out, progress=False)
+    return out, settings, result
+
+
+# ---------------------------------------------------------------------- readers
+def test_readers_give_the_same_records_in_every_format(tmp_path):
+    texts = ["first doc", "second, with a comma", 'third "quoted"', "fourth"]
+    (tmp_path / "d.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    (tmp_path / "d.jsonl").write_text(
+        "\n".join(json.dumps({"body": t, "key": i}) for i, t in enumerate(texts)) + "\n"
+    )
+    pd.DataFrame({"key": range(4), "body": texts}).to_csv(tmp_path / "d.csv", index=False)
+    pq.write_table(
+        pa.table({"body": texts, "key": [str(i) for i in range(4)]}),
+        tmp_path / "d.parquet",
+        row_group_size=3,
+    )
+    for name, fields in [
+        ("d.txt", {}),
+        ("d.jsonl", {"text_field": "body", "id_field": "key"}),
+        ("d.csv", {"text_field": "body", "id_field": "key"}),
+        ("d.parquet", {"text_field": "body", "id_field": "key"}),
+    ]:
+        source = Source(tmp_path / name, **fields)
+        for shard_size in (1, 2, 5):
+            spans = source.plan(shard_size)
+            records = [r for span in spans for r in source.read(span)]
+            assert [r.text for r in records] == texts, (name, shard_size)
+            assert [r.index for r in records] == [0, 1, 2, 3]
+            assert len(spans) == -(-4 // shard_size)
+        expected_ids = ["1", "2", "3", "4"] if name == "d.txt" else ["0", "1", "2", "3"]
+        assert [r.doc_id for r in records] == expected_ids
+
+
+def test_csv_multiline_fields_and_bad_rows_keep_their_lines(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text('text,id\n"two\nlines",a\nplain,b\nx,y,z\nlast,c\n', encoding="utf-8")
+    source = Source(path, id_field="id")
+    for shard_size in (1, 3):
+        records = [r for span in source.plan(shard_size) for r in source.read(span)]
+        assert [(r.line, r.doc_id, r.text) for r in records] == [
+            (2, "a", "two\nlines"),
+            (4, "b", "plain"),
+            (5, "5", None),
+            (6, "c", "last"),
+        ]
+        assert "3 fields but the header has 2" in records[2].error
+
+
+def test_conll_records_carry_gold_and_their_first_line(tmp_path):
+    path = tmp_path / "g.conll"
+    path.write_text("-DOCSTART- O\n\nEU B-ORG\nrejects O\n\nPeter B-PER\nBlackburn I-PER\n")
+    source = Source(path)
+    records = [r for span in source.plan(1) for r in source.read(span)]
+    assert [(r.line, r.text) for r in records] == [(3, "EU rejects"), (6, "Peter Blackburn")]
+    assert [(s.start, s.end, s.label) for s in records[1].gold.spans] == [(0, 15, "PER")]
+    path.write_text("EU B-ORG\nlonely\n")
+    with pytest.raises(InputError, match="line 2"):
+        Source(path).plan(2)
+
+
+def test_unknown_suffix_and_missing_column_are_refused(tmp_path):
+    (tmp_path / "d.xyz").write_text("a\n")
+    with pytest.raises(InputError, match="--format"):
+        Source(tmp_path / "d.xyz")
+    pd.DataFrame({"body": ["a"]}).to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(InputError, match=r"\['text'\] not found"):
+        Source(tmp_path / "d.csv")
+
+
+# ---------------------------------------------------------------------- the tables
+def test_rows_equal_direct_explanations(jsonl_job, model_dir):
+    out, _, result = jsonl_job
+    model, tokenizer = load_model(model_dir)
+    explainer = Explainer(model, tokenizer, n_steps=4, progress=False)
+    got = tables(out)
+    assert list(got["documents"]["doc_id"]) == ["d0", "d1", "d2", "d3"]
+    assert result.documents == 4 and result.errors == 4
+    for row in got["documents"].itertuples():
+        explanation = explainer(row.text)
+        assert list(row.tokens) == list(explanation.tokens)
+        assert list(row.predicted_labels) == list(explanation.predicted_labels)
+        np.testing.assert_array_equal(np.stack(row.label_probabilities), explanation.probabilities)
+        targets = got["targets"][got["targets"]["record"] == row.record]
+        assert list(targets["target_index"]) == list(range(len(explanation)))
+        np.testing.assert_array_equal(np.stack(targets["scores"]), explanation.attributions)
+        np.testing.assert_array_equal(targets["delta"], explanation.deltas)
+        assert list(targets["label"]) == [t.label for t in explanation.targets]
+        # character spans index the text; the Explanation rebuilt from the tables is the same
+        for t in targets.itertuples():
+            assert row.text[t.start : t.end] == explanation.surface(t.position)
+        rebuilt = nerlens.corpus.open(out).explanation(row.record)
+        np.testing.assert_array_equal(rebuilt.attributions, explanation.attributions)
+        assert rebuilt.targets == explanation.targets
+        assert rebuilt.entities == explanation.entities
+
+
+def test_bad_records_go_to_the_errors_table(jsonl_job):
+    out, _, _ = jsonl_job
+    errors = tables(out)["errors"]
+    assert list(errors["line"]) == [2, 4, 5, 8]
+    assert list(errors["doc_id"]) == ["2", "empty", "number", "long"]
+    messages = list(errors["message"])
+    assert messages[0].startswith("malformed JSON")
+    assert "non-whitespace" in messages[1]
+    assert "must be a str, got int" in messages[2]
+    assert "--long-text window" in messages[3]
+
+
+def test_finished_job_does_nothing_and_changes_are_refused(jsonl_job, jsonl_input, tmp_path):
+    out, settings, _ = jsonl_job
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    again = run_job(settings, out, progress=False)
+    assert again.nothing_to_do and again.documents == 4
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    base = ["batch", str(jsonl_input), "--out", str(out), "--model", settings.model]
+    base += ["--id-field", "id", "--shard-size", "3"]
+    same = runner.invoke(app, [*base, "--n-steps", "4", "--no-progress"])
+    assert same.exit_code == 0 and "nothing to do" in same.output
+    changed = runner.invoke(app, [*base, "--n-steps", "5"])
+    assert changed.exit_code == 2
+    assert "job.method_options.n_steps was 4, now 5" in changed.output
+    other = tmp_path / "docs.jsonl"
+    other.write_text(jsonl_input.read_text() + '{"id": "x", "text": "more"}\n')
+    moved = runner.invoke(app, ["batch", str(other), *base[2:], "--n-steps", "4"])
+    assert moved.exit_code == 2 and "input_hash was" in moved.output
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_kill_9_then_rerun_equals_an_uninterrupted_run(tmp_path, model_dir):
+    path = tmp_path / "docs.txt"  # 20 shards: the kill comes long before the end
+    path.write_text("\n".join(SENTENCES * 5) + "\n", encoding="utf-8")
+    reference = tmp_path / "reference"
+    run_job(settings_for(path, model_dir, shard_size=2), reference, progress=False)
+
+    out = tmp_path / "killed"
+    command = [sys.executable, "-c", "from nerlens.cli import main; main()", "batch", str(path)]
+    command += ["--out", str(out), "--model", model_dir, "--n-steps", "4", "--shard-size", "2"]
+    command += ["--no-progress"]
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list((out / "done").glob("*.json")) if out.exists() else True:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = len(list((out / "done").glob("*.json")))
+    assert 1 <= finished < 20, "the kill came after the job finished; nothing was tested"
+    partial = nerlens.corpus.open(out).overview()["documents"][0]
+    assert partial == 2 * finished  # only finished shards are read
+
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert f"{finished} were already done" in resumed.stdout
+    assert not list(out.rglob("*.tmp"))  # no temporary files left
+    assert_same_tables(reference, out)
+
+
+def test_unfinished_shards_are_redone_and_leftovers_removed(jsonl_job, jsonl_input, tmp_path):
+    out, settings, _ = jsonl_job
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-r", str(out), str(copy)], check=True)
+    (copy / "done" / "shard-00001.json").unlink()  # as if killed before the marker was renamed
+    (copy / "targets" / ".shard-00002.parquet.1.tmp").write_bytes(b"half a file")
+    result = run_job(settings, copy, progress=False)
+    assert (result.ran, result.already_done) == (1, 2)
+    assert not (copy / "targets" / ".shard-00002.parquet.1.tmp").exists()
+    assert_same_tables(out, copy)
+
+
+def test_bad_options_exit_2_with_one_line(tmp_path, jsonl_input, model_dir):
+    cases = [
+        (["--targets", "gold"], "needs gold labels"),
+        (["--method", "nope"], "--method 'nope' is not a registered method"),
+        (["--long-text", "cut"], "--long-text must be"),
+        (["--text-field", "body"], "no field 'body'"),
+    ]
+    for extra, message in cases:
+        out = tmp_path / extra[1]
+        args = ["batch", str(jsonl_input), "--out", str(out), "--model", model_dir, *extra]
+        result = runner.invoke(app, [*args, "--no-progress", "--n-steps", "4"])
+        if extra[0] == "--text-field":  # every record lacks the field: all go to errors
+            assert result.exit_code == 0
+            messages = nerlens.corpus.open(out).errors()["message"]
+            assert messages.str.contains(message).sum() == 7  # and the malformed line
+            continue
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("error: ") and message in result.output
+
+
+# ---------------------------------------------------------------------- queries and report
+@pytest.fixture(scope="module")
+def gold_job(tmp_path_factory, model_dir):
+    path = tmp_path_factory.mktemp("gold") / "heldout.conll"
+    with path.open("w", encoding="utf-8") as stream:
+        for line in HELDOUT.read_text(encoding="utf-8").splitlines()[:6]:
+            sentence = json.loads(line)
+            stream.writelines(f"{w} {t}\n" for w, t in zip(sentence["tokens"], sentence["tags"]))
+            stream.write("\n")
+    out = path.parent / "out"
+    run_job(settings_for(path, "demo", targets="entities", n_steps=8), out, progress=False)
+    return path, out
+
+
+def test_top_context_matches_pandas(jsonl_job):
+    out, _, _ = jsonl_job
+    corpus = nerlens.corpus.open(out)
+    documents = corpus.documents().set_index("record")
+    items = {"token": [], "word": []}
+    for t in corpus.targets().itertuples():
+        document = documents.loc[t.record]
+        own = range(t.position, t.token_end)
+        words: dict[int, list[int]] = {}
+        for i, score in enumerate(t.scores):
+            if document.special[i]:
+                continue
+            if i not in own:
+                items["token"].append((t.label, document.tokens[i], score))
+            words.setdefault(document.word_ids[i], []).append(i)
+        for positions in words.values():
+            if not set(positions) & set(own):
+                first, last = document.offsets[positions[0]][0], document.offsets[positions[-1]][1]
+                word_score = sum(t.scores[i] for i in positions)
+                items["word"].append((t.label, document.text[first:last], word_score))
+    for unit in ("token", "word"):
+        frame = pd.DataFrame(items[unit], columns=["label", unit, "score"])
+        stats = frame.groupby(["label", unit])["score"].agg(["count", "mean", "sum"])
+        for order, column in (("mean", "mean"), ("total", "sum")):
+            got = corpus.top_context(unit, top=3, order=order, min_count=2)
+            kept = stats[stats["count"] >= 2].reset_index()
+            kept = kept.sort_values(["label", column, unit], ascending=[True, False, True])
+            expected = kept.groupby("label").head(3)
+            assert list(got[unit]) == list(expected[unit])
+            np.testing.assert_allclose(got["mean"], expected["mean"], rtol=1e-12)
+            np.testing.assert_allclose(got["total"], expected["sum"], rtol=1e-12)
+            assert list(got["count"]) == list(expected["count"])
+
+
+def test_gold_scores_and_errors_match_seqeval(gold_job):
+    path, out = gold_job
+    corpus = nerlens.corpus.open(out)
+    unconverged = (corpus.targets()["delta"].abs() > 0.01).sum()  # demo model, 8 steps
+    assert unconverged > 0 and corpus.overview()["unconverged_targets"][0] == unconverged
+    model, tokenizer = load_model("demo")
+    explainer = Explainer(model, tokenizer, n_steps=8, progress=False)
+    gold_tags, predicted_tags = [], []
+    for record in Source(path).read(Source(path).plan(100)[0]):
+        explanation = explainer(record.text, "entities")
+        tags, start = [], 0
+        for word in record.gold.words:  # the label of each word's first token
+            first = [
+                i
+                for i, (a, _) in enumerate(explanation.offsets)
+                if a == start and not explanation.special[i]
+            ]
+            tags.append(explanation.predicted_labels[first[0]])
+            start += len(word) + 1
+        gold_tags.append(list(record.gold.tags))
+        predicted_tags.append(tags)
+    expected = classification_report(gold_tags, predicted_tags, output_dict=True)
+    scores = corpus.gold_scores().set_index("type")
+    for name, values in expected.items():
+        assert scores.loc[name, "f1"] == pytest.approx(values["f1-score"])
+        assert scores.loc[name, "support"] == values["support"]
+    errors = corpus.gold_errors()
+    expected_fp = sum(
+        len(set(get_entities(p)) - set(get_entities(g))) for g, p in zip(gold_tags, predicted_tags)
+    )
+    assert (errors["kind"] == "false positive").sum() == expected_fp
+    assert len(errors) > 0
+
+
+def test_gold_targets_explain_each_gold_entity(gold_job, model_dir, tmp_path):
+    path, _ = gold_job
+    run_job(settings_for(path, model_dir, targets="gold"), tmp_path / "out", progress=False)
+    corpus = nerlens.corpus.open(tmp_path / "out")
+    targets = corpus.targets()
+    gold = corpus.sql(
+        "SELECT record, g.start, g.end, g.label FROM "
+        "(SELECT record, UNNEST(gold_entities) AS g FROM documents) ORDER BY record, g.start"
+    )
+    assert list(zip(targets["record"], targets["start"], targets["end"], targets["label"])) == list(
+        gold.itertuples(index=False, name=None)
+    )
+    assert targets["gold_exact"].all() and (targets["gold_label"] == targets["label"]).all()
+
+
+def test_report_html_has_overview_context_and_gold(gold_job, tmp_path):
+    _, out = gold_job
+    page = tmp_path / "report.html"
+    result = runner.invoke(app, ["report", str(out), "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    text = page.read_text(encoding="utf-8")
+    corpus = nerlens.corpus.open(out)
+    assert f"<th>documents</th><td>{len(corpus.documents())}</td>" in text
+    for label in set(corpus.targets()["label"]):
+        assert f"<h3>{label}</h3>" in text
+    assert "false positives (" in text and "false negatives (" in text
+    first = corpus.gold_errors().iloc[0]
+    assert f"<b>{first['span']}</b>" in text
+    assert "Attribution Score" in text  # the explanation is shown inline
+    view = tmp_path / "report_documents" / f"record-{first['record']}.html"
+    assert f"href='report_documents/{view.name}'" in text and view.exists()
+    missing = runner.invoke(app, ["report", str(tmp_path), "--html", str(page)])
+    assert missing.exit_code == 2 and "no manifest.json" in missing.output
+
+
+def test_a_killed_claim_and_a_running_job_are_handled(jsonl_job, tmp_path):
+    out, settings, _ = jsonl_job
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / ".manifest.json.123.tmp").write_text("{")  # killed while writing the manifest
+    assert run_job(settings, fresh, progress=False).documents == 4
+    with nerlens.corpus.store.Store(out).lock(), pytest.raises(InputError, match="another"):
+        run_job(settings, out, progress=False)
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(InputError, match="holds no documents"):
+        run_job(
+            settings_for(tmp_path / "empty.txt", settings.model), tmp_path / "e", progress=False
+        )
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not empty and has no manifest"):
+        run_job(settings, tmp_path / "other", progress=False)
+
+
+def test_long_documents_in_windows(tmp_path, tokenizer):
+    from conftest import tiny_bert
+
+    model_dir = tmp_path / "short"
+    tiny_bert(tokenizer, max_position_embeddings=32).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    path = tmp_path / "long.txt"
+    path.write_text(" ".join(SENTENCES[:6]) + "\n" + SENTENCES[0] + "\n", encoding="utf-8")
+    settings = settings_for(path, str(model_dir), long_text="window")
+    run_job(settings, tmp_path / "out", progress=False)
+    corpus = nerlens.corpus.open(tmp_path / "out")
+    model, loaded_tokenizer = load_model(str(model_dir))
+    explainer = Explainer(model, loaded_tokenizer, n_steps=4, long_text="window", progress=False)
+    documents = corpus.documents()
+    assert list(documents["windows"]) == [explainer(t).settings["windows"] for t in documents.text]
+    assert documents["windows"][0] > 1 and documents["windows"][1] == 1
+    rebuilt = corpus.explanation(0)
+    np.testing.assert_array_equal(rebuilt.attributions, explainer(documents.text[0]).attributions)
+
+
+def test_progress_bar_shows_rate_and_eta():
+    import io
+
+    from rich.console import Console
+
+    from nerlens.corpus.job import _DocumentsBar
+
+    stream = io.StringIO()
+    with _DocumentsBar(10, Console(file=stream, force_terminal=True, width=120)) as advance:
+        advance(4)
+    shown = stream.getvalue()
+    assert "4/10" in shown and "docs/s" in shown and "ETA" in shown

@@ -147,10 +147,11 @@ def test_threads_option_is_checked(tokenizer, tiny_model):
 
 def test_threads_apply_during_the_call_and_are_restored(tokenizer, tiny_model):
     before = torch.get_num_threads()
+    explainer = Explainer(tiny_model, tokenizer, n_steps=2, threads=1)
     seen = []
     handle = tiny_model.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
     try:
-        Explainer(tiny_model, tokenizer, n_steps=2, threads=1)(SEED_TEXT)
+        explainer(SEED_TEXT)
     finally:
         handle.remove()
     assert seen and set(seen) == {1}

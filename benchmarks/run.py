@@ -208,48 +208,59 @@ def measure(case: Case, paths: dict[str, Path], reference_python: str) -> dict:
     }
 
 
-def reference_max_delta(result: dict) -> float:
-    """The largest |delta| of a reference result (a missing delta counts as unconverged)."""
+def max_abs_delta(result: dict) -> float:
+    """The largest |delta| of a runner result (a missing delta counts as unconverged)."""
     return max(float("inf") if d is None else abs(d) for d in result["deltas"])
 
 
 def accuracy(paths: dict[str, Path], reference_python: str, settings: Settings) -> list[dict]:
-    """Equal accuracy: the reference's n_steps (tried in ascending order, first that reaches
-    every |delta| <= 1e-3) and its time, against nerlens auto at tolerance 1e-3."""
+    """Equal accuracy: the fewest of the tried n_steps at which the reference's numbers have
+    every |delta| <= 1e-3, the reference's time at that n, against nerlens auto at 1e-3.
+
+    The reference's own delta is not the completeness gap of what it integrates (it evaluates
+    f(baseline) with all-zero position ids, docs/reference-semantics.md), and on the demo model
+    it stays near 1 at any n. The same numbers come from nerlens' drop-in (max abs diff ~1e-5,
+    first table), whose delta is the true gap, so that is what decides n; the reference is then
+    timed at that n.
+    """
     rows = []
     for case in settings.accuracy_cases:
         name = f"accuracy-{case.model}-{case.text}"
         texts_file = write_texts(name, case, paths)
         tried = []
         for steps in settings.accuracy_steps:
-            out = RESULTS / f"{name}-reference-{steps}.json"
-            result = run_json(
-                [reference_python, str(HERE / "reference_runner.py"), "--model",
-                 str(paths[case.model]), "--texts", str(texts_file), "--out", str(out),
-                 "--n-steps", str(steps)],
-                out,
-            )["results"][0]  # fmt: skip
-            tried.append({"n_steps": steps, "seconds": result["seconds"],
-                          "max_abs_delta": reference_max_delta(result)})  # fmt: skip
-            print(f"  {name} reference {steps}: {result['seconds']:.1f}s", flush=True)
+            out = RESULTS / f"{name}-compat-{steps}.json"
+            same = run_ours("compat", paths[case.model], texts_file, out, "--n-steps", str(steps))
+            tried.append({"n_steps": steps, "max_abs_delta": max_abs_delta(same)})
+            print(f"  {name} same numbers {steps}: |delta| <= {tried[-1]['max_abs_delta']:.1e}",
+                  flush=True)  # fmt: skip
             if tried[-1]["max_abs_delta"] <= ACCURACY_TOLERANCE:
                 break
+        reached = tried[-1]["max_abs_delta"] <= ACCURACY_TOLERANCE
+        steps = tried[-1]["n_steps"]
+        out = RESULTS / f"{name}-reference-{steps}.json"
+        reference = run_json(
+            [reference_python, str(HERE / "reference_runner.py"), "--model",
+             str(paths[case.model]), "--texts", str(texts_file), "--out", str(out),
+             "--n-steps", str(steps)],
+            out,
+        )["results"][0]  # fmt: skip
+        print(f"  {name} reference {steps}: {reference['seconds']:.1f}s", flush=True)
         auto = run_ours("auto", paths[case.model], texts_file, RESULTS / f"{name}-auto.json",
                         "--tolerance", str(ACCURACY_TOLERANCE))  # fmt: skip
-        reached = tried[-1]["max_abs_delta"] <= ACCURACY_TOLERANCE
         rows.append(
             {
                 "case": f"{case.model}-{case.text}",
                 "targets": len(auto["positions"]),
                 "tried": tried,
-                "reference_n_steps": tried[-1]["n_steps"] if reached else None,
-                "reference_s": tried[-1]["seconds"],
-                "reference_max_abs_delta": tried[-1]["max_abs_delta"],
+                "reference_n_steps": steps if reached else None,
+                "reference_s": reference["seconds"],
+                "reference_own_max_abs_delta": max_abs_delta(reference),
                 "auto_s": auto["seconds"],
-                "auto_max_abs_delta": float(max(abs(d) for d in auto["deltas"])),
+                "auto_max_abs_delta": max_abs_delta(auto),
                 "auto_steps": f"{min(auto['steps'])}-{max(auto['steps'])}",
                 "auto_passes": passes(auto),
-                "speedup": tried[-1]["seconds"] / auto["seconds"],
+                "speedup": reference["seconds"] / auto["seconds"],
             }
         )
     return rows
@@ -517,14 +528,18 @@ def accuracy_section(rows: list[dict], dates: dict[str, str], where: str) -> lis
     return section(
         "Equal accuracy: every |delta| <= 1e-3, demo model",
         measured(dates, "accuracy") + where,
-        "The reference runs its same-numbers mode at 50, 100, 200 and 400 steps, in that order, "
-        'until every target\'s |delta| <= 1e-3; nerlens runs `n_steps="auto"` at tolerance '
-        "1e-3 on the same targets (special tokens included).",
-        ["case", "targets", "reference steps tried (max abs delta)", "reference n",
-         "reference s", "nerlens auto s", "auto steps", "auto max abs delta", "auto passes",
-         "speed-up"],
+        "The same numbers as the reference (nerlens' drop-in) are computed at 50, 100, 200 and "
+        "400 steps, in that order, until every target's true completeness gap |delta| <= 1e-3; "
+        "the reference is timed at that n. (The reference's own delta evaluates f(baseline) with "
+        "all-zero position ids, a different input, and stays near 1 on this model at any n: "
+        "column 'reference's own delta'.) nerlens runs `n_steps=\"auto\"` at tolerance 1e-3 on "
+        "the same targets (special tokens included).",
+        ["case", "targets", "same numbers: steps (max abs delta)", "reference n",
+         "reference s", "reference's own delta", "nerlens auto s", "auto steps",
+         "auto max abs delta", "auto passes", "speed-up"],
         [[r["case"], r["targets"], tried(r),
           r["reference_n_steps"] or f">{r['tried'][-1]['n_steps']}", f"{r['reference_s']:.1f}",
+          f"{r.get('reference_own_max_abs_delta', float('nan')):.1e}",
           f"{r['auto_s']:.1f}", r["auto_steps"], f"{r['auto_max_abs_delta']:.1e}",
           r["auto_passes"], f"{r['speedup']:.1f}x"] for r in rows],
     )  # fmt: skip

@@ -105,8 +105,8 @@ def prepare(
     baseline_token_id: int,
 ) -> ModelInput:
     """Model inputs at the text and at its baseline (the runner's layer as :func:`resolve_layer`
-    gave it). Both ends are evaluated once here; the path between them is the method's business.
-    Call inside ``runner.session()``.
+    gave it). The text is evaluated here, the baseline when a method first needs it; the path
+    between them is the method's business. Call inside ``runner.session()``.
     """
     device = model_device(runner.model)
     ids = torch.tensor([encoding.input_ids], device=device)
@@ -121,15 +121,12 @@ def prepare(
     else:
         baseline = {**inputs, "position_ids": positions[:, :1].repeat(1, positions.shape[1])}
     input_out, input_logits = runner.capture(inputs)
-    baseline_out, baseline_logits = runner.capture(baseline)
     return ModelInput(
         runner=runner,
         inputs=inputs,
         baseline=baseline,
         input_layer_output=input_out,
-        baseline_layer_output=baseline_out,
         input_probs=label_probabilities(input_logits)[0],
-        baseline_probs=label_probabilities(baseline_logits)[0],
         special=encoding.special,
         baseline_token_id=baseline_token_id,
     )

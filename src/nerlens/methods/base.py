@@ -5,12 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from nerlens.methods._common import label_probabilities
 from nerlens.runner import ModelRunner
 from nerlens.targets import Term
 
@@ -32,23 +34,37 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class ModelInput:
-    """One encoded text, evaluated once at the input and at the baseline.
+    """One encoded text, evaluated once at the input (and at the baseline when a method asks).
 
     ``inputs``/``baseline`` are the model's keyword arguments (batch of one) that produce the
     attributed layer's output at the two ends of the path; ``*_layer_output`` are those outputs
-    and ``*_probs`` the label probabilities there (shape ``(tokens, labels)``). ``runner`` runs
-    the model with that layer's output replaced, safely from any thread.
+    and ``*_probs`` the label probabilities there (shape ``(tokens, labels)``). The baseline end
+    is evaluated on first use only: perturbation and plain-gradient methods never need it, and
+    for them that forward pass is a large share of a short text's cost. ``runner`` runs the
+    model with that layer's output replaced, safely from any thread.
     """
 
     runner: ModelRunner
     inputs: dict[str, torch.Tensor]
     baseline: dict[str, torch.Tensor]
     input_layer_output: torch.Tensor
-    baseline_layer_output: torch.Tensor
     input_probs: torch.Tensor
-    baseline_probs: torch.Tensor
     special: tuple[bool, ...] = ()  # per token: a special token, never perturbed
     baseline_token_id: int | None = None  # the id that stands for "absent" in perturbations
+
+    @cached_property
+    def _baseline_end(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attributed layer's output and the label probabilities at the baseline."""
+        output, logits = self.runner.capture(self.baseline)
+        return output, label_probabilities(logits)[0]
+
+    @property
+    def baseline_layer_output(self) -> torch.Tensor:
+        return self._baseline_end[0]
+
+    @property
+    def baseline_probs(self) -> torch.Tensor:
+        return self._baseline_end[1]
 
     @property
     def num_tokens(self) -> int:

@@ -484,6 +484,9 @@ def write_report(summary: dict, path: Path) -> None:
         lines += ["", "This section measures memory only: it may run beside other work, so its "
                   "run times (kept in summary.json) are not speed figures."]  # fmt: skip
     lines += gpu_section()
+    lines += ["", "## Other methods and corpus jobs", "",
+              "Measured by `benchmarks/methods.py` and `benchmarks/corpus.py`: "
+              "[benchmarks-methods-corpus.md](benchmarks-methods-corpus.md)."]  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

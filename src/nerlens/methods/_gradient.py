@@ -46,14 +46,8 @@ def gradient_attribution(
     """An Attribution for a baseline-free gradient method: f(x) known, the rest NaN/0."""
     device = model_input.input_probs.device
     target_values = TargetScores(terms, device)(model_input.input_probs[None].double())[0]
-    nan = np.full(len(terms), np.nan)
-    return Attribution(
-        scores=scores,
-        target_values=target_values.cpu().numpy(),
-        baseline_values=nan,
-        deltas=nan.copy(),
-        steps=np.zeros(len(terms), dtype=np.int64),
-    )
+    no_baseline = np.full(len(terms), np.nan)
+    return Attribution.without_delta(scores, target_values.cpu().numpy(), no_baseline)
 
 
 class GradientMethod(AttributionMethod):

@@ -104,6 +104,20 @@ class Attribution:
     deltas: np.ndarray  # (targets,) sum(scores) - (f(input) - f(baseline)); NaN when undefined
     steps: np.ndarray  # (targets,) number of integration steps used (0 when not applicable)
 
+    @classmethod
+    def without_delta(
+        cls, scores: np.ndarray, target_values: np.ndarray, baseline_values: np.ndarray
+    ) -> Attribution:
+        """Scores of a method that makes no completeness claim: NaN deltas, no steps."""
+        count = len(target_values)
+        return cls(
+            scores=scores,
+            target_values=target_values,
+            baseline_values=baseline_values,
+            deltas=np.full(count, np.nan),
+            steps=np.zeros(count, dtype=np.int64),
+        )
+
 
 ProgressCallback = Callable[[int], None]
 """Called with ``k`` each time ``k`` more targets are fully attributed (for progress bars)."""

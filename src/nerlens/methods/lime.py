@@ -94,10 +94,4 @@ class Lime(AttributionMethod):
         beta = np.linalg.solve(gram, zc.T @ (weight[:, None] * yc))  # (n, targets)
         scores = np.zeros((len(terms), model_input.num_tokens))
         scores[:, positions] = beta.T
-        return Attribution(
-            scores=scores,
-            target_values=values[0],
-            baseline_values=values[-1],
-            deltas=np.full(len(terms), np.nan),
-            steps=np.zeros(len(terms), dtype=np.int64),
-        )
+        return Attribution.without_delta(scores, values[0], values[-1])

@@ -55,11 +55,4 @@ class Occlusion(AttributionMethod):
         values = perturbed_values(model_input, keep, terms, budget)
         scores = np.zeros((len(terms), model_input.num_tokens))
         scores[:, positions] = (values[0][None, :] - values[1 : n + 1]).T
-        count = len(terms)
-        return Attribution(
-            scores=scores,
-            target_values=values[0],
-            baseline_values=values[n + 1],
-            deltas=np.full(count, np.nan),
-            steps=np.zeros(count, dtype=np.int64),
-        )
+        return Attribution.without_delta(scores, values[0], values[n + 1])

@@ -7,7 +7,8 @@ Modes:
 - ``batch``: the native Explainer on all texts in one call (special tokens not explained), with
   ``--n-steps`` (a number or ``auto``), timed as a whole, for sentences per second;
 - ``long``: the native Explainer on one long document in windows (``--context`` tokens, or the
-  model's full length), entity targets, ``--n-steps`` (default 50; the benchmark uses auto).
+  model's full length), entity targets, ``--method`` (IG with ``--n-steps``, default 50; the
+  benchmark uses auto).
 
 Each run is its own process, so ``peak_rss_mb`` is that run's peak resident memory. Every result
 also holds the model passes it made (``passes``: forward and backward passes and their rows).
@@ -47,8 +48,13 @@ def explain(model, tokenizer, item: dict, args: argparse.Namespace):
             explainer(item["text"], n_steps=args.n_steps, ignored_indexes=ignored)
             explanation = explainer.explanation
         elif args.mode == "long":
+            options = (
+                {}
+                if args.method != "integrated_gradients"
+                else {"n_steps": args.n_steps, "tolerance": args.tolerance}
+            )
             explanation = Explainer(
-                model, tokenizer, n_steps=args.n_steps, tolerance=args.tolerance,
+                model, tokenizer, args.method, method_options=options,
                 long_text="window", context=args.context, progress=False,
             )(item["text"], "entities")  # fmt: skip
         else:
@@ -68,6 +74,7 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--context", type=int, default=None, help="long mode: window tokens")
+    parser.add_argument("--method", default="integrated_gradients", help="long mode: the method")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with open(args.texts, encoding="utf-8") as handle:

@@ -20,6 +20,7 @@ table comes from runs made one after the other in this one invocation.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -63,6 +64,8 @@ ACCURACY_STEPS = (50, 100, 200, 400)
 ACCURACY_TOLERANCE = 1e-3
 LONG_TOKENS = 2000
 LONG_CONTEXTS: tuple[int | None, ...] = (128,)
+IG = "integrated_gradients"
+LONG_METHODS = (IG, "occlusion")
 BACKWARD_CASES = [
     ("demo", "seed", "compat"),
     ("demo", "seed", "auto"),
@@ -77,6 +80,7 @@ class Settings:
 
     quick: bool = False
     long_contexts: tuple[int | None, ...] = LONG_CONTEXTS
+    long_methods: tuple[str, ...] = LONG_METHODS
 
     @property
     def accuracy_cases(self) -> list[Case]:
@@ -288,12 +292,14 @@ def long_documents(paths: dict[str, Path], settings: Settings) -> list[dict]:
     texts_file = RESULTS / "long-texts.json"
     texts_file.write_text(json.dumps([{"id": "long", "text": text}]))
     rows = []
-    for context in settings.long_contexts:
+    for method, context in itertools.product(settings.long_methods, settings.long_contexts):
         extra = [] if context is None else ["--context", str(context)]
-        out = RESULTS / f"long-{context or 'full'}.json"
-        result = run_ours("long", paths["demo"], texts_file, out, "--n-steps", "auto", *extra)
+        out = RESULTS / f"long-{method}-{context or 'full'}.json"
+        result = run_ours("long", paths["demo"], texts_file, out, "--method", method,
+                          "--n-steps", "auto", *extra)  # fmt: skip
         rows.append(
             {
+                "method": method,
                 "context": context,
                 "tokens": len(result["tokens"]),
                 "windows": result["windows"],
@@ -305,7 +311,7 @@ def long_documents(paths: dict[str, Path], settings: Settings) -> list[dict]:
                 "steps": f"{min(result['steps'], default=0)}-{max(result['steps'], default=0)}",
             }
         )
-        print(f"  long context={context}: {result['seconds']:.1f}s", flush=True)
+        print(f"  long {method} context={context}: {result['seconds']:.1f}s", flush=True)
     return rows
 
 
@@ -550,18 +556,21 @@ def accuracy_section(rows: list[dict], dates: dict[str, str], where: str) -> lis
 
 def long_section(rows: list[dict], dates: dict[str, str], where: str) -> list[str]:
     return section(
-        'Long document: 2,000 tokens, entity targets, `n_steps="auto"`, demo model',
+        "Long document: 2,000 tokens, entity targets, demo model",
         measured(dates, "long") + where,
         "Held-out news sentences in paragraphs (`long_document()` in `benchmarks/run.py`), "
         'explained in windows with `Explainer(..., long_text="window", context=N)`: each '
         "target is attributed within its window of N tokens (the default, the model's 512, "
-        "is exact and about 4x slower per target).",
-        ["context", "tokens", "windows", "targets", "seconds", "peak RSS MB",
+        "is exact; per target, cost grows with the window). Integrated Gradients runs "
+        '`n_steps="auto"` (tolerance 1e-3); occlusion has no steps and no delta.',
+        ["method", "context", "tokens", "windows", "targets", "seconds", "peak RSS MB",
          "passes (forward/backward)", "backward rows", "auto steps", "max abs delta"],
-        [[r["context"] or "full", r["tokens"], r["windows"], r["targets"],
+        [[r.get("method", IG), r["context"] or "full", r["tokens"],
+          r["windows"], r["targets"],
           f"{r['seconds']:.1f}", f"{r['peak_rss_mb']:.0f}",
           f"{r['passes']['forward']}/{r['passes']['backward']}", r["passes"]["backward_rows"],
-          r["steps"], f"{r['max_abs_delta']:.1e}"] for r in rows],
+          *((r["steps"], f"{r['max_abs_delta']:.1e}") if r.get("method", IG) == IG
+            else ("-", "-"))] for r in rows],
     )  # fmt: skip
 
 
@@ -656,6 +665,9 @@ def main() -> None:
         "--cases", nargs="+", default=None, help="case rows to measure again, e.g. demo-seed"
     )
     parser.add_argument(
+        "--long-methods", nargs="+", default=list(LONG_METHODS), help="methods for the long section"
+    )
+    parser.add_argument(
         "--long-contexts",
         nargs="+",
         default=[str(c) for c in LONG_CONTEXTS],
@@ -663,7 +675,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     contexts = tuple(None if c == "full" else int(c) for c in args.long_contexts)
-    settings = Settings(quick=args.quick, long_contexts=contexts)
+    settings = Settings(
+        quick=args.quick, long_contexts=contexts, long_methods=tuple(args.long_methods)
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     reference_python = (
         subprocess.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import ClassVar
 
 import numpy as np
@@ -12,9 +13,18 @@ import torch
 from conftest import SEED_TEXT, tiny_bert
 from nerlens import Explainer, InputError
 from nerlens import explainer as explainer_module
+from nerlens.explainer import _alone
 from nerlens.methods import integrated_gradients
 from nerlens.methods.integrated_gradients import chunk_bounds
-from nerlens.runner import count_passes, intra_op_threads
+from nerlens.runner import (
+    count_passes,
+    intra_op_threads,
+    memory_share,
+    run_concurrently,
+    workers_for,
+)
+
+CPU = torch.device("cpu")
 
 
 def curved_model(tokenizer):
@@ -242,3 +252,80 @@ def test_context_errors(tokenizer, tiny_model):
     for bad in (8, 64.0, True):
         with pytest.raises(InputError, match=f"context must be an int >= 16 or None, got {bad!r}"):
             Explainer(tiny_model, tokenizer, long_text="window", context=bad)
+
+
+# ---------------------------------------------------------------------- concurrent work
+def test_run_concurrently_keeps_order_runs_side_by_side_and_single_threaded():
+    started = threading.Barrier(2, timeout=10)  # both jobs must be running at the same time
+
+    def job(value):
+        def run():
+            started.wait()
+            return value, threading.get_ident(), torch.get_num_threads(), workers_for(CPU)
+
+        return run
+
+    caller_threads = torch.get_num_threads()
+    results = run_concurrently([job("a"), job("b")], workers=2)
+    assert [value for value, *_ in results] == ["a", "b"]
+    assert len({ident for _, ident, _, _ in results} | {threading.get_ident()}) == 3
+    assert {threads for _, _, threads, _ in results} == {1}  # torch single-threaded per worker
+    assert {nested for *_, nested in results} == {1}  # no nesting: work inside runs in order
+    assert torch.get_num_threads() == caller_threads
+    assert run_concurrently([threading.get_ident], workers=1) == [threading.get_ident()]
+
+
+def test_run_concurrently_raises_the_first_failing_jobs_error_after_all_ended():
+    ended = []
+
+    def fail(message, delay):
+        def run():
+            time.sleep(delay)
+            ended.append(message)
+            raise ValueError(message)
+
+        return run
+
+    with pytest.raises(ValueError, match="first"):
+        run_concurrently([fail("first", 0.2), fail("second", 0.0)], workers=2)
+    assert sorted(ended) == ["first", "second"]
+
+
+def test_workers_share_the_memory_budget_and_count_their_passes(tokenizer, tiny_model):
+    shares = run_concurrently([memory_share, memory_share, memory_share], workers=3)
+    assert shares == [3, 3, 3] and memory_share() == 1
+    explainer = Explainer(tiny_model, tokenizer, n_steps=3, progress=False)
+    texts = ["Angela Merkel met Barack Obama in Berlin.", "Paris is in France.", SEED_TEXT]
+    with count_passes() as passes:
+        explainer(texts, include_special_tokens=True)
+    # each text: its own forward, the baseline end, one shared path forward; one backward per
+    # target, whichever worker ran it
+    tokens = [len(tokenizer(text)["input_ids"]) for text in texts]
+    assert passes.forward == 3 * len(texts)
+    assert passes.backward == sum(tokens)
+
+
+def test_texts_and_windows_side_by_side_equal_one_thread_one_by_one(tokenizer):
+    """Texts, windows and a text's targets run on workers; the numbers are exactly those of one
+    thread explaining each text alone."""
+    model = tiny_bert(tokenizer, seed=3, hidden_size=64, num_hidden_layers=3,
+                      initializer_range=0.2, max_position_embeddings=40)  # fmt: skip
+    texts = [SEED_TEXT, "Angela Merkel met Barack Obama in Berlin.", "Paris is in France."]
+    long = " ".join(f"Part {i}: Berlin, Madrid and Rome." for i in range(6))
+    options = dict(n_steps="auto", long_text="window", stride=8, progress=False)
+    together = Explainer(model, tokenizer, threads=2, **options)([*texts, long])
+    alone = Explainer(model, tokenizer, threads=1, **options)
+    assert together[-1].settings["windows"] > 1
+    for text, explanation in zip([*texts, long], together):
+        expected = alone(text)
+        assert np.array_equal(explanation.attributions, expected.attributions)
+        assert np.array_equal(explanation.deltas, expected.deltas)
+        assert np.array_equal(explanation.probabilities, expected.probabilities)
+
+
+def test_a_window_too_big_to_share_runs_alone():
+    assert _alone([100, 10, 10], workers=2) == [0]
+    assert _alone([10, 10, 10, 10], workers=2) == []
+    assert _alone([50, 40, 5, 5], workers=2) == []  # 50 <= half of 100: side by side
+    assert _alone([60, 30, 30, 1], workers=4) == [0, 1, 2, 3]  # the last one is alone anyway
+    assert _alone([60, 30], workers=1) == []

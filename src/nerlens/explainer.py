@@ -7,10 +7,12 @@ that uses them; every later stage can trust its inputs.
 from __future__ import annotations
 
 import inspect
+import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
@@ -42,7 +44,7 @@ from nerlens.gold import (
 )
 from nerlens.methods import AttributionMethod, Budget, get_method_class, resolve_method
 from nerlens.methods import method_options as method_options_of
-from nerlens.methods.base import ProgressCallback
+from nerlens.methods.base import Attribution, ProgressCallback
 from nerlens.model_input import (
     Embedding,
     ModelInput,
@@ -51,7 +53,7 @@ from nerlens.model_input import (
     prepare,
     resolve_layer,
 )
-from nerlens.runner import ModelRunner, intra_op_threads
+from nerlens.runner import ModelRunner, intra_op_threads, run_concurrently, workers_for
 from nerlens.targets import (
     EntityTarget,
     Target,
@@ -264,23 +266,34 @@ class Explainer:
         tokens = sum(len(document) for document, _ in encoded)
         show = self.progress if self.progress is not None else tokens >= AUTO_PROGRESS_TOKENS
         with intra_op_threads(self.threads), self.runner.session():
-            predicted = [
-                self._predict(
-                    document,
-                    windows,
-                    selection,
-                    ignored_indexes,
-                    ignored_labels,
-                    include_special_tokens,
-                    spans,
-                )
-                for (document, windows), selection, spans in zip(
-                    encoded, per_text_targets, per_text_gold
-                )
-            ]
+            workers = workers_for(model_device(self.model))
+            predicted = run_concurrently(
+                [
+                    partial(
+                        self._predict,
+                        document,
+                        windows,
+                        selection,
+                        ignored_indexes,
+                        ignored_labels,
+                        include_special_tokens,
+                        spans,
+                    )
+                    for (document, windows), selection, spans in zip(
+                        encoded, per_text_targets, per_text_gold
+                    )
+                ],
+                workers,
+            )
             total = sum(len(text.targets) for text in predicted)
             with _progress(show, total) as advance:
-                results = [self._attribute(text, advance) for text in predicted]
+                work = [w for i, text in enumerate(predicted) for w in _window_work(i, text)]
+                done = self._run_work(predicted, work, advance, workers)
+                results = []
+                for i, text in enumerate(predicted):  # a loop: warnings point at the caller
+                    results.append(
+                        self._explanation(text, [(w, r) for w, r in zip(work, done) if w.text == i])
+                    )
         return results[0] if single else results
 
     def evaluate(self, explanation: Explanation) -> pd.DataFrame:
@@ -310,10 +323,13 @@ class Explainer:
         gold: tuple[GoldSpan, ...] | None = None,
     ) -> _Predicted:
         """Both ends of the path in every window, the predictions, and the targets they give."""
-        inputs = [
-            prepare(self.runner, self.embedding, w.encoding, self.baseline_token_id)
-            for w in windows
-        ]
+        inputs = run_concurrently(
+            [
+                partial(prepare, self.runner, self.embedding, w.encoding, self.baseline_token_id)
+                for w in windows
+            ],
+            workers_for(model_device(self.model)),
+        )
         probabilities = np.zeros((len(document), len(self.labels)))
         for window, model_input in zip(windows, inputs):
             owned = list(window.owned)
@@ -355,27 +371,54 @@ class Explainer:
             document, windows, inputs, probabilities, entities, targets, homes, gold, correct
         )
 
-    def _attribute(self, text: _Predicted, advance: ProgressCallback) -> Explanation:
-        """Every target attributed in its home window, as one Explanation."""
+    def _run_work(
+        self,
+        predicted: list[_Predicted],
+        work: list[_WindowWork],
+        advance: ProgressCallback,
+        workers: int,
+    ) -> list[Attribution]:
+        """Every window's attributions, in ``work``'s order.
+
+        Windows (of one text or of many) are independent, so on CPU up to ``workers`` of them
+        run at once, single-threaded. A window too big to share the time evenly runs first and
+        alone, with its own passes spread over the workers (see :func:`_alone`).
+        """
+        jobs = [partial(self._attribute_window, predicted[w.text], w, advance) for w in work]
+        alone = _alone([w.cost for w in work], workers)
+        results: dict[int, Attribution] = {i: jobs[i]() for i in alone}
+        shared = sorted(set(range(len(work))) - set(alone), key=lambda i: -work[i].cost)
+        results.update(zip(shared, run_concurrently([jobs[i] for i in shared], workers)))
+        return [results[i] for i in range(len(work))]
+
+    def _attribute_window(
+        self, text: _Predicted, work: _WindowWork, advance: ProgressCallback
+    ) -> Attribution:
+        """The targets ``work.chosen`` of ``text`` attributed in their home window."""
+        window, model_input = text.windows[work.window], text.inputs[work.window]
+        local = {p: i for i, p in enumerate(window.document_positions)}
+        terms = [_localise(text.targets[t].terms(self.label2id), local) for t in work.chosen]
+        reported = _Reported(advance)
+        if self._method_reports_progress:
+            result = self.method.attribute(model_input, terms, self.budget, reported)
+        else:  # a user's method written before progress reports: all done at its end
+            result = self.method.attribute(model_input, terms, self.budget)
+        advance(len(work.chosen) - reported.count)
+        return result
+
+    def _explanation(
+        self, text: _Predicted, done: list[tuple[_WindowWork, Attribution]]
+    ) -> Explanation:
+        """One text's Explanation from its windows' attributions."""
         document, windows, targets = text.document, text.windows, text.targets
         attributions = np.zeros((len(targets), len(document)))
         target_values = np.zeros(len(targets))
         baseline_values = np.zeros(len(targets))
         deltas = np.zeros(len(targets))
         steps = np.zeros(len(targets), dtype=np.int64)
-        for w, (window, model_input) in enumerate(zip(windows, text.inputs)):
-            chosen = [t for t, home in enumerate(text.homes) if home == w]
-            if not chosen:
-                continue
-            local = {p: i for i, p in enumerate(window.document_positions)}
-            terms = [_localise(targets[t].terms(self.label2id), local) for t in chosen]
-            reported = _Reported(advance)
-            if self._method_reports_progress:
-                result = self.method.attribute(model_input, terms, self.budget, reported)
-            else:  # a user's method written before progress reports: all done at its end
-                result = self.method.attribute(model_input, terms, self.budget)
-            advance(len(chosen) - reported.count)
-            positions = list(window.document_positions)
+        for work, result in done:
+            chosen = work.chosen
+            positions = list(windows[work.window].document_positions)
             for row, t in enumerate(chosen):
                 attributions[t, positions] = result.scores[row]
             target_values[chosen] = result.target_values
@@ -486,15 +529,56 @@ class _Predicted:
     correct: tuple[bool, ...] | None
 
 
+@dataclass(frozen=True)
+class _WindowWork:
+    """The targets of text ``text`` that window ``window`` explains, and a guess of the cost."""
+
+    text: int
+    window: int
+    chosen: list[int]
+    cost: int  # targets × tokens: what the passes of a window roughly scale with
+
+
+def _window_work(index: int, text: _Predicted) -> list[_WindowWork]:
+    """Text ``index``'s windows that explain at least one target, each with its targets."""
+    work = []
+    for w, window in enumerate(text.windows):
+        chosen = [t for t, home in enumerate(text.homes) if home == w]
+        if chosen:
+            work.append(_WindowWork(index, w, chosen, len(chosen) * len(window.document_positions)))
+    return work
+
+
+def _alone(costs: Sequence[int], workers: int) -> list[int]:
+    """The jobs to run one at a time, each using every worker for its own passes.
+
+    Run side by side, single-threaded, jobs end when the largest ends: that wastes workers when
+    one job costs more than an even share of the rest. Such jobs (largest first, again and
+    again) run alone; the rest share the workers.
+    """
+    order = sorted(range(len(costs)), key=lambda i: -costs[i])
+    remaining = sum(costs)
+    alone: list[int] = []
+    for i in order:
+        if workers <= 1 or costs[i] * workers <= remaining:
+            break
+        alone.append(i)
+        remaining -= costs[i]
+    return alone
+
+
 class _Reported:
-    """Passes a method's progress reports on, counting them (the rest is reported after)."""
+    """Passes a method's progress reports on, counting them (the rest is reported after).
+    Reports may come from the method's worker threads."""
 
     def __init__(self, advance: ProgressCallback) -> None:
         self.advance = advance
         self.count = 0
+        self._lock = threading.Lock()
 
     def __call__(self, done: int) -> None:
-        self.count += done
+        with self._lock:
+            self.count += done
         self.advance(done)
 
 

@@ -41,6 +41,9 @@ class JobSettings:
     method_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"n_steps": "auto"}
 
 
+Explained = tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any] | None]
+
+
 @dataclass
 class ShardRows:
     """The rows one shard adds to each table."""
@@ -49,9 +52,9 @@ class ShardRows:
     targets: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, explainer: Explainer, record: Record, settings: JobSettings) -> None:
-        """Explain one record and append its rows (or its error row)."""
-        document, targets, error = explain_record(explainer, record, settings)
+    def add(self, explained: Explained) -> None:
+        """Append one record's rows (or its error row), as :func:`explain_record` gave them."""
+        document, targets, error = explained
         if error is not None:
             self.errors.append(error)
         else:
@@ -59,9 +62,7 @@ class ShardRows:
             self.targets.extend(targets)
 
 
-def explain_record(
-    explainer: Explainer, record: Record, settings: JobSettings
-) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any] | None]:
+def explain_record(explainer: Explainer, record: Record, settings: JobSettings) -> Explained:
     """``(document row, target rows, None)``, or ``(None, [], error row)`` for a bad record."""
     if record.error is not None:
         return None, [], _error(record, record.error)

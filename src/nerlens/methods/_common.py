@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from nerlens.runner import memory_share
 from nerlens.targets import Term
 
 
@@ -44,6 +45,7 @@ def steps_per_chunk(model: nn.Module, num_tokens: int, budget_mb: float) -> int:
 
     An estimate for transformer encoders: per layer and token, a few hidden-sized tensors, the
     feed-forward activations and one attention row per head are kept for the backward pass.
+    Jobs that run at once (:func:`nerlens.runner.run_concurrently`) share the budget equally.
     """
     config = getattr(model, "config", None)
     hidden = getattr(config, "hidden_size", 768)
@@ -52,4 +54,4 @@ def steps_per_chunk(model: nn.Module, num_tokens: int, budget_mb: float) -> int:
     ffn = getattr(config, "intermediate_size", 4 * hidden)
     floats = layers * num_tokens * (10 * hidden + 2 * ffn + 3 * heads * num_tokens)
     bytes_per_step = 4 * floats
-    return max(1, int(budget_mb * 2**20 // bytes_per_step))
+    return max(1, int(budget_mb / memory_share() * 2**20 // bytes_per_step))

@@ -18,7 +18,7 @@ node. Nodes gather where the model's output changes sharply, and every target en
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -39,7 +39,7 @@ from nerlens.methods.base import (
     ModelInput,
     ProgressCallback,
 )
-from nerlens.runner import note_backward
+from nerlens.runner import note_backward, run_concurrently, workers_for
 from nerlens.targets import Term
 
 Rule = Literal["gausslegendre", "riemann_trapezoid"]
@@ -291,18 +291,24 @@ def run_rows(
             (grads,) = torch.autograd.grad(row_scores, path, weights, is_grads_batched=True)
             note_backward(len(rows), channels)
             for j in range(channels):
-                _accumulate(totals, grads[j], direction, slots[j])
+                _accumulate(totals, _per_row(grads[j], direction), slots[j])
             if progress is not None and last:
                 progress(channels)
             continue
+        workers = workers_for(device)
+        done = progress if last else None  # each channel's end is one more target done
+        if workers > 1 and channels > 1:  # the channels' passes at once, on one retained graph
+            jobs = [
+                _channel_job(row_scores, path, weights[j], direction, True, done)
+                for j in range(channels)
+            ]
+            for j, per_row in enumerate(run_concurrently(jobs, workers)):
+                _accumulate(totals, per_row, slots[j])
+            continue
         for j in range(channels):
-            (grad,) = torch.autograd.grad(
-                row_scores, path, weights[j], retain_graph=j < channels - 1
-            )
-            note_backward(len(rows))
-            _accumulate(totals, grad, direction, slots[j])
-            if progress is not None and last:
-                progress(1)
+            retain = j < channels - 1
+            job = _channel_job(row_scores, path, weights[j], direction, retain, done)
+            _accumulate(totals, job(), slots[j])
     return totals.cpu().numpy(), values
 
 
@@ -345,10 +351,33 @@ def _channels(
     return torch.from_numpy(weights), torch.from_numpy(slots)
 
 
-def _accumulate(
-    totals: torch.Tensor, grad: torch.Tensor, direction: torch.Tensor, slots: torch.Tensor
-) -> None:
-    """Add each row's attribution (gradient × path direction, summed over hidden) to its slot."""
-    per_row = (at_least_float32(grad) * at_least_float32(direction)).sum(dim=2).double()
+def _channel_job(
+    row_scores: torch.Tensor,
+    path: torch.Tensor,
+    weights: torch.Tensor,
+    direction: torch.Tensor,
+    retain_graph: bool,
+    done: ProgressCallback | None,
+) -> Callable[[], torch.Tensor]:
+    """One channel's backward pass over every row of a chunk, as a job: each row's attribution.
+    ``done(1)`` is called at its end (from the thread that ran it)."""
+
+    def job() -> torch.Tensor:
+        (grad,) = torch.autograd.grad(row_scores, path, weights, retain_graph=retain_graph)
+        note_backward(len(path))
+        if done is not None:
+            done(1)
+        return _per_row(grad, direction)
+
+    return job
+
+
+def _per_row(grad: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    """Each row's attribution: gradient × path direction, summed over hidden, in float64."""
+    return (at_least_float32(grad) * at_least_float32(direction)).sum(dim=2).double()
+
+
+def _accumulate(totals: torch.Tensor, per_row: torch.Tensor, slots: torch.Tensor) -> None:
+    """Add each row's attribution to its slot (rows with slot -1 belong to no target)."""
     used = slots >= 0
     totals.index_add_(0, slots[used], per_row[used])

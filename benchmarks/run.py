@@ -710,8 +710,10 @@ def main() -> None:
         summary["memory"] = memory(paths)
     if "accuracy" in args.only:
         summary["accuracy"] = accuracy(paths, reference_python, settings)
-    if "long" in args.only:
-        summary["long"] = long_documents(paths, settings)
+    if "long" in args.only:  # rows of other methods and contexts are kept
+        fresh = {(r["method"], r["context"]): r for r in long_documents(paths, settings)}
+        kept = [fresh.pop((r.get("method", IG), r["context"]), r) for r in summary["long"]]
+        summary["long"] = kept + list(fresh.values())
     if "backward" in args.only:
         summary["backward"] = backward(paths, settings)
     summary["dates"].update(dict.fromkeys(set(args.only) - {"cases"}, today))

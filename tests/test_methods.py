@@ -19,6 +19,7 @@ from nerlens.methods import (
     describe_methods,
     register_method,
 )
+from nerlens.runner import count_passes
 
 TEXT = "Angela Merkel visited Paris."
 
@@ -97,6 +98,26 @@ def test_occlusion_matches_captum_feature_ablation(model64, tokenizer):
             assert explanation.baseline_values[row] == pytest.approx(float(forward(baseline)))
     assert (explanation.attributions[:, special.numpy()] == 0).all()
     assert np.isnan(explanation.deltas).all()
+
+
+def test_occlusion_runs_in_the_prediction_pass_when_it_fits(model64, tokenizer):
+    """One forward pass per text (the prediction's, holding every occluded copy); a budget too
+    small for that gives the same numbers from separate passes."""
+    texts = [SEED_TEXT, "Angela Merkel met Barack Obama in Berlin."]
+    shared = Explainer(model64, tokenizer, "occlusion", threads=1, progress=False)
+    with count_passes() as passes:
+        together = shared(texts)
+    assert passes.forward == len(texts)
+    tokens = [len(tokenizer(text)["input_ids"]) for text in texts]
+    assert passes.forward_rows == sum(n - 2 + 2 for n in tokens)  # text, copies, all replaced
+    apart = Explainer(model64, tokenizer, "occlusion", threads=1, internal_batch_size=4)
+    with count_passes() as passes:
+        separate = apart(texts)
+    assert passes.forward == sum(1 + -(-(n - 1) // 4) for n in tokens)
+    for one, other in zip(together, separate):
+        np.testing.assert_array_equal(one.attributions, other.attributions)
+        np.testing.assert_array_equal(one.baseline_values, other.baseline_values)
+        np.testing.assert_array_equal(one.probabilities, other.probabilities)
 
 
 def test_shapley_sampling_equals_a_plain_loop_and_is_efficient(model64, tokenizer):

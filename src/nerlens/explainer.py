@@ -44,6 +44,7 @@ from nerlens.gold import (
 )
 from nerlens.methods import AttributionMethod, Budget, get_method_class, resolve_method
 from nerlens.methods import method_options as method_options_of
+from nerlens.methods._common import steps_per_chunk
 from nerlens.methods.base import Attribution, ProgressCallback
 from nerlens.model_input import (
     Embedding,
@@ -324,10 +325,7 @@ class Explainer:
     ) -> _Predicted:
         """Both ends of the path in every window, the predictions, and the targets they give."""
         inputs = run_concurrently(
-            [
-                partial(prepare, self.runner, self.embedding, w.encoding, self.baseline_token_id)
-                for w in windows
-            ],
+            [partial(self._prepare, w.encoding) for w in windows],
             workers_for(model_device(self.model)),
         )
         probabilities = np.zeros((len(document), len(self.labels)))
@@ -484,11 +482,21 @@ class Explainer:
             if home == len(windows):
                 window = window_around(document, target.positions, self.max_length)
                 windows.append(window)
-                inputs.append(
-                    prepare(self.runner, self.embedding, window.encoding, self.baseline_token_id)
-                )
+                inputs.append(self._prepare(window.encoding))
             homes.append(home)
         return homes
+
+    def _prepare(self, encoding: Encoding) -> ModelInput:
+        """The window's ModelInput; the method's target-free perturbations go in the same pass
+        when they fit the budget (one pass per window instead of two)."""
+        perturbations = self.method.perturbations(encoding.special)
+        if perturbations is not None:
+            rows = self.budget.internal_batch_size or steps_per_chunk(
+                self.model, len(encoding), self.budget.max_memory_mb
+            )
+            if 1 + len(perturbations) > rows:
+                perturbations = None
+        return prepare(self.runner, self.embedding, encoding, self.baseline_token_id, perturbations)
 
     def _stride(self) -> int:
         """Tokens shared by neighbouring windows: as given, else a quarter of the model length."""

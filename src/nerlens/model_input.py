@@ -6,6 +6,7 @@ import inspect
 import warnings
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -13,6 +14,8 @@ from nerlens.encoding import Encoding, baseline_ids
 from nerlens.errors import InputError
 from nerlens.methods import ModelInput
 from nerlens.methods._common import label_probabilities
+from nerlens.methods._perturbation import perturbed_ids
+from nerlens.methods.base import expand_batch
 from nerlens.runner import ModelRunner
 
 Embedding = Literal["word", "position"]
@@ -103,10 +106,13 @@ def prepare(
     embedding: Embedding,
     encoding: Encoding,
     baseline_token_id: int,
+    perturbations: np.ndarray | None = None,
 ) -> ModelInput:
     """Model inputs at the text and at its baseline (the runner's layer as :func:`resolve_layer`
     gave it). The text is evaluated here, the baseline when a method first needs it; the path
-    between them is the method's business. Call inside ``runner.session()``.
+    between them is the method's business. ``perturbations`` (a method's target-free keep mask,
+    see ``AttributionMethod.perturbations``) run in the same pass as the text, into
+    ``ModelInput.perturbed``. Call inside ``runner.session()``.
     """
     device = model_device(runner.model)
     ids = torch.tensor([encoding.input_ids], device=device)
@@ -120,7 +126,15 @@ def prepare(
         baseline = {**inputs, "input_ids": reference}
     else:
         baseline = {**inputs, "position_ids": positions[:, :1].repeat(1, positions.shape[1])}
-    input_out, input_logits = runner.capture(inputs)
+    perturbed = None
+    if perturbations is None:
+        input_out, input_logits = runner.capture(inputs)
+    else:  # the text is row 0 of the batch
+        rows = perturbed_ids(ids[0], encoding.special, perturbations, baseline_token_id)
+        batch = {**expand_batch(inputs, 1 + len(rows)), "input_ids": torch.cat([ids, rows])}
+        outputs, logits = runner.capture(batch)
+        input_out, input_logits = outputs[:1], logits[:1]
+        perturbed = (perturbations, label_probabilities(logits[1:]))
     return ModelInput(
         runner=runner,
         inputs=inputs,
@@ -129,4 +143,5 @@ def prepare(
         input_probs=label_probabilities(input_logits)[0],
         special=encoding.special,
         baseline_token_id=baseline_token_id,
+        perturbed=perturbed,
     )

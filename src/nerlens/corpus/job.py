@@ -90,8 +90,9 @@ class ShardWorker:
             advance(1)
             return explained
 
-        with warnings.catch_warnings():  # one per document would flood; deltas are in the table
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        # one session for the shard: the model is readied once, not once per record
+        with self.explainer.runner.session(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # one per record would flood
             # on CPU, several records at once, each single-threaded (nerlens.runner)
             workers = workers_for(model_device(self.explainer.model))
             for explained in run_concurrently([partial(explain, r) for r in records], workers):

@@ -44,23 +44,35 @@ def perturbed_values(
     if model_input.baseline_token_id is None:
         raise ValueError("perturbation needs model_input.baseline_token_id")
     ids = model_input.inputs["input_ids"][0]
-    positions = torch.as_tensor(candidates(model_input), device=ids.device)
-    keep_t = torch.as_tensor(np.asarray(keep, dtype=bool), device=ids.device)
     score = TargetScores(terms, ids.device)
+    if model_input.perturbed is not None and np.array_equal(model_input.perturbed[0], keep):
+        return score(model_input.perturbed[1].double()).cpu().numpy()  # run with the input
     chunk = rows_per_chunk(model_input, budget)
     values = []
     with torch.no_grad():
-        for begin in range(0, len(keep_t), chunk):
-            rows = keep_t[begin : begin + chunk]
-            batch = ids.repeat(len(rows), 1)
-            batch[:, positions] = torch.where(
-                rows, ids[positions], torch.full_like(ids[positions], model_input.baseline_token_id)
+        for begin in range(0, len(keep), chunk):
+            batch = perturbed_ids(
+                ids, model_input.special, keep[begin : begin + chunk], model_input.baseline_token_id
             )
             probabilities = label_probabilities(model_input.logits_for_ids(batch))
             values.append(score(probabilities.double()).cpu().numpy())
     if not values:
         return np.zeros((0, len(terms)))
     return np.concatenate(values)
+
+
+def perturbed_ids(
+    ids: torch.Tensor, special: Sequence[bool], keep: np.ndarray, baseline_token_id: int
+) -> torch.Tensor:
+    """One row of token ids ``(rows, tokens)`` per row of ``keep``: the text's ``ids`` with every
+    candidate (non-special token) not kept replaced by ``baseline_token_id``."""
+    positions = torch.as_tensor([p for p, s in enumerate(special) if not s], device=ids.device)
+    keep_t = torch.as_tensor(np.asarray(keep, dtype=bool), device=ids.device)
+    batch = ids.repeat(len(keep_t), 1)
+    batch[:, positions] = torch.where(
+        keep_t, ids[positions], torch.full_like(ids[positions], baseline_token_id)
+    )
+    return batch
 
 
 def check_sampling(n_samples: object, minimum: int, seed: object) -> None:

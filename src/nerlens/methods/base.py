@@ -51,6 +51,8 @@ class ModelInput:
     input_probs: torch.Tensor
     special: tuple[bool, ...] = ()  # per token: a special token, never perturbed
     baseline_token_id: int | None = None  # the id that stands for "absent" in perturbations
+    # the method's target-free perturbations, run with the input: keep mask, label probabilities
+    perturbed: tuple[np.ndarray, torch.Tensor] | None = None
 
     @cached_property
     def _baseline_end(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,3 +148,12 @@ class AttributionMethod(ABC):
     @abstractmethod
     def settings(self) -> dict[str, Any]:
         """The options in effect, recorded in every Explanation."""
+
+    def perturbations(self, special: Sequence[bool]) -> np.ndarray | None:
+        """The perturbed inputs this method evaluates whatever the targets are, or None.
+
+        A boolean keep mask ``(rows, candidates)`` over the text's non-special tokens (see
+        :mod:`nerlens.methods._perturbation`). The prediction pass runs these rows in its own
+        batch when they fit the budget (``ModelInput.perturbed``), which saves a pass per text.
+        """
+        return None

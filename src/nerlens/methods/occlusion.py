@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from nerlens.methods._common import TargetScores
 from nerlens.methods._perturbation import candidates, perturbed_values
 from nerlens.methods.base import (
     Attribution,
@@ -23,8 +24,9 @@ class Occlusion(AttributionMethod):
     """φ_t,i = f_t(x) − f_t(x with token i's id replaced by the baseline id).
 
     The text is never re-tokenised and positions never shift; special tokens are never occluded
-    and score 0. One forward row per non-special token plus the input and the all-replaced input,
-    shared by every target. ``baseline_values`` is f_t with every non-special token replaced;
+    and score 0. One forward row per non-special token plus the all-replaced input, shared by
+    every target and run in the prediction's own pass when they fit the memory budget; f_t(x) is
+    the prediction's. ``baseline_values`` is f_t with every non-special token replaced;
     ``deltas`` are NaN (occlusion makes no completeness claim) and ``steps`` 0.
     """
 
@@ -40,6 +42,14 @@ class Occlusion(AttributionMethod):
     def settings(self) -> dict[str, Any]:
         return {}
 
+    def perturbations(self, special: Sequence[bool]) -> np.ndarray:
+        """Each candidate replaced alone (one row each), then all of them (the last row)."""
+        n = sum(not s for s in special)
+        keep = np.ones((n + 1, n), dtype=bool)
+        keep[np.arange(n), np.arange(n)] = False
+        keep[n] = False
+        return keep
+
     def attribute(
         self,
         model_input: ModelInput,
@@ -48,11 +58,11 @@ class Occlusion(AttributionMethod):
         progress: ProgressCallback | None = None,  # all targets end together: the caller counts
     ) -> Attribution:
         positions = candidates(model_input)
-        n = len(positions)
-        keep = np.ones((n + 2, n), dtype=bool)  # row 0: the input; row n+1: all replaced
-        keep[np.arange(1, n + 1), np.arange(n)] = False
-        keep[n + 1] = False
-        values = perturbed_values(model_input, keep, terms, budget)
+        values = perturbed_values(
+            model_input, self.perturbations(model_input.special), terms, budget
+        )
+        score = TargetScores(terms, model_input.input_probs.device)
+        target_values = score(model_input.input_probs[None].double())[0].cpu().numpy()
         scores = np.zeros((len(terms), model_input.num_tokens))
-        scores[:, positions] = (values[0][None, :] - values[1 : n + 1]).T
-        return Attribution.without_delta(scores, values[0], values[n + 1])
+        scores[:, positions] = (target_values[None, :] - values[: len(positions)]).T
+        return Attribution.without_delta(scores, target_values, values[len(positions)])

@@ -443,7 +443,10 @@ def write_report(summary: dict, path: Path) -> None:
         "node (cut into chunks only where the memory budget, or rows few targets need, make "
         "that cheaper) and one backward pass per channel (each node's j-th target). The first "
         "rule (4 Gauss-Legendre nodes) and the split rule (halves of 4 nodes) were chosen by "
-        "counting passes and rows on the demo model (last table).",
+        "counting passes and rows on the demo model (last table). On CPU, the backward passes "
+        "of a chunk's targets, and the windows and texts of a call, run side by side on "
+        "single-threaded workers, as many as torch's thread count "
+        "(`nerlens.runner.run_concurrently`; every row dated 2026-11-27 was measured with it).",
         "",
         '## One text, seed-compatible settings and `n_steps="auto"` (tolerance 1e-3)',
         "",
@@ -596,16 +599,17 @@ def backward_section(rows: list[dict], dates: dict[str, str], where: str) -> lis
     return section(
         "Backward strategy and threads, idle and beside a busy process",
         measured(dates, "backward") + where,
-        "`loop`: one backward pass per target (the default); `batched`: one "
+        "`loop`: one backward pass per target (the default), run side by side on "
+        "single-threaded workers when torch has more than one thread; `batched`: one "
         "`torch.autograd.grad(..., is_grads_batched=True)` pass for all targets of a chunk "
-        "(`NERLENS_BACKWARD=batched`). Loaded: a second process keeps one core busy. The rule "
-        "in nerlens (`backward_strategy` in `methods/integrated_gradients.py`): `loop`, and "
-        "`threads=1` on a busy machine. Spot checks on 2026-11-27 (demo seed, same numbers, 14 "
-        "targets, best of 3; not side by side): nearly idle, loop 2.91 s / batched 3.29 s with "
-        "one thread, 1.54 s / 1.77 s with two (reference 3.76 s: 2.44x); beside a busy process "
-        "and other jobs, loop 10.3 s / batched 6.9 s with one thread, 18.2 s / 15.7 s with two. "
-        "So batched wins only under load, where one thread wins more; loaded numbers varied "
-        "2-3x from run to run, so the rows here decide.",
+        "(`NERLENS_BACKWARD=batched`), on torch's threads. Loaded: a second process keeps one "
+        "core busy. The rule in nerlens (`backward_strategy` in "
+        "`methods/integrated_gradients.py`): `loop`. Idle, neither strategy wins everywhere "
+        "(the differences are within this machine's run-to-run spread of 10-30%); beside a busy "
+        "process, `loop` on workers holds up and `batched` on torch's two threads does not, "
+        "because torch's threads wait for each other at every operation. Before the workers "
+        "(a spot check earlier on 2026-11-27, beside a busy process and other jobs, not side "
+        "by side), the loop with two threads took 18.2 s on the demo seed sentence.",
         ["load", "case", "mode", "backward", "threads", "seconds", "passes"],
         [[r["load"], r["case"], r["mode"], r["backward"], r["threads"], f"{r['seconds']:.2f}",
           r["passes"]] for r in rows],

@@ -116,10 +116,11 @@ class Explainer:
     attribution costs about ``context / model length`` as much per target. The default, None,
     uses the model's full length: exact. For long documents, ``context=128`` is about 4× faster.
     ``threads`` sets torch's intra-op threads for the duration of each call (None: leave torch's
-    setting alone). torch's setting is process-wide: while calls with ``threads`` run at the
-    same time, the smallest count asked for applies, and the earlier setting comes back when
-    the last of them ends. On a machine where other processes are busy, ``threads=1`` is much
-    faster than two threads that keep waiting for each other (docs/benchmarks.md).
+    setting alone). On CPU that many single-threaded workers run a call's independent passes
+    side by side (targets' backward passes, windows, texts; see :mod:`nerlens.runner`), so
+    ``threads=1`` runs everything in the calling thread. torch's setting is process-wide: while
+    calls with ``threads`` run at the same time, the smallest count asked for applies, and the
+    earlier setting comes back when the last of them ends.
     ``progress`` shows a transient bar of targets done out of the total, with an ETA (default:
     only for calls of at least 256 tokens).
     """

@@ -44,7 +44,7 @@ from nerlens.gold import (
 )
 from nerlens.methods import AttributionMethod, Budget, get_method_class, resolve_method
 from nerlens.methods import method_options as method_options_of
-from nerlens.methods._common import steps_per_chunk
+from nerlens.methods._perturbation import rows_per_chunk
 from nerlens.methods.base import Attribution, ProgressCallback
 from nerlens.model_input import (
     Embedding,
@@ -491,12 +491,10 @@ class Explainer:
         """The window's ModelInput; the method's target-free perturbations go in the same pass
         when they fit the budget (one pass per window instead of two)."""
         perturbations = self.method.perturbations(encoding.special)
-        if perturbations is not None:
-            rows = self.budget.internal_batch_size or steps_per_chunk(
-                self.model, len(encoding), self.budget.max_memory_mb
-            )
-            if 1 + len(perturbations) > rows:
-                perturbations = None
+        if perturbations is not None and (
+            1 + len(perturbations) > rows_per_chunk(self.model, len(encoding), self.budget)
+        ):
+            perturbations = None
         return prepare(self.runner, self.embedding, encoding, self.baseline_token_id, perturbations)
 
     def _stride(self) -> int:

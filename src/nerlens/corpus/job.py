@@ -7,7 +7,6 @@ calls the pure per-document work on each record and writes the shard atomically.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import hashlib
 import json
 import platform
@@ -16,7 +15,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -111,11 +110,18 @@ def release_free_memory() -> None:
     Worker threads allocate from their own malloc arenas, and a shard's short-lived tensors of
     many sizes leave them fragmented: without this, peak memory crept up with corpus size.
     """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` from the running process, looked up once; None elsewhere."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
+        return ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
-        pass  # not glibc: its allocator manages this itself
+        return None  # not glibc: its allocator manages this itself
 
 
 def source_of(settings: JobSettings) -> Source:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -38,6 +39,10 @@ class TargetScores:
         """``probs`` (batch, tokens, labels) → scores (batch, targets)."""
         picked = probs[:, self.positions, self.labels]
         return picked @ self.mix.to(picked.dtype)
+
+    def at(self, probs: torch.Tensor) -> np.ndarray:
+        """Every target's value (float64) at one text's probabilities ``(tokens, labels)``."""
+        return self(probs[None].double())[0].cpu().numpy()
 
 
 def steps_per_chunk(model: nn.Module, num_tokens: int, budget_mb: float) -> int:

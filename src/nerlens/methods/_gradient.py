@@ -45,9 +45,9 @@ def gradient_attribution(
 ) -> Attribution:
     """An Attribution for a baseline-free gradient method: f(x) known, the rest NaN/0."""
     device = model_input.input_probs.device
-    target_values = TargetScores(terms, device)(model_input.input_probs[None].double())[0]
+    target_values = TargetScores(terms, device).at(model_input.input_probs)
     no_baseline = np.full(len(terms), np.nan)
-    return Attribution.without_delta(scores, target_values.cpu().numpy(), no_baseline)
+    return Attribution.without_delta(scores, target_values, no_baseline)
 
 
 class GradientMethod(AttributionMethod):

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from nerlens.errors import InputError
 from nerlens.methods._common import TargetScores, label_probabilities, steps_per_chunk
@@ -18,16 +19,19 @@ from nerlens.methods.base import Budget, ModelInput
 from nerlens.targets import Term
 
 
-def candidates(model_input: ModelInput) -> np.ndarray:
+def candidate_positions(special: Sequence[bool]) -> np.ndarray:
     """Positions of the tokens a perturbation may replace: every non-special token."""
-    return np.array([p for p, special in enumerate(model_input.special) if not special], dtype=int)
+    return np.array([p for p, is_special in enumerate(special) if not is_special], dtype=int)
 
 
-def rows_per_chunk(model_input: ModelInput, budget: Budget) -> int:
+def candidates(model_input: ModelInput) -> np.ndarray:
+    """:func:`candidate_positions` of ``model_input``'s text."""
+    return candidate_positions(model_input.special)
+
+
+def rows_per_chunk(model: nn.Module, num_tokens: int, budget: Budget) -> int:
     """Perturbed inputs per forward pass: ``internal_batch_size``, else what fits the budget."""
-    return budget.internal_batch_size or steps_per_chunk(
-        model_input.model, model_input.num_tokens, budget.max_memory_mb
-    )
+    return budget.internal_batch_size or steps_per_chunk(model, num_tokens, budget.max_memory_mb)
 
 
 def perturbed_values(
@@ -47,7 +51,7 @@ def perturbed_values(
     score = TargetScores(terms, ids.device)
     if model_input.perturbed is not None and np.array_equal(model_input.perturbed[0], keep):
         return score(model_input.perturbed[1].double()).cpu().numpy()  # run with the input
-    chunk = rows_per_chunk(model_input, budget)
+    chunk = rows_per_chunk(model_input.model, model_input.num_tokens, budget)
     values = []
     with torch.no_grad():
         for begin in range(0, len(keep), chunk):
@@ -66,7 +70,7 @@ def perturbed_ids(
 ) -> torch.Tensor:
     """One row of token ids ``(rows, tokens)`` per row of ``keep``: the text's ``ids`` with every
     candidate (non-special token) not kept replaced by ``baseline_token_id``."""
-    positions = torch.as_tensor([p for p, s in enumerate(special) if not s], device=ids.device)
+    positions = torch.as_tensor(candidate_positions(special), device=ids.device)
     keep_t = torch.as_tensor(np.asarray(keep, dtype=bool), device=ids.device)
     batch = ids.repeat(len(keep_t), 1)
     batch[:, positions] = torch.where(

@@ -114,8 +114,8 @@ class IntegratedGradients(AttributionMethod):
     ) -> Attribution:
         device = model_input.input_probs.device
         score = TargetScores(terms, device)
-        target_values = score(model_input.input_probs[None].double())[0].cpu().numpy()
-        baseline_values = score(model_input.baseline_probs[None].double())[0].cpu().numpy()
+        target_values = score.at(model_input.input_probs)
+        baseline_values = score.at(model_input.baseline_probs)
         expected = target_values - baseline_values
         count = len(terms)
 

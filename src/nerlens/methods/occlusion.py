@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from nerlens.methods._common import TargetScores
-from nerlens.methods._perturbation import candidates, perturbed_values
+from nerlens.methods._perturbation import candidate_positions, candidates, perturbed_values
 from nerlens.methods.base import (
     Attribution,
     AttributionMethod,
@@ -44,7 +44,7 @@ class Occlusion(AttributionMethod):
 
     def perturbations(self, special: Sequence[bool]) -> np.ndarray:
         """Each candidate replaced alone (one row each), then all of them (the last row)."""
-        n = sum(not s for s in special)
+        n = len(candidate_positions(special))
         keep = np.ones((n + 1, n), dtype=bool)
         keep[np.arange(n), np.arange(n)] = False
         keep[n] = False
@@ -61,8 +61,9 @@ class Occlusion(AttributionMethod):
         values = perturbed_values(
             model_input, self.perturbations(model_input.special), terms, budget
         )
-        score = TargetScores(terms, model_input.input_probs.device)
-        target_values = score(model_input.input_probs[None].double())[0].cpu().numpy()
+        target_values = TargetScores(terms, model_input.input_probs.device).at(
+            model_input.input_probs
+        )
         scores = np.zeros((len(terms), model_input.num_tokens))
         scores[:, positions] = (target_values[None, :] - values[: len(positions)]).T
         return Attribution.without_delta(scores, target_values, values[len(positions)])

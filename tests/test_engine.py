@@ -15,7 +15,13 @@ from nerlens import Explainer, InputError
 from nerlens import explainer as explainer_module
 from nerlens.explainer import _alone
 from nerlens.methods import integrated_gradients
-from nerlens.methods.integrated_gradients import chunk_bounds
+from nerlens.methods.integrated_gradients import (
+    AUTO_SEGMENT_STEPS,
+    SegmentRule,
+    chunk_bounds,
+    nested_nodes,
+    quadrature,
+)
 from nerlens.runner import (
     count_passes,
     intra_op_threads,
@@ -141,10 +147,35 @@ def test_auto_on_the_demo_model_meets_tolerance_with_few_passes(demo):
         explanation = Explainer(model, tokenizer, n_steps="auto", tolerance=1e-3)(SEED_TEXT)
     assert np.all(np.abs(explanation.deltas) <= 1e-3)
     targets = len(explanation.targets)
-    # the old engine made 17 forward and 65 backward passes here (one _integrate per group)
-    assert passes.forward <= 15
-    assert passes.backward <= 4 * targets
-    assert passes.backward_rows < 2.5 * explanation.steps.sum()
+    assert passes.forward <= 20
+    assert passes.backward <= 5 * targets
+    # a node's gradient is computed once per target: backward rows are the targets' nodes,
+    # plus the rows that ride along in a channel (a chunk's rows need different targets)
+    assert explanation.steps.sum() <= passes.backward_rows < 1.2 * explanation.steps.sum()
+    # with halves that threw their parent's nodes away, this took 105 + 506 rows
+    assert passes.forward_rows + passes.backward_rows < 450
+
+
+def test_a_segment_rule_integrates_polynomials_exactly():
+    gauss = SegmentRule.over((0.0, 1.0), quadrature("gausslegendre", 4)[0])
+    np.testing.assert_allclose(gauss.weights, quadrature("gausslegendre", 4)[1], atol=1e-15)
+    rule = SegmentRule.over((0.25, 0.75), [0.3, 0.41, 0.6, 0.74])
+    for degree in range(4):
+        exact = (0.75 ** (degree + 1) - 0.25 ** (degree + 1)) / (degree + 1)
+        assert np.dot(rule.weights, np.array(rule.nodes) ** degree) == pytest.approx(exact)
+
+
+def test_a_half_keeps_its_parents_nodes_and_fills_the_gaps():
+    parent = SegmentRule.over((0.0, 1.0), quadrature("gausslegendre", 4)[0])
+    left = nested_nodes((0.0, 0.5), [x for x in parent.nodes if x <= 0.5], "gausslegendre")
+    inherited = [x for x in parent.nodes if x <= 0.5]
+    assert set(inherited) <= set(left) and len(left) == AUTO_SEGMENT_STEPS
+    assert all(0.0 < x < 0.5 for x in left)
+    gaps = np.diff([0.0, *left, 0.5])
+    assert gaps.min() > 0.02  # no new node crowds an inherited one
+    # a half that already holds enough nodes still gets one of its own
+    crowded = nested_nodes((0.0, 0.5), [0.05, 0.15, 0.25, 0.35, 0.45], "gausslegendre")
+    assert len(crowded) == 6
 
 
 # ---------------------------------------------------------------------- threads

@@ -107,9 +107,9 @@ def test_auto_steps_meet_tolerance_and_refine_only_unconverged_targets(tokenizer
     model = curved_model(tokenizer)
     explanation = Explainer(model, tokenizer, n_steps="auto", tolerance=1e-5)(SEED_TEXT)
     assert np.all(np.abs(explanation.deltas) <= 1e-5)
-    # targets stop refining as soon as they converge: some after one split (8 nodes), some later
-    assert explanation.steps.min() == 8
-    assert explanation.steps.max() > 8
+    # targets stop refining as soon as they converge, some after fewer splits than others
+    # (the first rule has 4 nodes, every split adds new ones)
+    assert 4 < explanation.steps.min() < explanation.steps.max()
     assert explanation.settings["n_steps"] == "auto"
     accurate = Explainer(model, tokenizer, n_steps=64)(SEED_TEXT)
     np.testing.assert_allclose(explanation.attributions, accurate.attributions, atol=1e-4)

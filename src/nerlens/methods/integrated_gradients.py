@@ -7,19 +7,21 @@ only the backward pass is repeated per target: about ``F + T·B`` instead of ``T
 ``n_steps="auto"`` integrates adaptively. On any segment ``[a, b]`` of the path the exact
 integral of a target's total attribution is known from two forward values, ``f(b) - f(a)``, so
 each segment's own completeness gap is measurable. Starting from one ``AUTO_FIRST_STEPS``-node
-Gauss–Legendre rule, segments whose gap exceeds their share of ``tolerance`` are halved and
-recomputed with ``AUTO_SEGMENT_STEPS`` nodes per half, for the unconverged targets only. Each
-round is ONE shared forward over every new node any target needs (plus the new midpoints, whose
-values the next round's gaps need), followed by backward passes over the targets that need each
-node. Nodes gather where the model's output changes sharply, and every target ends with
-``|delta| <= tolerance`` unless ``max_steps`` nodes were not enough.
+Gauss–Legendre rule, a target whose gaps add up to more than ``tolerance`` halves its segments
+of largest gap. A half keeps the nodes of its parent that lie in it and gets new ones where its
+own ``AUTO_SEGMENT_STEPS``-node rule has no node nearby; its weights integrate polynomials
+exactly (interpolatory). So no gradient is ever thrown away: a target's backward rows are its
+nodes. Each round is ONE shared forward over every new node any target needs (plus the new
+midpoints, whose values the next round's gaps need), followed by backward passes over the
+targets that need each node. Nodes gather where the model's output changes sharply, and every
+target ends with ``|delta| <= tolerance`` unless ``max_steps`` nodes were not enough.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -140,74 +142,122 @@ class IntegratedGradients(AttributionMethod):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Adaptive composite quadrature; ``values`` maps path positions to every f(position).
 
-        Each round runs :func:`run_rows` once: the Gauss–Legendre nodes of the halves of every
-        segment that some target must split, each node differentiated only for those targets,
-        and the segments' midpoints (values only).
+        Each round runs :func:`run_rows` once: the nodes of the halves of every segment that
+        some target must split, each differentiated only for the targets that lack it, and the
+        segments' midpoints (values only). A half keeps its parent's nodes (:func:`nested_nodes`),
+        so a target's gradient at a node is computed once and serves every rule that holds it.
         """
         count = score.count
         whole = (0.0, 1.0)
-        pieces: list[dict[Segment, np.ndarray]] = [{} for _ in range(count)]
-        nodes: dict[Segment, int] = {}
+        rules = {whole: SegmentRule.over(whole, quadrature(self.rule, AUTO_FIRST_STEPS)[0])}
+        gradients: list[dict[float, np.ndarray]] = [{} for _ in range(count)]
+        pieces: list[set[Segment]] = [set() for _ in range(count)]
         to_split: dict[Segment | None, list[int]] = {None: list(range(count))}
         done = np.zeros(count, dtype=bool)
         while to_split:
-            alphas: list[float] = []
-            needs: list[list[Need]] = []
-            slots: list[tuple[int, Segment]] = []
+            wanted: dict[float, set[int]] = {}  # node -> the targets that need its gradient
             middles: list[float] = []
             for segment, targets in to_split.items():
                 if segment is None:  # the first round: one rule over the whole path
-                    halves, n_nodes = [whole], AUTO_FIRST_STEPS
+                    halves = [whole]
                 else:
                     a, b = segment
                     middles.append((a + b) / 2)
-                    halves, n_nodes = [(a, (a + b) / 2), ((a + b) / 2, b)], AUTO_SEGMENT_STEPS
-                unit_alphas, unit_weights = quadrature(self.rule, n_nodes)
-                for a, b in halves:
-                    first_slot = len(slots)
-                    slots += [(t, (a, b)) for t in targets]
-                    nodes[(a, b)] = n_nodes
-                    for alpha, weight in zip(a + (b - a) * unit_alphas, (b - a) * unit_weights):
-                        alphas.append(float(alpha))
-                        needs.append([(t, first_slot + k, weight) for k, t in enumerate(targets)])
-            alphas += middles
-            needs += [[] for _ in middles]
+                    halves = [(a, (a + b) / 2), ((a + b) / 2, b)]
+                    for half in halves:
+                        inside = [x for x in rules[segment].nodes if half[0] <= x <= half[1]]
+                        rules[half] = SegmentRule.over(half, nested_nodes(half, inside, self.rule))
+                for t in targets:
+                    pieces[t].discard(segment)  # type: ignore[arg-type]
+                    pieces[t].update(halves)
+                    for node in {x for half in halves for x in rules[half].nodes} - gradients[
+                        t
+                    ].keys():
+                        wanted.setdefault(node, set()).add(t)
+            slots = [(t, node) for node, targets in wanted.items() for t in sorted(targets)]
+            slot_of = {slot: k for k, slot in enumerate(slots)}
+            alphas = [*wanted, *(m for m in middles if m not in wanted)]
+            needs: list[list[Need]] = [
+                [(t, slot_of[(t, node)], 1.0) for t in sorted(wanted.get(node, ()))]
+                for node in alphas
+            ]
             parts, row_values = run_rows(model_input, score, alphas, needs, len(slots), budget)
-            values.update(zip(middles, row_values[len(row_values) - len(middles) :]))
-            for (t, half), part in zip(slots, parts):
-                a, b = half
-                for segment in [s for s in pieces[t] if s[0] <= a and b <= s[1]]:
-                    del pieces[t][segment]
-                pieces[t][half] = part
-            to_split = self._segments_to_split(pieces, values, nodes)
+            values.update(zip(alphas, row_values))
+            for (t, node), part in zip(slots, parts):
+                gradients[t][node] = part
+            to_split = self._segments_to_split(pieces, gradients, values, rules)
             finished = [t for t in range(count) if not done[t] and t not in _targets_of(to_split)]
             done[finished] = True
             if progress is not None and finished:
                 progress(len(finished))
-        scores = np.array([sum(segments.values()) for segments in pieces])
-        steps = np.array([sum(nodes[s] for s in segments) for segments in pieces])
-        return scores, steps
+        scores = np.array(
+            [
+                sum(rules[segment].integrate(grads) for segment in sorted(segments))
+                for segments, grads in zip(pieces, gradients)
+            ]
+        )
+        return scores, np.array([len(grads) for grads in gradients])
 
     def _segments_to_split(
         self,
-        pieces: list[dict[Segment, np.ndarray]],
+        pieces: list[set[Segment]],
+        gradients: list[dict[float, np.ndarray]],
         values: dict[float, np.ndarray],
-        nodes: dict[Segment, int],
+        rules: dict[Segment, SegmentRule],
     ) -> dict[Segment | None, list[int]]:
-        """For each segment to halve, the unconverged targets whose own gap there is too large."""
+        """For each segment to halve, the unconverged targets that must halve it: a target
+        whose gaps add up to more than ``tolerance`` halves its segments of largest |gap| until
+        the |gaps| of the rest add up to ``tolerance`` at most."""
         to_split: dict[Segment | None, list[int]] = {}
         for t, segments in enumerate(pieces):
             gaps = {
-                (a, b): part.sum() - (values[b][t] - values[a][t])
-                for (a, b), part in segments.items()
+                (a, b): rules[(a, b)].integrate(gradients[t]).sum() - (values[b][t] - values[a][t])
+                for a, b in sorted(segments)
             }
-            used = sum(nodes[segment] for segment in segments)
-            if abs(sum(gaps.values())) <= self.tolerance or used >= self.max_steps:
+            if abs(sum(gaps.values())) <= self.tolerance or len(gradients[t]) >= self.max_steps:
                 continue
-            for (a, b), gap in gaps.items():
-                if abs(gap) > self.tolerance * (b - a):
-                    to_split.setdefault((a, b), []).append(t)
+            rest = sum(abs(gap) for gap in gaps.values())
+            for segment, gap in sorted(gaps.items(), key=lambda item: -abs(item[1])):
+                if rest <= self.tolerance:
+                    break
+                rest -= abs(gap)
+                to_split.setdefault(segment, []).append(t)
         return to_split
+
+
+def nested_nodes(half: Segment, inherited: Sequence[float], rule: Rule) -> tuple[float, ...]:
+    """A half segment's nodes: its parent's nodes inside it, plus new ones where its own
+    ``AUTO_SEGMENT_STEPS``-node rule would put them, except the rule's nodes nearest to an
+    inherited one (which stands in for them). A half always gets at least one new node."""
+    a, b = half
+    candidates = [a + (b - a) * float(x) for x in quadrature(rule, AUTO_SEGMENT_STEPS)[0]]
+    for node in inherited:
+        if len(candidates) > 1:
+            candidates.remove(min(candidates, key=lambda x: abs(x - node)))
+    return tuple(sorted({*inherited, *candidates}))
+
+
+class SegmentRule(NamedTuple):
+    """The nodes of one segment of the path and the weights that integrate over it."""
+
+    nodes: tuple[float, ...]
+    weights: np.ndarray
+
+    @classmethod
+    def over(cls, segment: Segment, nodes: Sequence[float]) -> SegmentRule:
+        """The interpolatory rule: it integrates every polynomial of degree below
+        ``len(nodes)`` exactly over ``segment`` (on Gauss-Legendre nodes, Gauss-Legendre)."""
+        a, b = segment
+        unit = (2 * np.asarray(nodes) - a - b) / (b - a)
+        vandermonde = np.polynomial.legendre.legvander(unit, len(nodes) - 1)
+        moments = np.zeros(len(nodes))
+        moments[0] = 2.0  # the integral of P_0 over [-1, 1]; of every other P_k it is 0
+        weights = np.linalg.solve(vandermonde.T, moments) * (b - a) / 2
+        return cls(tuple(float(x) for x in nodes), weights)
+
+    def integrate(self, gradients: dict[float, np.ndarray]) -> np.ndarray:
+        """One target's attribution over the segment, from its gradients at the nodes."""
+        return sum(w * gradients[x] for w, x in zip(self.weights, self.nodes))
 
 
 def _targets_of(to_split: dict[Segment | None, list[int]]) -> set[int]:

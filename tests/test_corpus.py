@@ -271,6 +271,8 @@ def test_bad_options_exit_2_with_one_line(tmp_path, jsonl_input, model_dir):
         (["--method", "nope"], "--method 'nope' is not a registered method"),
         (["--long-text", "cut"], "--long-text must be"),
         (["--text-field", "body"], "no field 'body'"),
+        (["--threads", "0"], "--threads must be a positive int, got 0"),
+        (["--engine", "ray", "--threads", "1"], "--threads applies to the local engine"),
     ]
     for extra, message in cases:
         out = tmp_path / extra[1]
@@ -283,6 +285,13 @@ def test_bad_options_exit_2_with_one_line(tmp_path, jsonl_input, model_dir):
             continue
         assert result.exit_code == 2, result.output
         assert result.output.startswith("error: ") and message in result.output
+
+
+def test_one_thread_writes_the_same_rows(jsonl_job, jsonl_input, model_dir, tmp_path):
+    """--threads 1 explains one record at a time in the calling thread: same tables."""
+    out, settings, _ = jsonl_job
+    run_job(settings, tmp_path / "one", threads=1, progress=False)
+    assert_same_tables(out, tmp_path / "one")
 
 
 # ---------------------------------------------------------------------- queries and report

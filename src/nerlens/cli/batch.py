@@ -12,6 +12,7 @@ from nerlens.cli.common import (
     LongTextOption,
     ModelOption,
     StrategyOption,
+    ThreadsOption,
     quiet_transformers,
 )
 from nerlens.cli.explain import _steps, method_options
@@ -76,6 +77,7 @@ def batch(
     device: Annotated[
         str, typer.Option(help="Local engine: 'auto' (a GPU if there is one), 'cpu' or 'cuda'.")
     ] = "auto",
+    threads: ThreadsOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Explain every document of INPUT into Parquet tables under --out (see `nerlens report`)."""
@@ -107,6 +109,7 @@ def batch(
             ray_address=ray_address,
             actors=actors,
             device=device,
+            threads=threads,
             progress=progress,
         )
     except (InputError, ModelLoadError) as error:

@@ -25,7 +25,7 @@ from nerlens.corpus.store import Store
 from nerlens.corpus.work import TARGET_CHOICES, Explained, JobSettings, ShardRows, explain_record
 from nerlens.errors import InputError
 from nerlens.model_input import model_device
-from nerlens.runner import run_concurrently, workers_for
+from nerlens.runner import intra_op_threads, run_concurrently, workers_for
 
 # What must match to continue a job in an existing DIR. The input is known by its hash (its
 # path may differ between runs); the engine and progress options do not change any row.
@@ -59,6 +59,7 @@ class ShardWorker:
         out: str | Path,
         device: str | None = None,
         loaded: tuple[Any, Any] | None = None,
+        threads: int | None = None,
     ) -> None:
         from nerlens.explainer import Explainer
         from nerlens.models import load_model
@@ -74,6 +75,7 @@ class ShardWorker:
             long_text=settings.long_text,
             aggregation_strategy=settings.aggregation_strategy,
             device=device,
+            threads=threads,
             progress=False,
             **settings.method_options,
         )
@@ -92,7 +94,8 @@ class ShardWorker:
             return explained
 
         # one session for the shard: the model is readied once, not once per record
-        with self.explainer.runner.session(), warnings.catch_warnings():
+        threads = intra_op_threads(self.explainer.threads)
+        with threads, self.explainer.runner.session(), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # one per record would flood
             # on CPU, several records at once, each single-threaded (nerlens.runner)
             workers = workers_for(model_device(self.explainer.model))
@@ -196,17 +199,28 @@ def run_job(
     ray_address: str | None = None,
     actors: int | None = None,
     device: str = "auto",
+    threads: int | None = None,
     progress: bool = True,
 ) -> JobResult:
     """Run (or finish) the job of ``settings`` into ``out``; a finished job does nothing.
 
     ``device`` places the local engine's model ("auto": a GPU if torch sees one); Ray actors use
     a GPU each where the cluster has GPUs. Each shard's marker records the device that computed
-    it (CPU and GPU results differ at float32 rounding level).
+    it (CPU and GPU results differ at float32 rounding level). ``threads`` bounds the local
+    engine's CPU threads (torch's and the records explained at once; None: torch's count).
     """
     check_settings(settings)
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {list(ENGINES)}, got {engine!r}")
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise InputError(f"--threads must be a positive int, got {threads!r}")
+    if threads is not None and engine != "local":
+        raise InputError(
+            f"--threads applies to the local engine; Ray actors use the CPUs Ray gives them "
+            f"(size the pool with --actors), got --threads {threads} with --engine {engine}"
+        )
     from nerlens.models import load_model
 
     require("pyarrow", "corpus")
@@ -226,7 +240,7 @@ def run_job(
         if pending:
             with _progress(progress, total) as advance:
                 if engine == "local":
-                    worker = ShardWorker(settings, out, device=device, loaded=loaded)
+                    worker = ShardWorker(settings, out, device, loaded, threads)
                     for span in pending:
                         worker.run(span, advance)
                 else:

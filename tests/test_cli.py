@@ -318,6 +318,30 @@ def test_tag_with_no_entities_says_so(demo):
     assert (result.exit_code, json.loads(result.stdout)) == (0, [])
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["explain", "Hi", "--top", "x"], "error: Invalid value for '--top': "),
+        (["batch"], "error: Missing argument 'input'."),
+        (["explain", "Hi", "--nope"], "error: No such option: --nope"),
+    ],
+)
+def test_the_command_prints_usage_errors_on_one_line(args, message):
+    """The console entry point (not CliRunner): exit 2, one line naming the command's help."""
+    env = {**os.environ, "PYTHONPATH": SRC}
+    done = subprocess.run(
+        [sys.executable, "-m", "nerlens.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(message) and line.endswith(f" {args[0]} --help')")
+
+
 # ---------------------------------------------------------------------- start-up and help
 def test_cli_start_up_imports_neither_torch_nor_transformers():
     code = textwrap.dedent("""

@@ -182,7 +182,8 @@ class IntegratedGradients(AttributionMethod):
                 for node in alphas
             ]
             parts, row_values = run_rows(model_input, score, alphas, needs, len(slots), budget)
-            values.update(zip(alphas, row_values))
+            # the path's ends keep the prediction's own values: the gaps add up to the delta
+            values.update((a, v) for a, v in zip(alphas, row_values) if a not in values)
             for (t, node), part in zip(slots, parts):
                 gradients[t][node] = part
             to_split = self._segments_to_split(pieces, gradients, values, rules)

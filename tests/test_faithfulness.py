@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import nerlens
-from conftest import SEED_TEXT
+from conftest import SEED_TEXT, tiny_bert
 from nerlens import ContrastTarget, EntityTarget, Explainer, InputError, TokenTarget
 from nerlens.faithfulness import ranking, top_counts
+from nerlens.windows import home_window
 
 
 def test_top_counts_are_exact_ceilings():
@@ -25,13 +26,23 @@ def test_ranking_breaks_ties_towards_the_lower_position():
     assert ranking(scores, np.array([1, 2, 3, 4, 5])).tolist() == [2, 3, 5, 1, 4]
 
 
-def plain_scores(model, tokenizer, explainer, explanation, t):
-    """comprehensiveness@q and sufficiency@q of target t, one model call per perturbed input."""
-    ids = torch.tensor([tokenizer(explanation.text)["input_ids"]])
-    special = np.array(explanation.special)
+def plain_scores(model, tokenizer, explainer, explanation, t, window=None):
+    """comprehensiveness@q and sufficiency@q of target t, one model call per perturbed input;
+    in ``window`` (its encoding and document positions) when the text was explained in windows.
+    """
+    if window is None:
+        ids = torch.tensor([tokenizer(explanation.text)["input_ids"]])
+        positions = list(range(ids.shape[1]))
+        special = np.array(explanation.special)
+    else:
+        ids = torch.tensor([window.encoding.input_ids])
+        positions = list(window.document_positions)
+        special = np.array(window.encoding.special)
+    scores = explanation.attributions[t, positions]
     pool = [p for p in range(ids.shape[1]) if not special[p]]
-    order = sorted(pool, key=lambda p: (-explanation.attributions[t, p], p))
-    terms = explanation.targets[t].terms(explainer.label2id)
+    order = sorted(pool, key=lambda p: (-scores[p], p))
+    local = {p: i for i, p in enumerate(positions)}
+    terms = [(local[p], lab, c) for p, lab, c in explanation.targets[t].terms(explainer.label2id)]
 
     def f(input_ids):
         with torch.no_grad():
@@ -73,6 +84,30 @@ def test_evaluate_equals_a_plain_computation(tiny_model, tokenizer):
             assert row[f"sufficiency@{q}"] == pytest.approx(s, abs=1e-6)
         assert row["comprehensiveness"] == pytest.approx(np.mean(comprehensiveness), abs=1e-6)
         assert row["sufficiency"] == pytest.approx(np.mean(sufficiency), abs=1e-6)
+
+
+def test_evaluate_scores_each_target_in_the_window_that_explained_it(tokenizer):
+    model = tiny_bert(tokenizer, seed=3, max_position_embeddings=40)
+    explainer = Explainer(model, tokenizer, "occlusion", long_text="window", stride=8)
+    text = " ".join([SEED_TEXT] * 6)
+    explanation = explainer(text)
+    _, windows = explainer._windows(text)
+    assert len(windows) > 2
+    frame = explainer.evaluate(explanation)
+    assert frame["target_index"].tolist() == list(range(len(explanation.targets)))
+    # the value each target was explained with, in its own window
+    np.testing.assert_allclose(frame["value"], explanation.target_values, atol=1e-6)
+    for t in (0, len(explanation.targets) // 2, len(explanation.targets) - 1):
+        home = windows[home_window(explanation.targets[t].positions, windows)]
+        full, comprehensiveness, sufficiency = plain_scores(
+            model, tokenizer, explainer, explanation, t, home
+        )
+        row = frame.iloc[t]
+        assert row["value"] == pytest.approx(full, abs=1e-6)
+        assert row["candidates"] == sum(not s for s in home.encoding.special)
+        for q, c, s in zip(("0.1", "0.2", "0.3", "0.4", "0.5"), comprehensiveness, sufficiency):
+            assert row[f"comprehensiveness@{q}"] == pytest.approx(c, abs=1e-6)
+            assert row[f"sufficiency@{q}"] == pytest.approx(s, abs=1e-6)
 
 
 def test_evaluate_refuses_what_it_cannot_score(tiny_model, tokenizer):

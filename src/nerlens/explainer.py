@@ -58,9 +58,9 @@ from nerlens.runner import ModelRunner, intra_op_threads, run_concurrently, work
 from nerlens.targets import (
     EntityTarget,
     Target,
-    Term,
     check_ignored_labels,
     check_targets,
+    local_terms,
     token_targets,
 )
 from nerlens.windows import Window, home_window, plan_windows, window_around
@@ -300,7 +300,8 @@ class Explainer:
 
     def evaluate(self, explanation: Explanation) -> pd.DataFrame:
         """Faithfulness of ``explanation``: one row per target, in order (comprehensiveness and
-        sufficiency at 10..50% of the tokens and their means; see :mod:`nerlens.faithfulness`)."""
+        sufficiency at 10..50% of the tokens and their means; see :mod:`nerlens.faithfulness`).
+        A text explained in windows is scored per target in the window that explained it."""
         from nerlens.faithfulness import evaluate
 
         return evaluate(self, explanation)
@@ -355,7 +356,8 @@ class Explainer:
         else:
             targets = tuple(selection)
         windows, inputs = list(windows), list(inputs)
-        homes = self._homes(document, targets, windows, inputs)
+        homes = self._homes(document, targets, windows)
+        inputs += [self._prepare(window.encoding) for window in windows[len(inputs) :]]
         if _probabilities_from_homes(probabilities, targets, homes, windows, inputs):
             entities = predicted_entities(  # the Explanation's entities follow its probabilities
                 document, probabilities, self.labels, self.tokenizer, self.aggregation_strategy
@@ -396,7 +398,7 @@ class Explainer:
         """The targets ``work.chosen`` of ``text`` attributed in their home window."""
         window, model_input = text.windows[work.window], text.inputs[work.window]
         local = {p: i for i, p in enumerate(window.document_positions)}
-        terms = [_localise(text.targets[t].terms(self.label2id), local) for t in work.chosen]
+        terms = [local_terms(text.targets[t].terms(self.label2id), local) for t in work.chosen]
         reported = _Reported(advance)
         if self._method_reports_progress:
             result = self.method.attribute(model_input, terms, self.budget, reported)
@@ -468,11 +470,10 @@ class Explainer:
         document: Encoding,
         targets: Sequence[Target],
         windows: list[Window],
-        inputs: list[ModelInput],
     ) -> list[int]:
         """Each target's home window (see :mod:`nerlens.windows`). A target that no window holds
         whole (an entity across a boundary wider than the windows' overlap) gets a window
-        centred on it, appended with its model input to ``windows`` and ``inputs``."""
+        centred on it, appended to ``windows``."""
         planned = len(windows)
         homes = []
         for target in targets:
@@ -481,9 +482,7 @@ class Explainer:
                 extra = home_window(target.positions, windows[planned:])
                 home = len(windows) if extra is None else planned + extra
             if home == len(windows):
-                window = window_around(document, target.positions, self.max_length)
-                windows.append(window)
-                inputs.append(self._prepare(window.encoding))
+                windows.append(window_around(document, target.positions, self.max_length))
             homes.append(home)
         return homes
 
@@ -787,10 +786,6 @@ def _warn_unconverged(deltas: np.ndarray) -> None:
             ConvergenceWarning,
             stacklevel=4,
         )
-
-
-def _localise(terms: tuple[Term, ...], local: dict[int, int]) -> tuple[Term, ...]:
-    return tuple((local[p], label, c) for p, label, c in terms)
 
 
 def _progress(show: bool, total: int) -> Any:

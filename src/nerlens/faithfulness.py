@@ -11,8 +11,10 @@ k = ceil(q·n):
 - ``comprehensiveness`` and ``sufficiency`` are their means over q (AOPC).
 
 Replacing keeps every position (nothing shifts, nothing is re-tokenised); special tokens are never
-replaced. All perturbed inputs of a text go through the model in as few forward passes as the
-memory budget allows, every target scored from the same passes.
+replaced. A text explained in windows is scored per target in its home window (the one that
+explained it): the candidates are that window's tokens and f_t is that window's. All perturbed
+inputs of a window go through the model in as few forward passes as the memory budget allows,
+every target of the window scored from the same passes.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from nerlens.methods import AttributionMethod, resolve_method
 from nerlens.methods._perturbation import candidates, perturbed_values
 from nerlens.methods.base import Attribution, Budget, Capabilities, ModelInput
 from nerlens.model_input import prepare
-from nerlens.targets import Term
+from nerlens.targets import Term, local_terms
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,46 +68,53 @@ def evaluate(explainer: Explainer, explanation: Explanation) -> pd.DataFrame:
     if "aggregated" in explanation.settings:
         raise InputError("evaluate the token-level Explanation, not an aggregated view")
     document, windows = explainer._windows(explanation.text)
-    if len(windows) > 1:
-        raise InputError(
-            f"evaluate supports texts that fit one model window ({explainer.max_length} tokens); "
-            f"this text has {len(document)}"
-        )
     if document.tokens != explanation.tokens:
         raise InputError(
             "the Explanation's tokens differ from this explainer's tokenisation of its text; "
             "evaluate it with the Explainer (model and tokenizer) that produced it"
         )
-    terms = [target.terms(explainer.label2id) for target in explanation.targets]
-    if not terms:
+    targets = explanation.targets
+    if not targets:
         return pd.DataFrame(columns=_columns())
+    homes = explainer._homes(document, targets, windows)
+    rows: dict[int, dict[str, Any]] = {}
     with explainer.runner.session():
-        model_input = prepare(
-            explainer.runner, explainer.embedding, document, explainer.baseline_token_id
-        )
-        values, counts = _removal_values(
-            model_input, explanation.attributions, terms, explainer.budget
-        )
-    rows = []
-    for t, target in enumerate(explanation.targets):
-        full = values[0, t]
-        comprehensiveness = full - values[1 + 2 * t * len(counts) :][: len(counts), t]
-        sufficiency = full - values[1 + (2 * t + 1) * len(counts) :][: len(counts), t]
-        rows.append(
-            {
-                "target_index": t,
-                "target": target.describe(explanation.tokens),
-                "target_kind": target.kind,
-                "target_label": target.label,
-                "value": full,
-                "candidates": len(candidates(model_input)),
-                **{f"comprehensiveness@{q}": v for q, v in zip(FRACTIONS, comprehensiveness)},
-                **{f"sufficiency@{q}": v for q, v in zip(FRACTIONS, sufficiency)},
-                "comprehensiveness": float(np.mean(comprehensiveness)),
-                "sufficiency": float(np.mean(sufficiency)),
-            }
-        )
-    return pd.DataFrame(rows, columns=_columns())
+        for w in sorted(set(homes)):  # each target in the window that explained it
+            window = windows[w]
+            chosen = [t for t, home in enumerate(homes) if home == w]
+            positions = list(window.document_positions)
+            local = {p: i for i, p in enumerate(positions)}
+            terms = [local_terms(targets[t].terms(explainer.label2id), local) for t in chosen]
+            model_input = prepare(
+                explainer.runner, explainer.embedding, window.encoding, explainer.baseline_token_id
+            )
+            scores = explanation.attributions[np.ix_(chosen, positions)]
+            values, counts = _removal_values(model_input, scores, terms, explainer.budget)
+            for row, t in enumerate(chosen):
+                rows[t] = _row(t, explanation, values, row, counts, len(candidates(model_input)))
+    return pd.DataFrame([rows[t] for t in range(len(targets))], columns=_columns())
+
+
+def _row(
+    t: int, explanation: Explanation, values: np.ndarray, row: int, counts: list[int], pool: int
+) -> dict[str, Any]:
+    """Target ``t``'s scores from its window's values (``row``: its place among them)."""
+    target = explanation.targets[t]
+    full = values[0, row]
+    comprehensiveness = full - values[1 + 2 * row * len(counts) :][: len(counts), row]
+    sufficiency = full - values[1 + (2 * row + 1) * len(counts) :][: len(counts), row]
+    return {
+        "target_index": t,
+        "target": target.describe(explanation.tokens),
+        "target_kind": target.kind,
+        "target_label": target.label,
+        "value": full,
+        "candidates": pool,
+        **{f"comprehensiveness@{q}": v for q, v in zip(FRACTIONS, comprehensiveness)},
+        **{f"sufficiency@{q}": v for q, v in zip(FRACTIONS, sufficiency)},
+        "comprehensiveness": float(np.mean(comprehensiveness)),
+        "sufficiency": float(np.mean(sufficiency)),
+    }
 
 
 def _columns() -> list[str]:

@@ -13,7 +13,12 @@ from typing import Any, ClassVar
 
 from nerlens.errors import InputError
 
-Term = tuple[int, int, float]
+Term = tuple[int, int, float]  # (token position, label id, coefficient)
+
+
+def local_terms(terms: tuple[Term, ...], local: Mapping[int, int]) -> tuple[Term, ...]:
+    """``terms`` with document positions turned into a window's (``local`` maps them)."""
+    return tuple((local[p], label, c) for p, label, c in terms)
 
 
 def label_id(label: str, label2id: Mapping[str, int]) -> int:

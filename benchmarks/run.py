@@ -616,9 +616,11 @@ def backward_section(rows: list[dict], dates: dict[str, str], where: str) -> lis
         "`methods/integrated_gradients.py`): `loop`. Idle, neither strategy wins everywhere "
         "(the differences are within this machine's run-to-run spread of 10-30%); beside a busy "
         "process, `loop` on workers holds up and `batched` on torch's two threads does not, "
-        "because torch's threads wait for each other at every operation. Before the workers "
-        "(a spot check earlier on 2026-11-27, beside a busy process and other jobs, not side "
-        "by side), the loop with two threads took 18.2 s on the demo seed sentence.",
+        "because torch's threads wait for each other at every operation. Beside a busy "
+        "process, one thread (`threads=1`) is the fastest setting of all on the demo model. "
+        "Before the workers (a spot check earlier on 2026-11-27, beside a busy process and "
+        "other jobs, not side by side), the loop with two threads took 18.2 s on the demo seed "
+        "sentence.",
         ["load", "case", "mode", "backward", "threads", "seconds", "passes"],
         [[r["load"], r["case"], r["mode"], r["backward"], r["threads"], f"{r['seconds']:.2f}",
           r["passes"]] for r in rows],

@@ -60,7 +60,6 @@ from nerlens.targets import (
     Target,
     check_ignored_labels,
     check_targets,
-    local_terms,
     token_targets,
 )
 from nerlens.windows import Window, home_window, plan_windows, window_around
@@ -397,8 +396,7 @@ class Explainer:
     ) -> Attribution:
         """The targets ``work.chosen`` of ``text`` attributed in their home window."""
         window, model_input = text.windows[work.window], text.inputs[work.window]
-        local = {p: i for i, p in enumerate(window.document_positions)}
-        terms = [local_terms(text.targets[t].terms(self.label2id), local) for t in work.chosen]
+        terms = [window.local_terms(text.targets[t].terms(self.label2id)) for t in work.chosen]
         reported = _Reported(advance)
         if self._method_reports_progress:
             result = self.method.attribute(model_input, terms, self.budget, reported)

@@ -32,7 +32,7 @@ from nerlens.methods import AttributionMethod, resolve_method
 from nerlens.methods._perturbation import candidates, perturbed_values
 from nerlens.methods.base import Attribution, Budget, Capabilities, ModelInput
 from nerlens.model_input import prepare
-from nerlens.targets import Term, local_terms
+from nerlens.targets import Term
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,16 +82,15 @@ def evaluate(explainer: Explainer, explanation: Explanation) -> pd.DataFrame:
         for w in sorted(set(homes)):  # each target in the window that explained it
             window = windows[w]
             chosen = [t for t, home in enumerate(homes) if home == w]
-            positions = list(window.document_positions)
-            local = {p: i for i, p in enumerate(positions)}
-            terms = [local_terms(targets[t].terms(explainer.label2id), local) for t in chosen]
+            terms = [window.local_terms(targets[t].terms(explainer.label2id)) for t in chosen]
             model_input = prepare(
                 explainer.runner, explainer.embedding, window.encoding, explainer.baseline_token_id
             )
-            scores = explanation.attributions[np.ix_(chosen, positions)]
+            scores = explanation.attributions[np.ix_(chosen, list(window.document_positions))]
             values, counts = _removal_values(model_input, scores, terms, explainer.budget)
+            pool = len(candidates(model_input))
             for row, t in enumerate(chosen):
-                rows[t] = _row(t, explanation, values, row, counts, len(candidates(model_input)))
+                rows[t] = _row(t, explanation, values, row, counts, pool)
     return pd.DataFrame([rows[t] for t in range(len(targets))], columns=_columns())
 
 

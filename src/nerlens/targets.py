@@ -16,11 +16,6 @@ from nerlens.errors import InputError
 Term = tuple[int, int, float]  # (token position, label id, coefficient)
 
 
-def local_terms(terms: tuple[Term, ...], local: Mapping[int, int]) -> tuple[Term, ...]:
-    """``terms`` with document positions turned into a window's (``local`` maps them)."""
-    return tuple((local[p], label, c) for p, label, c in terms)
-
-
 def label_id(label: str, label2id: Mapping[str, int]) -> int:
     """The id of ``label``; an unknown label raises an error listing the model's labels."""
     if label not in label2id:

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from nerlens.encoding import Encoding
 from nerlens.errors import InputError
+from nerlens.targets import Term
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,14 @@ class Window:
     # explain: its content tokens, plus the template tokens when it is the first/last window
     context: Mapping[int, int]
     owned: tuple[int, ...] = ()  # window positions whose prediction this window serves
+
+    def local_terms(self, terms: tuple[Term, ...]) -> tuple[Term, ...]:
+        """A target's ``terms`` with its document positions turned into this window's."""
+        return tuple((self._local[p], label, c) for p, label, c in terms)
+
+    @cached_property
+    def _local(self) -> dict[int, int]:
+        return {p: i for i, p in enumerate(self.document_positions)}
 
 
 def plan_windows(document: Encoding, max_length: int, stride: int) -> list[Window]:

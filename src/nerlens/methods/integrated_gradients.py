@@ -167,12 +167,11 @@ class IntegratedGradients(AttributionMethod):
                     for half in halves:
                         inside = [x for x in rules[segment].nodes if half[0] <= x <= half[1]]
                         rules[half] = SegmentRule.over(half, nested_nodes(half, inside, self.rule))
+                nodes = {x for half in halves for x in rules[half].nodes}
                 for t in targets:
                     pieces[t].discard(segment)  # type: ignore[arg-type]
                     pieces[t].update(halves)
-                    for node in {x for half in halves for x in rules[half].nodes} - gradients[
-                        t
-                    ].keys():
+                    for node in nodes - gradients[t].keys():
                         wanted.setdefault(node, set()).add(t)
             slots = [(t, node) for node, targets in wanted.items() for t in sorted(targets)]
             slot_of = {slot: k for k, slot in enumerate(slots)}

@@ -27,3 +27,12 @@ def test_converged_results_do_not_warn(demo):
         warnings.simplefilter("error", ConvergenceWarning)
         explanation = Explainer(*demo, n_steps="auto", tolerance=1e-3)(SEED_TEXT, PARIS)
     assert np.abs(explanation.deltas).max() <= 1e-3
+
+
+def test_auto_stopped_by_max_steps_warns_naming_it(demo):
+    """Four nodes cannot estimate a token's error: every target stops short of the tolerance."""
+    with pytest.warns(ConvergenceWarning, match=r"2 of 2 targets reached max_steps=4 ") as caught:
+        explanation = Explainer(*demo, n_steps="auto", max_steps=4)(SEED_TEXT, PARIS)
+    assert list(explanation.steps) == [4, 4]
+    assert len(caught) == 1  # not also the fixed-steps advice to use n_steps="auto"
+    assert "raise max_steps or the tolerance" in str(caught[0].message)

@@ -147,13 +147,14 @@ def test_auto_on_the_demo_model_meets_tolerance_with_few_passes(demo):
         explanation = Explainer(model, tokenizer, n_steps="auto", tolerance=1e-3)(SEED_TEXT)
     assert np.all(np.abs(explanation.deltas) <= 1e-3)
     targets = len(explanation.targets)
-    assert passes.forward <= 20
-    assert passes.backward <= 5 * targets
+    assert passes.forward <= 25
+    assert passes.backward <= 6 * targets
     # a node's gradient is computed once per target: backward rows are the targets' nodes,
     # plus the rows that ride along in a channel (a chunk's rows need different targets)
     assert explanation.steps.sum() <= passes.backward_rows < 1.2 * explanation.steps.sum()
-    # with halves that threw their parent's nodes away, this took 105 + 506 rows
-    assert passes.forward_rows + passes.backward_rows < 450
+    # 166 + 582 rows. Checking deltas only, it took about 450 (and left a token's score off by
+    # 1.3e-3); with halves that also threw their parent's nodes away, 105 + 506
+    assert passes.forward_rows + passes.backward_rows < 800
 
 
 def test_a_segment_rule_integrates_polynomials_exactly():

@@ -425,7 +425,8 @@ class Explainer:
             deltas[chosen] = result.deltas
             steps[chosen] = result.steps
 
-        _warn_unconverged(deltas)
+        if self.method.settings().get("n_steps") != "auto":  # auto warns when it stops short
+            _warn_unconverged(deltas)
         return Explanation(
             text=document.text,
             tokens=document.tokens,

@@ -44,7 +44,10 @@ def batch(
     ] = None,
     tolerance: Annotated[
         float | None,
-        typer.Option(help="With --n-steps auto: the largest |delta| accepted. [default: 1e-3]"),
+        typer.Option(
+            help="With --n-steps auto: the largest |delta| and estimated error of a token's "
+            "score accepted. [default: 1e-3]"
+        ),
     ] = None,
     ignore_label: Annotated[
         list[str] | None,

@@ -144,7 +144,8 @@ def explain(
         typer.Option(
             "--n-steps",
             metavar="INTEGER|auto",
-            help="Integration steps, or 'auto': adaptive, until every |delta| <= --tolerance. "
+            help="Integration steps, or 'auto': adaptive, until every |delta| and every token's "
+            "estimated error <= --tolerance. "
             "\\[default: auto]",
             parser=_steps,
             show_default=False,
@@ -153,7 +154,8 @@ def explain(
     tolerance: Annotated[
         float | None,
         typer.Option(
-            help="Largest |convergence delta| allowed with --n-steps auto. \\[default: 1e-3]",
+            help="Largest |convergence delta| and estimated error of a token's score allowed with "
+            "--n-steps auto. \\[default: 1e-3]",
             show_default=False,
         ),
     ] = None,

@@ -6,27 +6,32 @@ only the backward pass is repeated per target: about ``F + T·B`` instead of ``T
 
 ``n_steps="auto"`` integrates adaptively. On any segment ``[a, b]`` of the path the exact
 integral of a target's total attribution is known from two forward values, ``f(b) - f(a)``, so
-each segment's own completeness gap is measurable. Starting from one ``AUTO_FIRST_STEPS``-node
-Gauss–Legendre rule, a target whose gaps add up to more than ``tolerance`` halves its segments
-of largest gap. A half keeps the nodes of its parent that lie in it and gets new ones where its
-own ``AUTO_SEGMENT_STEPS``-node rule has no node nearby; its weights integrate polynomials
-exactly (interpolatory). So no gradient is ever thrown away: a target's backward rows are its
-nodes. Each round is ONE shared forward over every new node any target needs (plus the new
-midpoints, whose values the next round's gaps need), followed by backward passes over the
-targets that need each node. Nodes gather where the model's output changes sharply, and every
-target ends with ``|delta| <= tolerance`` unless ``max_steps`` nodes were not enough.
+each segment's own completeness gap is measurable. A total can be right while its tokens are
+wrong (their errors cancel), so each token's error is estimated too: once a segment is halved,
+half the difference between its own rule and its halves' rules, token by token (the classic
+estimate of adaptive quadrature). Starting from one ``AUTO_FIRST_STEPS``-node Gauss–Legendre
+rule, a target halves its segments of largest gap until the rest's gaps fit ``tolerance``, and
+its segments of largest token error until the rest's errors fit it on every token. A half keeps
+the nodes of its parent that lie in it and gets new ones where its own ``AUTO_SEGMENT_STEPS``-node
+rule has no node nearby; its weights integrate polynomials exactly (interpolatory). So no gradient
+is ever thrown away: a target's backward rows are its nodes. Each round is ONE shared forward over
+every new node any target needs (plus the new midpoints, whose values the next round's gaps need),
+followed by backward passes over the targets that need each node. Nodes gather where the model's
+output changes sharply, and every target ends with ``|delta| <= tolerance`` and every token's
+estimated error within ``tolerance`` unless ``max_steps`` nodes were not enough.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
 
-from nerlens.errors import InputError
+from nerlens.errors import ConvergenceWarning, InputError
 from nerlens.methods._common import (
     TargetScores,
     at_least_float32,
@@ -153,7 +158,9 @@ class IntegratedGradients(AttributionMethod):
         gradients: list[dict[float, np.ndarray]] = [{} for _ in range(count)]
         pieces: list[set[Segment]] = [set() for _ in range(count)]
         to_split: dict[Segment | None, list[int]] = {None: list(range(count))}
+        parents: dict[Segment, Segment] = {}
         done = np.zeros(count, dtype=bool)
+        short = 0  # targets that max_steps stopped short of the tolerance
         while to_split:
             wanted: dict[float, set[int]] = {}  # node -> the targets that need its gradient
             middles: list[float] = []
@@ -165,6 +172,7 @@ class IntegratedGradients(AttributionMethod):
                     middles.append((a + b) / 2)
                     halves = [(a, (a + b) / 2), ((a + b) / 2, b)]
                     for half in halves:
+                        parents[half] = segment
                         inside = [x for x in rules[segment].nodes if half[0] <= x <= half[1]]
                         rules[half] = SegmentRule.over(half, nested_nodes(half, inside, self.rule))
                 nodes = {x for half in halves for x in rules[half].nodes}
@@ -185,11 +193,27 @@ class IntegratedGradients(AttributionMethod):
             values.update((a, v) for a, v in zip(alphas, row_values) if a not in values)
             for (t, node), part in zip(slots, parts):
                 gradients[t][node] = part
-            to_split = self._segments_to_split(pieces, gradients, values, rules)
-            finished = [t for t in range(count) if not done[t] and t not in _targets_of(to_split)]
-            done[finished] = True
+            to_split = {}
+            finished = 0
+            for t in (t for t in range(count) if not done[t]):
+                halve = self._to_halve(t, pieces[t], gradients[t], values, rules, parents)
+                if halve and len(gradients[t]) < self.max_steps:
+                    for segment in halve:
+                        to_split.setdefault(segment, []).append(t)
+                    continue
+                done[t] = True
+                finished += 1
+                short += bool(halve)
             if progress is not None and finished:
-                progress(len(finished))
+                progress(finished)
+        if short:
+            warnings.warn(
+                f"{short} of {count} targets reached max_steps={self.max_steps} with their delta "
+                f"or a token's estimated error above tolerance={self.tolerance:g}; raise "
+                "max_steps or the tolerance",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         scores = np.array(
             [
                 sum(rules[segment].integrate(grads) for segment in sorted(segments))
@@ -198,31 +222,58 @@ class IntegratedGradients(AttributionMethod):
         )
         return scores, np.array([len(grads) for grads in gradients])
 
-    def _segments_to_split(
+    def _to_halve(
         self,
-        pieces: list[set[Segment]],
-        gradients: list[dict[float, np.ndarray]],
+        target: int,
+        segments: set[Segment],
+        gradients: dict[float, np.ndarray],
         values: dict[float, np.ndarray],
         rules: dict[Segment, SegmentRule],
-    ) -> dict[Segment | None, list[int]]:
-        """For each segment to halve, the unconverged targets that must halve it: a target
-        whose gaps add up to more than ``tolerance`` halves its segments of largest |gap| until
-        the |gaps| of the rest add up to ``tolerance`` at most."""
-        to_split: dict[Segment | None, list[int]] = {}
-        for t, segments in enumerate(pieces):
-            gaps = {
-                (a, b): rules[(a, b)].integrate(gradients[t]).sum() - (values[b][t] - values[a][t])
-                for a, b in sorted(segments)
-            }
-            if abs(sum(gaps.values())) <= self.tolerance or len(gradients[t]) >= self.max_steps:
-                continue
-            rest = sum(abs(gap) for gap in gaps.values())
-            for segment, gap in sorted(gaps.items(), key=lambda item: -abs(item[1])):
-                if rest <= self.tolerance:
-                    break
-                rest -= abs(gap)
-                to_split.setdefault(segment, []).append(t)
-        return to_split
+        parents: dict[Segment, Segment],
+    ) -> list[Segment]:
+        """The segments a target must halve; none once its delta and every token's estimated
+        error are within ``tolerance``. It halves its segments of largest |gap| until the
+        |gaps| of the rest add up to ``tolerance`` at most, and its segments of largest token
+        error until the errors of the rest add up to ``tolerance`` at most on every token."""
+        ordered = sorted(segments)
+        gaps = [
+            rules[(a, b)].integrate(gradients).sum() - (values[b][target] - values[a][target])
+            for a, b in ordered
+        ]
+        errors = [half_error(segment, parents, rules, gradients) for segment in ordered]
+        chosen = set(exceeding(errors, self.tolerance))
+        if abs(sum(gaps)) > self.tolerance:
+            chosen.update(exceeding([np.abs([gap]) for gap in gaps], self.tolerance))
+        return [ordered[k] for k in sorted(chosen)]
+
+
+def exceeding(errors: Sequence[np.ndarray], tolerance: float) -> list[int]:
+    """Which of ``errors`` to reduce: the largest, so that the rest add up to ``tolerance`` at
+    most in every component (the smallest are kept while they fit)."""
+    order = sorted(range(len(errors)), key=lambda k: float(errors[k].max()))
+    kept = np.zeros_like(errors[0])
+    for position, k in enumerate(order):
+        kept = kept + errors[k]
+        if kept.max() > tolerance:
+            return order[position:]
+    return []
+
+
+def half_error(
+    segment: Segment,
+    parents: dict[Segment, Segment],
+    rules: dict[Segment, SegmentRule],
+    gradients: dict[float, np.ndarray],
+) -> np.ndarray:
+    """A segment's estimated error per token: half of how far its parent's rule is from the
+    sum of the parent's two halves (the classic estimate of adaptive quadrature, token by
+    token). The whole path, integrated by one rule, has no estimate yet: infinite."""
+    if segment not in parents:
+        return np.full(len(next(iter(gradients.values()))), np.inf)
+    a, b = parent = parents[segment]
+    middle = (a + b) / 2
+    halves = rules[(a, middle)].integrate(gradients) + rules[(middle, b)].integrate(gradients)
+    return np.abs(rules[parent].integrate(gradients) - halves) / 2
 
 
 def nested_nodes(half: Segment, inherited: Sequence[float], rule: Rule) -> tuple[float, ...]:
@@ -258,10 +309,6 @@ class SegmentRule(NamedTuple):
     def integrate(self, gradients: dict[float, np.ndarray]) -> np.ndarray:
         """One target's attribution over the segment, from its gradients at the nodes."""
         return sum(w * gradients[x] for w, x in zip(self.weights, self.nodes))
-
-
-def _targets_of(to_split: dict[Segment | None, list[int]]) -> set[int]:
-    return {t for targets in to_split.values() for t in targets}
 
 
 # ---------------------------------------------------------------------- the shared engine

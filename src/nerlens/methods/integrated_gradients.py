@@ -57,6 +57,7 @@ RULES: tuple[Rule, ...] = ("gausslegendre", "riemann_trapezoid")
 AUTO_FIRST_STEPS = 4
 AUTO_SEGMENT_STEPS = 4
 Segment = tuple[float, float]
+WHOLE: Segment = (0.0, 1.0)
 Need = tuple[int, int, float]  # (target, slot its attribution accumulates into, weight)
 
 
@@ -153,12 +154,11 @@ class IntegratedGradients(AttributionMethod):
         so a target's gradient at a node is computed once and serves every rule that holds it.
         """
         count = score.count
-        whole = (0.0, 1.0)
-        rules = {whole: SegmentRule.over(whole, quadrature(self.rule, AUTO_FIRST_STEPS)[0])}
+        path = SegmentTree(self.rule)
         gradients: list[dict[float, np.ndarray]] = [{} for _ in range(count)]
         pieces: list[set[Segment]] = [set() for _ in range(count)]
+        checks: list[dict[Segment, Check]] = [{} for _ in range(count)]
         to_split: dict[Segment | None, list[int]] = {None: list(range(count))}
-        parents: dict[Segment, Segment] = {}
         done = np.zeros(count, dtype=bool)
         short = 0  # targets that max_steps stopped short of the tolerance
         while to_split:
@@ -166,16 +166,11 @@ class IntegratedGradients(AttributionMethod):
             middles: list[float] = []
             for segment, targets in to_split.items():
                 if segment is None:  # the first round: one rule over the whole path
-                    halves = [whole]
+                    halves = [WHOLE]
                 else:
-                    a, b = segment
-                    middles.append((a + b) / 2)
-                    halves = [(a, (a + b) / 2), ((a + b) / 2, b)]
-                    for half in halves:
-                        parents[half] = segment
-                        inside = [x for x in rules[segment].nodes if half[0] <= x <= half[1]]
-                        rules[half] = SegmentRule.over(half, nested_nodes(half, inside, self.rule))
-                nodes = {x for half in halves for x in rules[half].nodes}
+                    halves = path.halve(segment)
+                    middles.append(halves[0][1])
+                nodes = {x for half in halves for x in path.rules[half].nodes}
                 for t in targets:
                     pieces[t].discard(segment)  # type: ignore[arg-type]
                     pieces[t].update(halves)
@@ -196,7 +191,10 @@ class IntegratedGradients(AttributionMethod):
             to_split = {}
             finished = 0
             for t in (t for t in range(count) if not done[t]):
-                halve = self._to_halve(t, pieces[t], gradients[t], values, rules, parents)
+                for a, b in pieces[t] - checks[t].keys():
+                    exact = values[b][t] - values[a][t]
+                    checks[t][(a, b)] = path.check((a, b), gradients[t], exact)
+                halve = self._to_halve({segment: checks[t][segment] for segment in pieces[t]})
                 if halve and len(gradients[t]) < self.max_steps:
                     for segment in halve:
                         to_split.setdefault(segment, []).append(t)
@@ -216,34 +214,22 @@ class IntegratedGradients(AttributionMethod):
             )
         scores = np.array(
             [
-                sum(rules[segment].integrate(grads) for segment in sorted(segments))
+                sum(path.rules[segment].integrate(grads) for segment in sorted(segments))
                 for segments, grads in zip(pieces, gradients)
             ]
         )
         return scores, np.array([len(grads) for grads in gradients])
 
-    def _to_halve(
-        self,
-        target: int,
-        segments: set[Segment],
-        gradients: dict[float, np.ndarray],
-        values: dict[float, np.ndarray],
-        rules: dict[Segment, SegmentRule],
-        parents: dict[Segment, Segment],
-    ) -> list[Segment]:
-        """The segments a target must halve; none once its delta and every token's estimated
-        error are within ``tolerance``. It halves its segments of largest |gap| until the
-        |gaps| of the rest add up to ``tolerance`` at most, and its segments of largest token
-        error until the errors of the rest add up to ``tolerance`` at most on every token."""
-        ordered = sorted(segments)
-        gaps = [
-            rules[(a, b)].integrate(gradients).sum() - (values[b][target] - values[a][target])
-            for a, b in ordered
-        ]
-        errors = [half_error(segment, parents, rules, gradients) for segment in ordered]
-        chosen = set(exceeding(errors, self.tolerance))
-        if abs(sum(gaps)) > self.tolerance:
-            chosen.update(exceeding([np.abs([gap]) for gap in gaps], self.tolerance))
+    def _to_halve(self, checks: dict[Segment, Check]) -> list[Segment]:
+        """The segments a target must halve, given its segments' checks; none once its delta
+        and every token's estimated error are within ``tolerance``. It halves its segments of
+        largest |gap| until the |gaps| of the rest add up to ``tolerance`` at most, and its
+        segments of largest token error until the rest's add up to ``tolerance`` on every token."""
+        ordered = sorted(checks)
+        chosen = set(exceeding([checks[segment].errors for segment in ordered], self.tolerance))
+        if abs(sum(checks[segment].gap for segment in ordered)) > self.tolerance:
+            gaps = [np.abs([checks[segment].gap]) for segment in ordered]
+            chosen.update(exceeding(gaps, self.tolerance))
         return [ordered[k] for k in sorted(chosen)]
 
 
@@ -259,21 +245,50 @@ def exceeding(errors: Sequence[np.ndarray], tolerance: float) -> list[int]:
     return []
 
 
-def half_error(
-    segment: Segment,
-    parents: dict[Segment, Segment],
-    rules: dict[Segment, SegmentRule],
-    gradients: dict[float, np.ndarray],
-) -> np.ndarray:
-    """A segment's estimated error per token: half of how far its parent's rule is from the
-    sum of the parent's two halves (the classic estimate of adaptive quadrature, token by
-    token). The whole path, integrated by one rule, has no estimate yet: infinite."""
-    if segment not in parents:
-        return np.full(len(next(iter(gradients.values()))), np.inf)
-    a, b = parent = parents[segment]
-    middle = (a + b) / 2
-    halves = rules[(a, middle)].integrate(gradients) + rules[(middle, b)].integrate(gradients)
-    return np.abs(rules[parent].integrate(gradients) - halves) / 2
+class Check(NamedTuple):
+    """What one target's integral over one segment is known to miss."""
+
+    gap: float  # the rule's total minus f(b) - f(a): exact, but a sum over tokens
+    errors: np.ndarray  # each token's estimated error
+
+
+class SegmentTree:
+    """The segments of the path made so far: each one's rule, and the segment it is half of."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.rules = {WHOLE: SegmentRule.over(WHOLE, quadrature(rule, AUTO_FIRST_STEPS)[0])}
+        self.parents: dict[Segment, Segment] = {}
+
+    def halve(self, segment: Segment) -> list[Segment]:
+        """The two halves of ``segment``, each with its rule (:func:`nested_nodes`)."""
+        a, b = segment
+        halves = [(a, (a + b) / 2), ((a + b) / 2, b)]
+        for half in halves:
+            if half not in self.rules:
+                inside = [x for x in self.rules[segment].nodes if half[0] <= x <= half[1]]
+                self.rules[half] = SegmentRule.over(half, nested_nodes(half, inside, self.rule))
+                self.parents[half] = segment
+        return halves
+
+    def check(self, segment: Segment, gradients: dict[float, np.ndarray], exact: float) -> Check:
+        """A target's gap on ``segment`` (``exact`` is its f(b) - f(a)) and its tokens' errors.
+
+        A token's error is the smaller of two estimates, each the error of a coarser rule and so
+        larger than the segment's own: half of how far the parent's rule is from the sum of its
+        two halves (classic adaptive quadrature), and how far the segment's rule moves when any
+        one of its nodes is left out. The whole path has no parent: it is always halved once."""
+        rule = self.rules[segment]
+        stacked = np.stack([gradients[x] for x in rule.nodes])
+        own = rule.weights @ stacked
+        if segment not in self.parents:
+            return Check(float(own.sum() - exact), np.full(len(own), np.inf))
+        a, b = parent = self.parents[segment]
+        halves = [self.rules[(a, (a + b) / 2)], self.rules[((a + b) / 2, b)]]
+        split = sum(half.integrate(gradients) for half in halves)
+        from_parent = np.abs(self.rules[parent].integrate(gradients) - split) / 2
+        leave_one_out = np.abs(rule.left_out @ stacked).max(axis=0)
+        return Check(float(own.sum() - exact), np.minimum(from_parent, leave_one_out))
 
 
 def nested_nodes(half: Segment, inherited: Sequence[float], rule: Rule) -> tuple[float, ...]:
@@ -293,22 +308,34 @@ class SegmentRule(NamedTuple):
 
     nodes: tuple[float, ...]
     weights: np.ndarray
+    left_out: np.ndarray  # row j: weights minus those of the rule without node j
 
     @classmethod
     def over(cls, segment: Segment, nodes: Sequence[float]) -> SegmentRule:
         """The interpolatory rule: it integrates every polynomial of degree below
         ``len(nodes)`` exactly over ``segment`` (on Gauss-Legendre nodes, Gauss-Legendre)."""
-        a, b = segment
-        unit = (2 * np.asarray(nodes) - a - b) / (b - a)
-        vandermonde = np.polynomial.legendre.legvander(unit, len(nodes) - 1)
-        moments = np.zeros(len(nodes))
-        moments[0] = 2.0  # the integral of P_0 over [-1, 1]; of every other P_k it is 0
-        weights = np.linalg.solve(vandermonde.T, moments) * (b - a) / 2
-        return cls(tuple(float(x) for x in nodes), weights)
+        weights = interpolatory_weights(segment, nodes)
+        left_out = np.array(
+            [
+                weights - np.insert(interpolatory_weights(segment, np.delete(nodes, j)), j, 0.0)
+                for j in range(len(nodes))
+            ]
+        )
+        return cls(tuple(float(x) for x in nodes), weights, left_out)
 
     def integrate(self, gradients: dict[float, np.ndarray]) -> np.ndarray:
         """One target's attribution over the segment, from its gradients at the nodes."""
         return sum(w * gradients[x] for w, x in zip(self.weights, self.nodes))
+
+
+def interpolatory_weights(segment: Segment, nodes: Sequence[float]) -> np.ndarray:
+    """Weights that integrate every polynomial of degree below ``len(nodes)`` exactly."""
+    a, b = segment
+    unit = (2 * np.asarray(nodes) - a - b) / (b - a)
+    vandermonde = np.polynomial.legendre.legvander(unit, len(nodes) - 1)
+    moments = np.zeros(len(nodes))
+    moments[0] = 2.0  # the integral of P_0 over [-1, 1]; of every other P_k it is 0
+    return np.linalg.solve(vandermonde.T, moments) * (b - a) / 2
 
 
 # ---------------------------------------------------------------------- the shared engine

@@ -112,6 +112,7 @@ def main() -> None:
                     "tokens": list(explanation.tokens),
                     "positions": [t.positions[0] for t in explanation.targets],
                     "scores": explanation.scores.tolist(),
+                    "attributions": explanation.attributions.tolist(),
                     "deltas": explanation.deltas.tolist(),
                     "steps": explanation.steps.tolist(),
                     "peak_rss_mb": peak_rss_mb(),

@@ -7,9 +7,8 @@ only the backward pass is repeated per target: about ``F + T·B`` instead of ``T
 ``n_steps="auto"`` integrates adaptively. On any segment ``[a, b]`` of the path the exact
 integral of a target's total attribution is known from two forward values, ``f(b) - f(a)``, so
 each segment's own completeness gap is measurable. A total can be right while its tokens are
-wrong (their errors cancel), so each token's error is estimated too: once a segment is halved,
-half the difference between its own rule and its halves' rules, token by token (the classic
-estimate of adaptive quadrature). Starting from one ``AUTO_FIRST_STEPS``-node Gauss–Legendre
+wrong (their errors cancel), so each token's error is estimated too, once a segment has been
+halved (:meth:`SegmentTree.check`). Starting from one ``AUTO_FIRST_STEPS``-node Gauss–Legendre
 rule, a target halves its segments of largest gap until the rest's gaps fit ``tolerance``, and
 its segments of largest token error until the rest's errors fit it on every token. A half keeps
 the nodes of its parent that lie in it and gets new ones where its own ``AUTO_SEGMENT_STEPS``-node

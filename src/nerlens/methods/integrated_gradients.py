@@ -153,7 +153,7 @@ class IntegratedGradients(AttributionMethod):
         so a target's gradient at a node is computed once and serves every rule that holds it.
         """
         count = score.count
-        path = SegmentTree(self.rule)
+        tree = SegmentTree(self.rule)
         gradients: list[dict[float, np.ndarray]] = [{} for _ in range(count)]
         pieces: list[set[Segment]] = [set() for _ in range(count)]
         checks: list[dict[Segment, Check]] = [{} for _ in range(count)]
@@ -167,9 +167,9 @@ class IntegratedGradients(AttributionMethod):
                 if segment is None:  # the first round: one rule over the whole path
                     halves = [WHOLE]
                 else:
-                    halves = path.halve(segment)
+                    halves = tree.halve(segment)
                     middles.append(halves[0][1])
-                nodes = {x for half in halves for x in path.rules[half].nodes}
+                nodes = {x for half in halves for x in tree.rules[half].nodes}
                 for t in targets:
                     pieces[t].discard(segment)  # type: ignore[arg-type]
                     pieces[t].update(halves)
@@ -192,7 +192,7 @@ class IntegratedGradients(AttributionMethod):
             for t in (t for t in range(count) if not done[t]):
                 for a, b in pieces[t] - checks[t].keys():
                     exact = values[b][t] - values[a][t]
-                    checks[t][(a, b)] = path.check((a, b), gradients[t], exact)
+                    checks[t][(a, b)] = tree.check((a, b), gradients[t], exact)
                 halve = self._to_halve({segment: checks[t][segment] for segment in pieces[t]})
                 if halve and len(gradients[t]) < self.max_steps:
                     for segment in halve:
@@ -213,7 +213,7 @@ class IntegratedGradients(AttributionMethod):
             )
         scores = np.array(
             [
-                sum(path.rules[segment].integrate(grads) for segment in sorted(segments))
+                sum(tree.rules[segment].integrate(grads) for segment in sorted(segments))
                 for segments, grads in zip(pieces, gradients)
             ]
         )

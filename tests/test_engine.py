@@ -16,6 +16,7 @@ from nerlens import explainer as explainer_module
 from nerlens.explainer import _alone
 from nerlens.methods import integrated_gradients
 from nerlens.methods.integrated_gradients import (
+    AUTO_FIRST_STEPS,
     AUTO_SEGMENT_STEPS,
     WHOLE,
     SegmentRule,
@@ -154,9 +155,19 @@ def test_auto_on_the_demo_model_meets_tolerance_with_few_passes(demo):
     # a node's gradient is computed once per target: backward rows are the targets' nodes,
     # plus the rows that ride along in a channel (a chunk's rows need different targets)
     assert explanation.steps.sum() <= passes.backward_rows < 1.2 * explanation.steps.sum()
-    # 196 + 495 rows (166 + 582 with only the parent's estimate of a token's error; checking
+    # 196 + 487 rows (166 + 582 with only the parent's estimate of a token's error; checking
     # deltas only, about 450, which left a token's score off by 1.3e-3)
     assert passes.forward_rows + passes.backward_rows < 750
+
+
+def test_auto_stops_at_the_first_rule_where_the_path_is_smooth(tokenizer, tiny_model):
+    """On a random model the output is smooth along the path: the first rule's null-rule
+    estimate is small and its targets need no halving (each one 4 nodes, where forcing a first
+    halving gave 8), and they are still right token by token."""
+    explanation = Explainer(tiny_model, tokenizer, n_steps="auto", tolerance=1e-3)(SEED_TEXT)
+    assert np.all(explanation.steps == AUTO_FIRST_STEPS)
+    exact = Explainer(tiny_model, tokenizer, n_steps=64)(SEED_TEXT)
+    np.testing.assert_allclose(explanation.attributions, exact.attributions, atol=1e-3)
 
 
 def test_a_segment_rule_integrates_polynomials_exactly():
@@ -196,8 +207,11 @@ def test_token_errors_are_seen_where_they_cancel_in_the_total():
     assert abs(check.gap) < 1e-12
     assert check.errors[0] < 1e-12
     assert check.errors[1] == check.errors[2] > 1e-2
-    # the whole path has no parent to compare with: it must be halved
-    assert np.isinf(tree.check(WHOLE, gradients, exact=1 / 3).errors).all()
+    # the whole path has no parent: its estimate is the null rule's alone, which integrates
+    # the quadratic token exactly and sees the bumps
+    whole = tree.check(WHOLE, gradients, exact=1 / 3)
+    assert whole.errors[0] < 1e-12
+    assert whole.errors[1] == whole.errors[2] > 1e-2
 
 
 # ---------------------------------------------------------------------- threads

@@ -4,20 +4,20 @@ The reference runs a full IG pass (``n_steps`` forwards and backwards) per targe
 a text shares the same interpolated inputs, so here each chunk of steps is run forward once and
 only the backward pass is repeated per target: about ``F + T·B`` instead of ``T·(F + B)``.
 
-``n_steps="auto"`` integrates adaptively. On any segment ``[a, b]`` of the path the exact
-integral of a target's total attribution is known from two forward values, ``f(b) - f(a)``, so
-each segment's own completeness gap is measurable. A total can be right while its tokens are
-wrong (their errors cancel), so each token's error is estimated too, once a segment has been
-halved (:meth:`SegmentTree.check`). Starting from one ``AUTO_FIRST_STEPS``-node Gauss–Legendre
-rule, a target halves its segments of largest gap until the rest's gaps fit ``tolerance``, and
-its segments of largest token error until the rest's errors fit it on every token. A half keeps
-the nodes of its parent that lie in it and gets new ones where its own ``AUTO_SEGMENT_STEPS``-node
-rule has no node nearby; its weights integrate polynomials exactly (interpolatory). So no gradient
-is ever thrown away: a target's backward rows are its nodes. Each round is ONE shared forward over
-every new node any target needs (plus the new midpoints, whose values the next round's gaps need),
-followed by backward passes over the targets that need each node. Nodes gather where the model's
-output changes sharply, and every target ends with ``|delta| <= tolerance`` and every token's
-estimated error within ``tolerance`` unless ``max_steps`` nodes were not enough.
+``n_steps="auto"`` integrates adaptively. On any segment ``[a, b]`` of the path the exact integral
+of a target's total attribution is known from two forward values, ``f(b) - f(a)``, so each
+segment's own completeness gap is measurable. A total can be right while its tokens are wrong
+(their errors cancel), so each token's error is estimated too (:meth:`SegmentTree.check`). Starting
+from one ``AUTO_FIRST_STEPS``-node Gauss–Legendre rule, a target halves its segments of largest gap
+until the rest's gaps fit ``tolerance``, and its segments of largest token error until the rest's
+errors fit it on every token. A half keeps the nodes of its parent that lie in it and gets new ones
+where its own ``AUTO_SEGMENT_STEPS``-node rule has no node nearby; its weights integrate
+polynomials exactly (interpolatory). So no gradient is ever thrown away: a target's backward rows
+are its nodes. Each round is ONE shared forward over every new node any target needs (plus the new
+midpoints, whose values the next round's gaps need), followed by backward passes over the targets
+that need each node. Nodes gather where the model's output changes sharply, and every target ends
+with ``|delta| <= tolerance`` and every token's estimated error within ``tolerance`` unless
+``max_steps`` nodes were not enough.
 """
 
 from __future__ import annotations
@@ -276,20 +276,20 @@ class SegmentTree:
         """A target's gap on ``segment`` (``exact`` is its f(b) - f(a)) and its tokens' errors.
 
         A token's error is the smaller of two estimates, each the error of a coarser rule and so
-        larger than the segment's own: half of how far the parent's rule is from the sum of its
-        two halves (classic adaptive quadrature), and how far the segment's rule moves when any
-        one of its nodes is left out. The whole path has no parent: it is always halved once."""
+        larger than the segment's own: how far the segment's rule moves when any one of its nodes
+        is left out (a null rule), and, below the whole path, half of how far the parent's rule
+        is from the sum of its two halves (classic adaptive quadrature)."""
         rule = self.rules[segment]
         stacked = np.stack([gradients[x] for x in rule.nodes])
-        own = rule.weights @ stacked
+        gap = float((rule.weights @ stacked).sum() - exact)
+        leave_one_out = np.abs(rule.left_out @ stacked).max(axis=0)
         if segment not in self.parents:
-            return Check(float(own.sum() - exact), np.full(len(own), np.inf))
+            return Check(gap, leave_one_out)
         a, b = parent = self.parents[segment]
         halves = [self.rules[(a, (a + b) / 2)], self.rules[((a + b) / 2, b)]]
         split = sum(half.integrate(gradients) for half in halves)
         from_parent = np.abs(self.rules[parent].integrate(gradients) - split) / 2
-        leave_one_out = np.abs(rule.left_out @ stacked).max(axis=0)
-        return Check(float(own.sum() - exact), np.minimum(from_parent, leave_one_out))
+        return Check(gap, np.minimum(from_parent, leave_one_out))
 
 
 def nested_nodes(half: Segment, inherited: Sequence[float], rule: Rule) -> tuple[float, ...]:

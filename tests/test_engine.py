@@ -25,6 +25,7 @@ from nerlens.methods.integrated_gradients import (
     nested_nodes,
     quadrature,
 )
+from nerlens.model_input import pack
 from nerlens.runner import (
     count_passes,
     intra_op_threads,
@@ -396,3 +397,46 @@ def test_a_window_too_big_to_share_runs_alone():
     assert _alone([50, 40, 5, 5], workers=2) == []  # 50 <= half of 100: side by side
     assert _alone([60, 30, 30, 1], workers=4) == [0, 1, 2, 3]  # the last one is alone anyway
     assert _alone([60, 30], workers=1) == []
+
+
+# ---------------------------------------------------------------------- packing short texts
+SHORT_TEXTS = [  # the first and the third have 10 tokens with the demo tokenizer
+    "Alice met Bob in Paris last week.",
+    "Angela Merkel visited the Louvre with Macron.",
+    "Carol saw Dan in Rome last year.",
+    "John Smith works for Google in London.",
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "options"), [("occlusion", {}), ("integrated_gradients", {"n_steps": 4})]
+)
+def test_texts_of_one_length_share_passes_with_the_numbers_of_each_alone(demo, method, options):
+    model, tokenizer = demo
+    explainer = Explainer(model, tokenizer, method, threads=1, **options)
+    # 34 tokens each: big enough to pack even as one row (PACK_MIN_TOKEN_ROWS)
+    texts = [" ".join([SHORT_TEXTS[0]] * 4), *SHORT_TEXTS[1:], " ".join([SHORT_TEXTS[2]] * 4)]
+    with count_passes() as packed:
+        batch = explainer(texts, "entities")
+    with count_passes() as alone_passes:
+        alone = [explainer(text, "entities") for text in texts]
+    for together, single in zip(batch, alone):
+        assert together.targets == single.targets
+        np.testing.assert_array_equal(together.probabilities, single.probabilities)
+        np.testing.assert_array_equal(together.attributions, single.attributions)
+        np.testing.assert_array_equal(together.deltas, single.deltas)
+    assert packed.forward_rows == alone_passes.forward_rows
+    if method == "occlusion":  # two 34-token and two 10-token texts with their perturbations
+        assert packed.forward == alone_passes.forward - 2
+    else:  # a one-row pass of 10 tokens is too small to pack; the two 34-token ones share one
+        assert packed.forward == alone_passes.forward - 1
+
+
+def test_pack_groups_texts_of_one_length_within_capacity():
+    lengths = [10, 12, 10, 10, 12, 10]
+    rows = [4, 5, 4, 4, 5, 4]
+    assert pack(lengths, rows, {10: 8, 12: 10}, 32) == [[0, 2], [1, 4], [3, 5]]
+    # a text with more rows than the capacity still gets its pass, alone
+    assert pack([10, 10], [9, 4], {10: 8}, 32) == [[0], [1]]
+    # a pass smaller than the smallest packed one stays alone (the kernels sum differently)
+    assert pack([10, 10, 10], [4, 1, 4], {10: 8}, 32) == [[0, 2], [1]]

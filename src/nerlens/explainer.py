@@ -7,6 +7,7 @@ that uses them; every later stage can trust its inputs.
 from __future__ import annotations
 
 import inspect
+import math
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -51,6 +52,7 @@ from nerlens.model_input import (
     ModelInput,
     model_device,
     model_max_length,
+    pack,
     prepare,
     resolve_layer,
 )
@@ -78,6 +80,11 @@ PRECISIONS: dict[str, torch.dtype] = {
 }
 AUTO_PROGRESS_TOKENS = 256
 MIN_CONTEXT = 16
+# Windows share a forward pass (CPU only) when each one's own pass has at least this many
+# token-rows: from there on, MKL's products gave every row of a packed pass exactly the numbers of
+# its own pass (tests/test_engine.py checks it); below about 16 they did not. On GPUs, cuBLAS may
+# choose other kernels by batch size, and packing is untested there: off.
+PACK_MIN_TOKEN_ROWS = 32
 
 
 class Explainer:
@@ -268,12 +275,14 @@ class Explainer:
         show = self.progress if self.progress is not None else tokens >= AUTO_PROGRESS_TOKENS
         with intra_op_threads(self.threads), self.runner.session():
             workers = workers_for(model_device(self.model))
+            prepared = iter(self._prepare([w.encoding for _, ws in encoded for w in ws]))
             predicted = run_concurrently(
                 [
                     partial(
                         self._predict,
                         document,
                         windows,
+                        [next(prepared) for _ in windows],
                         selection,
                         ignored_indexes,
                         ignored_labels,
@@ -318,17 +327,15 @@ class Explainer:
         self,
         document: Encoding,
         windows: list[Window],
+        inputs: list[ModelInput],
         selection: TargetSelector | Sequence[Target],
         ignored_indexes: frozenset[int],
         ignored_labels: frozenset[str],
         include_special: bool,
         gold: tuple[GoldSpan, ...] | None = None,
     ) -> _Predicted:
-        """Both ends of the path in every window, the predictions, and the targets they give."""
-        inputs = run_concurrently(
-            [partial(self._prepare, w.encoding) for w in windows],
-            workers_for(model_device(self.model)),
-        )
+        """The predictions from every window's input (``inputs``, :meth:`_prepare`), the targets
+        they give, and the inputs of any window added around a target no window holds whole."""
         probabilities = np.zeros((len(document), len(self.labels)))
         for window, model_input in zip(windows, inputs):
             owned = list(window.owned)
@@ -354,9 +361,9 @@ class Explainer:
             )
         else:
             targets = tuple(selection)
-        windows, inputs = list(windows), list(inputs)
+        windows = list(windows)
         homes = self._homes(document, targets, windows)
-        inputs += [self._prepare(window.encoding) for window in windows[len(inputs) :]]
+        inputs = [*inputs, *self._prepare([window.encoding for window in windows[len(inputs) :]])]
         if _probabilities_from_homes(probabilities, targets, homes, windows, inputs):
             entities = predicted_entities(  # the Explanation's entities follow its probabilities
                 document, probabilities, self.labels, self.tokenizer, self.aggregation_strategy
@@ -485,15 +492,42 @@ class Explainer:
             homes.append(home)
         return homes
 
-    def _prepare(self, encoding: Encoding) -> ModelInput:
-        """The window's ModelInput; the method's target-free perturbations go in the same pass
-        when they fit the budget (one pass per window instead of two)."""
-        perturbations = self.method.perturbations(encoding.special)
-        if perturbations is not None and (
-            1 + len(perturbations) > rows_per_chunk(self.model, len(encoding), self.budget)
-        ):
-            perturbations = None
-        return prepare(self.runner, self.embedding, encoding, self.baseline_token_id, perturbations)
+    def _prepare(self, encodings: Sequence[Encoding]) -> list[ModelInput]:
+        """The windows' ModelInputs, in order. A method's target-free perturbations ride in their
+        window's pass when they fit the memory budget, and on CPU windows of one token count
+        share passes (:func:`pack`, as many rows as the budget allows), where every row gets the
+        numbers of a pass of its own: occlusion on a batch of short texts is a few passes, not
+        one per text. A pass has a fixed cost (about 12 ms of a sentence's 96 on one core)."""
+        device = model_device(self.model)
+        workers = workers_for(device)
+        lengths = [len(encoding) for encoding in encodings]
+        capacity = {n: rows_per_chunk(self.model, n, self.budget, workers) for n in {*lengths}}
+        perturbations = [self.method.perturbations(encoding.special) for encoding in encodings]
+        perturbations = [
+            None if keep is None or 1 + len(keep) > capacity[n] else keep
+            for keep, n in zip(perturbations, lengths)
+        ]
+        rows = [1 + (0 if keep is None else len(keep)) for keep in perturbations]
+        smallest = PACK_MIN_TOKEN_ROWS if device.type == "cpu" else math.inf
+        packs = pack(lengths, rows, capacity, smallest)
+        prepared = run_concurrently(
+            [
+                partial(
+                    prepare,
+                    self.runner,
+                    self.embedding,
+                    [encodings[i] for i in members],
+                    self.baseline_token_id,
+                    [perturbations[i] for i in members],
+                )
+                for members in packs
+            ],
+            workers,
+        )
+        inputs: dict[int, ModelInput] = {}
+        for members, results in zip(packs, prepared):
+            inputs.update(zip(members, results))
+        return [inputs[i] for i in range(len(encodings))]
 
     def _stride(self) -> int:
         """Tokens shared by neighbouring windows: as given, else a quarter of the model length."""

@@ -83,8 +83,11 @@ def evaluate(explainer: Explainer, explanation: Explanation) -> pd.DataFrame:
             window = windows[w]
             chosen = [t for t, home in enumerate(homes) if home == w]
             terms = [window.local_terms(targets[t].terms(explainer.label2id)) for t in chosen]
-            model_input = prepare(
-                explainer.runner, explainer.embedding, window.encoding, explainer.baseline_token_id
+            (model_input,) = prepare(
+                explainer.runner,
+                explainer.embedding,
+                [window.encoding],
+                explainer.baseline_token_id,
             )
             scores = explanation.attributions[np.ix_(chosen, list(window.document_positions))]
             values, counts = _removal_values(model_input, scores, terms, explainer.budget)

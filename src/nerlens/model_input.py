@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -104,16 +105,58 @@ def resolve_layer(model: nn.Module, embedding: Embedding) -> tuple[nn.Module, Em
 def prepare(
     runner: ModelRunner,
     embedding: Embedding,
-    encoding: Encoding,
+    encodings: Sequence[Encoding],
     baseline_token_id: int,
-    perturbations: np.ndarray | None = None,
-) -> ModelInput:
-    """Model inputs at the text and at its baseline (the runner's layer as :func:`resolve_layer`
-    gave it). The text is evaluated here, the baseline when a method first needs it; the path
-    between them is the method's business. ``perturbations`` (a method's target-free keep mask,
-    see ``AttributionMethod.perturbations``) run in the same pass as the text, into
-    ``ModelInput.perturbed``. Call inside ``runner.session()``.
+    perturbations: Sequence[np.ndarray | None] | None = None,
+) -> list[ModelInput]:
+    """Model inputs at each text and at its baseline (the runner's layer as :func:`resolve_layer`
+    gave it), from ONE forward pass over every text: texts of one token count only.
+
+    The texts are evaluated here, each baseline when a method first needs it; the path between
+    them is the method's business. ``perturbations[i]`` (a method's target-free keep mask for
+    text ``i``, see ``AttributionMethod.perturbations``) run in the same pass, right after their
+    text, into ``ModelInput.perturbed``. The rows of a batch are computed independently of each
+    other, so every number equals that of a pass per text. Call inside ``runner.session()``.
     """
+    if len({len(encoding) for encoding in encodings}) > 1:
+        raise ValueError("prepare packs texts of one token count only")
+    perturbations = perturbations or [None] * len(encodings)
+    ends = [_path_ends(runner, embedding, e, baseline_token_id) for e in encodings]
+    batches, row = [], 0
+    firsts = []  # each text's row in the pass; its perturbations follow it
+    for encoding, keep, (inputs, _) in zip(encodings, perturbations, ends):
+        firsts.append(row)
+        ids = inputs["input_ids"]
+        if keep is not None:
+            rows = perturbed_ids(ids[0], encoding.special, keep, baseline_token_id)
+            inputs = {**expand_batch(inputs, 1 + len(rows)), "input_ids": torch.cat([ids, rows])}
+        batches.append(inputs)
+        row += len(inputs["input_ids"])
+    outputs, logits = runner.capture(
+        {key: torch.cat([batch[key] for batch in batches]) for key in batches[0]}
+    )
+    probabilities = label_probabilities(logits)
+    return [
+        ModelInput(
+            runner=runner,
+            inputs=inputs,
+            baseline=baseline,
+            input_layer_output=outputs[first : first + 1],
+            input_probs=probabilities[first],
+            special=encoding.special,
+            baseline_token_id=baseline_token_id,
+            perturbed=None
+            if keep is None
+            else (keep, probabilities[first + 1 : first + 1 + len(keep)]),
+        )
+        for encoding, keep, (inputs, baseline), first in zip(encodings, perturbations, ends, firsts)
+    ]
+
+
+def _path_ends(
+    runner: ModelRunner, embedding: Embedding, encoding: Encoding, baseline_token_id: int
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The model's keyword arguments (a batch of one) at the text and at its baseline."""
     device = model_device(runner.model)
     ids = torch.tensor([encoding.input_ids], device=device)
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
@@ -123,25 +166,30 @@ def prepare(
         inputs["position_ids"] = positions
     if embedding == "word":
         reference = torch.tensor([baseline_ids(encoding, baseline_token_id)], device=device)
-        baseline = {**inputs, "input_ids": reference}
-    else:
-        baseline = {**inputs, "position_ids": positions[:, :1].repeat(1, positions.shape[1])}
-    perturbed = None
-    if perturbations is None:
-        input_out, input_logits = runner.capture(inputs)
-    else:  # the text is row 0 of the batch
-        rows = perturbed_ids(ids[0], encoding.special, perturbations, baseline_token_id)
-        batch = {**expand_batch(inputs, 1 + len(rows)), "input_ids": torch.cat([ids, rows])}
-        outputs, logits = runner.capture(batch)
-        input_out, input_logits = outputs[:1], logits[:1]
-        perturbed = (perturbations, label_probabilities(logits[1:]))
-    return ModelInput(
-        runner=runner,
-        inputs=inputs,
-        baseline=baseline,
-        input_layer_output=input_out,
-        input_probs=label_probabilities(input_logits)[0],
-        special=encoding.special,
-        baseline_token_id=baseline_token_id,
-        perturbed=perturbed,
-    )
+        return inputs, {**inputs, "input_ids": reference}
+    return inputs, {**inputs, "position_ids": positions[:, :1].repeat(1, positions.shape[1])}
+
+
+def pack(
+    lengths: Sequence[int], rows: Sequence[int], capacity: dict[int, int], smallest: float
+) -> list[list[int]]:
+    """Texts grouped for :func:`prepare`: each group holds texts of one token count ``n``, in
+    order, as many as fit ``capacity[n]`` rows in all (``rows[i]`` is text ``i``'s).
+
+    A text whose own pass has fewer than ``smallest`` token-rows (``rows[i] * lengths[i]``) goes
+    alone: for such small products the matrix kernels may sum in another order than they do in a
+    larger pass (measured with MKL below about 16), and it would not get its own pass's numbers.
+    """
+    groups: list[list[int]] = []
+    open_group: dict[int, tuple[list[int], int]] = {}  # token count -> (its last group, rows)
+    for i, (n, size) in enumerate(zip(lengths, rows)):
+        if size * n < smallest:
+            groups.append([i])
+            continue
+        members, used = open_group.get(n, ([], 0))
+        if not members or used + size > capacity[n]:
+            members, used = [], 0
+            groups.append(members)
+        members.append(i)
+        open_group[n] = (members, used + size)
+    return groups

@@ -29,9 +29,12 @@ def candidates(model_input: ModelInput) -> np.ndarray:
     return candidate_positions(model_input.special)
 
 
-def rows_per_chunk(model: nn.Module, num_tokens: int, budget: Budget) -> int:
-    """Perturbed inputs per forward pass: ``internal_batch_size``, else what fits the budget."""
-    return budget.internal_batch_size or steps_per_chunk(model, num_tokens, budget.max_memory_mb)
+def rows_per_chunk(model: nn.Module, num_tokens: int, budget: Budget, sharing: int = 1) -> int:
+    """Perturbed inputs per forward pass: ``internal_batch_size``, else what fits the budget
+    (a ``sharing``-th of it, when the caller runs that many passes at once)."""
+    return budget.internal_batch_size or steps_per_chunk(
+        model, num_tokens, budget.max_memory_mb / sharing
+    )
 
 
 def perturbed_values(

@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,15 +128,16 @@ class Explanation:
         start, end = self.offsets[position]
         return self.text[start:end]
 
+    @cached_property
+    def label2id(self) -> dict[str, int]:
+        """Each label's index in ``labels`` (and in the probabilities' columns)."""
+        return {label: i for i, label in enumerate(self.labels)}
+
     def target_probability(self, target: Target) -> float:
         """The model's probability for the target's (positive) label(s), averaged over positions."""
         if self.target_probabilities is not None:
             return float(self.target_probabilities[self.targets.index(target)])
-        positive = [
-            (p, lab, c)
-            for p, lab, c in target.terms({label: i for i, label in enumerate(self.labels)})
-            if c > 0
-        ]
+        positive = [(p, lab, c) for p, lab, c in target.terms(self.label2id) if c > 0]
         weight = sum(c for _, _, c in positive)
         return float(sum(c * self.probabilities[p, lab] for p, lab, c in positive) / weight)
 

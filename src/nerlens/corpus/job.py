@@ -15,17 +15,16 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from functools import cache, partial
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from nerlens.corpus import require
-from nerlens.corpus.readers import Record, Source, Span, file_hash
+from nerlens.corpus.readers import Source, Span, file_hash
 from nerlens.corpus.store import Store
-from nerlens.corpus.work import TARGET_CHOICES, Explained, JobSettings, ShardRows, explain_record
+from nerlens.corpus.work import TARGET_CHOICES, JobSettings, ShardRows, explain_records
 from nerlens.errors import InputError
-from nerlens.model_input import model_device
-from nerlens.runner import intra_op_threads, run_concurrently, workers_for
+from nerlens.runner import intra_op_threads
 
 # What must match to continue a job in an existing DIR. The input is known by its hash (its
 # path may differ between runs); the engine and progress options do not change any row.
@@ -87,20 +86,13 @@ class ShardWorker:
         started = time.time()
         rows = ShardRows()
         records = list(self.source.read(span))  # one shard: at most shard_size records
-
-        def explain(record: Record) -> Explained:
-            explained = explain_record(self.explainer, record, self.settings)
-            advance(1)
-            return explained
-
         # one session for the shard: the model is readied once, not once per record
         threads = intra_op_threads(self.explainer.threads)
         with threads, self.explainer.runner.session(), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # one per record would flood
-            # on CPU, several records at once, each single-threaded (nerlens.runner)
-            workers = workers_for(model_device(self.explainer.model))
-            for explained in run_concurrently([partial(explain, r) for r in records], workers):
+            for explained in explain_records(self.explainer, records, self.settings):
                 rows.add(explained)
+        advance(len(records))
         device = str(next(self.explainer.model.parameters()).device)
         marker = self.store.write_shard(span.shard, rows, started, device)
         release_free_memory()

@@ -7,6 +7,7 @@ write the same rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +54,7 @@ class ShardRows:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, explained: Explained) -> None:
-        """Append one record's rows (or its error row), as :func:`explain_record` gave them."""
+        """Append one record's rows (or its error row), as :func:`explain_records` gave them."""
         document, targets, error = explained
         if error is not None:
             self.errors.append(error)
@@ -62,27 +63,68 @@ class ShardRows:
             self.targets.extend(targets)
 
 
-def explain_record(explainer: Explainer, record: Record, settings: JobSettings) -> Explained:
-    """``(document row, target rows, None)``, or ``(None, [], error row)`` for a bad record."""
+def explain_records(
+    explainer: Explainer, records: Sequence[Record], settings: JobSettings
+) -> list[Explained]:
+    """Each record's ``(document row, target rows, None)`` or ``(None, [], error row)``, in order.
+
+    The good records are explained in one call, so that texts of one length share passes. An
+    input error in that call (it checks every text before any model work) sends each record
+    through a call of its own, where only the bad one becomes an error row.
+    """
+    explained: dict[int, Explained] = {}
+    ready: list[tuple[int, Any]] = []  # (index in records, its targets)
+    for k, record in enumerate(records):
+        try:
+            ready.append((k, _selection(explainer, record, settings)))
+        except InputError as error:
+            explained[k] = None, [], _error(record, str(error))
+    if ready:
+        selections = [selection for _, selection in ready]
+        try:
+            explanations = _explain(
+                explainer,
+                [records[k].text for k, _ in ready],
+                settings.targets if settings.targets != "gold" else selections,
+                settings,
+            )
+        except InputError:
+            explanations = [None] * len(ready)
+        for (k, selection), explanation in zip(ready, explanations):
+            record = records[k]
+            if explanation is None:
+                try:
+                    explanation = _explain(explainer, record.text, selection, settings)
+                except InputError as error:
+                    explained[k] = None, [], _error(record, str(error))
+                    continue
+            gold = record.gold
+            spans = gold.spans if gold is not None else None
+            explained[k] = (
+                document_row(record, explanation, gold),
+                target_rows(record, explanation, spans),
+                None,
+            )
+    return [explained[k] for k in range(len(records))]
+
+
+def _selection(explainer: Explainer, record: Record, settings: JobSettings) -> Any:
+    """What to explain in ``record``: the job's target choice, or its gold entities; raises
+    InputError for a record that cannot be explained (read error, not a usable text)."""
     if record.error is not None:
-        return None, [], _error(record, record.error)
-    try:
-        validate_text(record.text)  # a list would be explained as several texts
-        selection: Any = settings.targets
-        if settings.targets == "gold":
-            selection = gold_targets(explainer, record)
-        explanation = explainer(
-            record.text,
-            selection,
-            ignored_indexes=settings.ignore_indexes,
-            ignored_labels=settings.ignore_labels,
-            include_special_tokens=settings.include_special,
-        )
-    except InputError as error:
-        return None, [], _error(record, str(error))
-    gold = record.gold
-    spans = gold.spans if gold is not None else None
-    return document_row(record, explanation, gold), target_rows(record, explanation, spans), None
+        raise InputError(record.error)
+    validate_text(record.text)  # a list would be explained as several texts
+    return gold_targets(explainer, record) if settings.targets == "gold" else settings.targets
+
+
+def _explain(explainer: Explainer, texts: Any, targets: Any, settings: JobSettings) -> Any:
+    return explainer(
+        texts,
+        targets,
+        ignored_indexes=settings.ignore_indexes,
+        ignored_labels=settings.ignore_labels,
+        include_special_tokens=settings.include_special,
+    )
 
 
 def gold_targets(explainer: Explainer, record: Record) -> tuple[EntityTarget, ...]:

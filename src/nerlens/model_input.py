@@ -126,12 +126,12 @@ def prepare(
     firsts = []  # each text's row in the pass; its perturbations follow it
     for encoding, keep, (inputs, _) in zip(encodings, perturbations, ends):
         firsts.append(row)
-        ids = inputs["input_ids"]
+        batch, ids = inputs, inputs["input_ids"]
         if keep is not None:
             rows = perturbed_ids(ids[0], encoding.special, keep, baseline_token_id)
-            inputs = {**expand_batch(inputs, 1 + len(rows)), "input_ids": torch.cat([ids, rows])}
-        batches.append(inputs)
-        row += len(inputs["input_ids"])
+            batch = {**expand_batch(inputs, 1 + len(rows)), "input_ids": torch.cat([ids, rows])}
+        batches.append(batch)
+        row += len(batch["input_ids"])
     outputs, logits = runner.capture(
         {key: torch.cat([batch[key] for batch in batches]) for key in batches[0]}
     )

@@ -196,7 +196,10 @@ def run_concurrently(jobs: Sequence[Callable[[], Result]], workers: int) -> list
     def work() -> None:
         torch.get_num_threads()  # torch initialises a thread's setting on first use: do it first
         torch.set_num_threads(1)  # this thread's own setting (OpenMP and MKL keep one per thread)
-        ready.wait()
+        try:
+            ready.wait()
+        except threading.BrokenBarrierError:  # the caller was interrupted before any job began
+            return
         for index in next_index:
             if index >= len(jobs) or stop.is_set():
                 return
@@ -210,14 +213,15 @@ def run_concurrently(jobs: Sequence[Callable[[], Result]], workers: int) -> list
     threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
     for thread in threads:
         thread.start()
-    ready.wait()
-    # set_num_threads also changed the default of threads torch meets later: put back the caller's
-    torch.set_num_threads(torch.get_num_threads())
-    try:
+    try:  # a Ctrl-C anywhere from here on ends the workers before it goes up
+        ready.wait()
+        # the workers' set_num_threads changed torch's default for later threads: the caller's
+        torch.set_num_threads(torch.get_num_threads())
         for thread in threads:
             thread.join()
     except BaseException:
         stop.set()
+        ready.abort()
         for thread in threads:
             thread.join()
         raise

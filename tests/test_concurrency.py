@@ -6,9 +6,7 @@ Results must equal the sequential ones exactly, and the user's model must be lef
 
 from __future__ import annotations
 
-import _thread
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -153,26 +151,32 @@ def test_model_is_left_as_it_was(users_model, tokenizer):
 
 
 def test_model_is_left_as_it_was_when_a_call_is_interrupted(users_model, tokenizer):
-    """Ctrl-C in the middle of the model work (here while other threads explain too)."""
+    """Ctrl-C in the middle of the model work (here while other threads explain too). Python
+    raises KeyboardInterrupt in the main thread; here a hook raises it there, at the caller's
+    second forward pass, so that it lands inside the work on every run (an interrupt sent from
+    another thread could land after a fast call had ended)."""
     before = snapshot(users_model)
     explainer = Explainer(users_model, tokenizer, n_steps=400)
     others = Explainer(users_model, tokenizer, n_steps=4, embedding="position")
     expected = others(TEXTS[1])
-    users_model.threads.clear()
+    main, passes = threading.main_thread().ident, []
 
-    def interrupt_inside_the_model_work():
-        while threading.main_thread().ident not in users_model.threads:
-            time.sleep(0.001)
-        _thread.interrupt_main()
+    def ctrl_c(module, inputs, output):
+        if threading.get_ident() == main:
+            passes.append(module)
+            if len(passes) == 2:
+                raise KeyboardInterrupt
 
-    interrupter = threading.Thread(target=interrupt_inside_the_model_work)
-    with ThreadPoolExecutor(3) as pool:
-        running = [pool.submit(others, TEXTS[1]) for _ in range(3)]
-        interrupter.start()
-        with pytest.raises(KeyboardInterrupt):
-            explainer(TEXTS[0])
-        interrupter.join()
-        assert [future.result() for future in running] == [expected] * 3
+    handle = users_model.bert.encoder.layer[0].register_forward_hook(ctrl_c)
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            running = [pool.submit(others, TEXTS[1]) for _ in range(3)]
+            with pytest.raises(KeyboardInterrupt):
+                explainer(TEXTS[0])
+            assert [future.result() for future in running] == [expected] * 3
+    finally:
+        handle.remove()
+    assert len(passes) == 2
     assert_unchanged(users_model, before)
 
 

@@ -36,3 +36,12 @@ def test_auto_stopped_by_max_steps_warns_naming_it(demo):
     assert list(explanation.steps) == [4, 4]
     assert len(caught) == 1  # not also the fixed-steps advice to use n_steps="auto"
     assert "raise max_steps or the tolerance" in str(caught[0].message)
+
+
+@pytest.mark.parametrize("max_steps", [9, 20])
+def test_auto_never_passes_max_steps(demo, max_steps):
+    """A round's halvings are cut to those that fit: no target gets more than max_steps nodes."""
+    with pytest.warns(ConvergenceWarning, match=f"reached max_steps={max_steps} "):
+        explanation = Explainer(*demo, n_steps="auto", max_steps=max_steps)(SEED_TEXT)
+    assert explanation.steps.max() <= max_steps
+    assert explanation.steps.max() > max_steps - 4  # it used what it was given

@@ -158,6 +158,14 @@ def test_bad_options_raise_clear_errors(explainer, tokenizer, tiny_model):
         Explainer(tiny_model, tokenizer, steps=3)
     with pytest.raises(InputError, match="n_steps must be a positive int or 'auto'"):
         Explainer(tiny_model, tokenizer, n_steps=0)
+    with pytest.raises(InputError, match="tolerance, criterion apply only with n_steps='auto', "):
+        Explainer(tiny_model, tokenizer, n_steps=50, tolerance=1e-4, criterion="delta")
+    with pytest.raises(InputError, match=r"criterion must be one of \['tokens', 'delta'\]"):
+        Explainer(tiny_model, tokenizer, n_steps="auto", criterion="total")
+    with pytest.raises(InputError, match="tolerance must be a number > 0, got '1e-3'"):
+        Explainer(tiny_model, tokenizer, n_steps="auto", tolerance="1e-3")
+    with pytest.raises(InputError, match="max_steps must be an int >= 4, got 2"):
+        Explainer(tiny_model, tokenizer, n_steps="auto", max_steps=2)
     with pytest.raises(InputError, match="embedding must be one of"):
         Explainer(tiny_model, tokenizer, embedding="token_type")
     with pytest.raises(InputError, match="device must be 'cpu', 'cuda', 'auto' or None"):

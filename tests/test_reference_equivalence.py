@@ -149,3 +149,20 @@ def test_auto_is_accurate_token_by_token_not_only_in_total(demo, text, targets):
     fine = Explainer(model, tokenizer, n_steps=200)(text, targets)
     assert np.abs(fine.deltas).max() < 1e-4
     assert np.abs(auto.attributions - fine.attributions).max() <= 1e-3
+
+
+def test_the_delta_criterion_bounds_only_the_total(demo):
+    """criterion="delta" stops once |delta| <= tolerance, as Captum's convergence delta checks:
+    fewer nodes, and (as documented) a token's score may be off by more than the tolerance,
+    because the tokens' errors cancel in the delta ('goldman' needs 16 nodes for 56, and scores
+    itself 1.7e-2 off)."""
+    model, tokenizer = demo
+    goldman = [TokenTarget(42, "B-ORG")]
+    by_tokens = Explainer(model, tokenizer, n_steps="auto")(NEWS, goldman)
+    by_delta = Explainer(model, tokenizer, n_steps="auto", criterion="delta")(NEWS, goldman)
+    fine = Explainer(model, tokenizer, n_steps=200)(NEWS, goldman)
+    assert by_delta.settings["criterion"] == "delta"
+    assert abs(by_delta.deltas[0]) <= 1e-3
+    assert by_delta.steps[0] < by_tokens.steps[0]
+    assert np.abs(by_delta.attributions - fine.attributions).max() > 1e-3
+    assert np.abs(by_tokens.attributions - fine.attributions).max() <= 1e-3

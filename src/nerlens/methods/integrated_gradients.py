@@ -17,14 +17,15 @@ are its nodes. Each round is ONE shared forward over every new node any target n
 midpoints, whose values the next round's gaps need), followed by backward passes over the targets
 that need each node. Nodes gather where the model's output changes sharply, and every target ends
 with ``|delta| <= tolerance`` and every token's estimated error within ``tolerance`` unless
-``max_steps`` nodes were not enough.
+``max_steps`` nodes were not enough. ``criterion="delta"`` checks the delta only, as Captum's
+convergence delta does: fewer nodes, but a token's score may be off by more than the tolerance.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -50,6 +51,13 @@ from nerlens.targets import Term
 
 Rule = Literal["gausslegendre", "riemann_trapezoid"]
 RULES: tuple[Rule, ...] = ("gausslegendre", "riemann_trapezoid")
+# What n_steps="auto"'s tolerance bounds: each target's delta and every token's estimated error,
+# or the delta alone (what Captum's convergence delta checks: fewer steps, but token errors can
+# cancel in a delta, so a token's score may be off by more than the tolerance).
+Criterion = Literal["tokens", "delta"]
+CRITERIA: tuple[Criterion, ...] = ("tokens", "delta")
+DEFAULT_TOLERANCE = 1e-3
+DEFAULT_MAX_STEPS = 256
 # Chosen on the demo model (benchmarks/auto_rules.py, counts in docs/benchmarks.md): of first
 # rules with 4, 6, 8, 12, 16 nodes and 2, 3, 4, 6 nodes per half, (4, 4) did the least work (forward
 # plus backward rows) over the seed sentence and the 64-token text at tolerance 1e-3 when only
@@ -90,28 +98,48 @@ class IntegratedGradients(AttributionMethod):
         self,
         n_steps: int | Literal["auto"] = 50,
         rule: Rule = "gausslegendre",
-        tolerance: float = 1e-3,
-        max_steps: int = 256,
+        tolerance: float | None = None,
+        max_steps: int | None = None,
+        criterion: Criterion | None = None,
     ) -> None:
+        """``tolerance`` (default 1e-3), ``max_steps`` (nodes per target, default 256) and
+        ``criterion`` (what the tolerance bounds: ``"tokens"``, the default, or ``"delta"``)
+        apply to ``n_steps="auto"`` only."""
         if n_steps != "auto" and (
             isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1
         ):
             raise InputError(f"n_steps must be a positive int or 'auto', got {n_steps!r}")
         if rule not in RULES:
             raise InputError(f"rule must be one of {list(RULES)}, got {rule!r}")
-        if not tolerance > 0:
-            raise InputError(f"tolerance must be > 0, got {tolerance!r}")
-        if not isinstance(max_steps, int) or max_steps < AUTO_FIRST_STEPS:
+        adaptive = {"tolerance": tolerance, "max_steps": max_steps, "criterion": criterion}
+        given = [name for name, value in adaptive.items() if value is not None]
+        if given and n_steps != "auto":
+            verb = "applies" if len(given) == 1 else "apply"
+            raise InputError(f"{', '.join(given)} {verb} only with n_steps='auto', got {n_steps!r}")
+        tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
+        max_steps = DEFAULT_MAX_STEPS if max_steps is None else max_steps
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance <= 0:
+            raise InputError(f"tolerance must be a number > 0, got {tolerance!r}")
+        if (
+            isinstance(max_steps, bool)
+            or not isinstance(max_steps, int)
+            or max_steps < AUTO_FIRST_STEPS
+        ):
             raise InputError(f"max_steps must be an int >= {AUTO_FIRST_STEPS}, got {max_steps!r}")
+        if criterion not in (None, *CRITERIA):
+            raise InputError(f"criterion must be one of {list(CRITERIA)}, got {criterion!r}")
         self.n_steps = n_steps
         self.rule = rule
-        self.tolerance = tolerance
+        self.tolerance = float(tolerance)
         self.max_steps = max_steps
+        self.criterion: Criterion = criterion or "tokens"
 
     def settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {"n_steps": self.n_steps, "rule": self.rule}
         if self.n_steps == "auto":
-            settings.update(tolerance=self.tolerance, max_steps=self.max_steps)
+            settings.update(
+                tolerance=self.tolerance, max_steps=self.max_steps, criterion=self.criterion
+            )
         return settings
 
     def attribute(
@@ -196,8 +224,9 @@ class IntegratedGradients(AttributionMethod):
                     exact = values[b][t] - values[a][t]
                     checks[t][(a, b)] = tree.check((a, b), gradients[t], exact)
                 halve = self._to_halve({segment: checks[t][segment] for segment in pieces[t]})
-                if halve and len(gradients[t]) < self.max_steps:
-                    for segment in halve:
+                affordable = self._within_max_steps(tree, halve, checks[t], gradients[t].keys())
+                if affordable:
+                    for segment in affordable:
                         to_split.setdefault(segment, []).append(t)
                     continue
                 done[t] = True
@@ -206,10 +235,12 @@ class IntegratedGradients(AttributionMethod):
             if progress is not None and finished:
                 progress(finished)
         if short:
+            missed = "their delta"
+            if self.criterion == "tokens":
+                missed += " or a token's estimated error"
             warnings.warn(
-                f"{short} of {count} targets reached max_steps={self.max_steps} with their delta "
-                f"or a token's estimated error above tolerance={self.tolerance:g}; raise "
-                "max_steps or the tolerance",
+                f"{short} of {count} targets reached max_steps={self.max_steps} with {missed} "
+                f"above tolerance={self.tolerance:g}; raise max_steps or the tolerance",
                 ConvergenceWarning,
                 stacklevel=2,
             )
@@ -221,13 +252,37 @@ class IntegratedGradients(AttributionMethod):
         )
         return scores, np.array([len(grads) for grads in gradients])
 
+    def _within_max_steps(
+        self,
+        tree: SegmentTree,
+        halve: Sequence[Segment],
+        checks: dict[Segment, Check],
+        nodes: Collection[float],
+    ) -> list[Segment]:
+        """The segments of ``halve`` that a target with gradients at ``nodes`` can halve
+        without passing ``max_steps`` nodes, chosen largest error first."""
+        worst_first = sorted(halve, key=lambda s: -(checks[s].errors.max() + abs(checks[s].gap)))
+        taken = set(nodes)
+        affordable = []
+        for segment in worst_first:
+            new = {x for half in tree.halve(segment) for x in tree.rules[half].nodes} - taken
+            if len(taken) + len(new) <= self.max_steps:
+                taken |= new
+                affordable.append(segment)
+        return sorted(affordable)
+
     def _to_halve(self, checks: dict[Segment, Check]) -> list[Segment]:
         """The segments a target must halve, given its segments' checks; none once its delta
-        and every token's estimated error are within ``tolerance``. It halves its segments of
-        largest |gap| until the |gaps| of the rest add up to ``tolerance`` at most, and its
-        segments of largest token error until the rest's add up to ``tolerance`` on every token."""
+        and (with the "tokens" criterion) every token's estimated error are within
+        ``tolerance``. It halves its segments of largest |gap| until the |gaps| of the rest add
+        up to ``tolerance`` at most, and its segments of largest token error until the rest's
+        add up to ``tolerance`` on every token."""
         ordered = sorted(checks)
-        chosen = set(exceeding([checks[segment].errors for segment in ordered], self.tolerance))
+        chosen: set[int] = set()
+        if self.criterion == "tokens":
+            chosen.update(
+                exceeding([checks[segment].errors for segment in ordered], self.tolerance)
+            )
         if abs(sum(checks[segment].gap for segment in ordered)) > self.tolerance:
             gaps = [np.abs([checks[segment].gap]) for segment in ordered]
             chosen.update(exceeding(gaps, self.tolerance))

@@ -75,6 +75,19 @@ def test_explicit_targets_of_every_kind(client, demo):
     assert Explanation.from_dict(response.json()) == expected
 
 
+def test_adaptive_steps_are_bounded_by_the_operators_max_steps(client, demo):
+    """n_steps="auto" may not spend more nodes per target than --max-steps allows (20 here; the
+    demo model's entity targets need more for the default tolerance)."""
+    body = {"text": SEED_TEXT, "n_steps": "auto", "targets": "entities"}
+    response = client.post("/api/explain", json=body)
+    assert response.status_code == 200, response.text
+    explanation = Explanation.from_dict(response.json())
+    assert explanation.settings["max_steps"] == 20
+    assert 0 < explanation.steps.max() <= 20
+    expected = library(demo, SEED_TEXT, "entities", n_steps="auto", max_steps=20)
+    assert explanation == expected
+
+
 def test_view_endpoint_gives_the_explanation_and_the_views_data(client):
     data = client.post("/api/view", json={"text": SEED_TEXT, "n_steps": 2}).json()
     assert data["view"]["text"] == SEED_TEXT

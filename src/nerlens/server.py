@@ -175,7 +175,9 @@ def create_app(
     )
 
     def explain(request: Any) -> Explanation:
-        options = {} if request.n_steps is None else {"n_steps": request.n_steps}
+        options: dict[str, Any] = {} if request.n_steps is None else {"n_steps": request.n_steps}
+        if request.n_steps == "auto":  # the operator's bound holds for adaptive steps too
+            options["max_steps"] = settings.max_steps
         explainer = Explainer(
             model,
             tokenizer,

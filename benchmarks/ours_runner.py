@@ -3,7 +3,8 @@
 Modes:
 - ``compat``: ``nerlens.TokenClassificationExplainer`` with the reference's settings (50 steps,
   every selected position including special tokens), i.e. identical numbers;
-- ``auto``: the native Explainer with ``n_steps="auto"`` and ``--tolerance``, same targets;
+- ``auto``: the native Explainer with ``n_steps="auto"``, ``--tolerance`` and ``--criterion``
+  (what the tolerance bounds), same targets;
 - ``batch``: the native Explainer on all texts in one call (special tokens not explained), with
   ``--n-steps`` (a number or ``auto``), timed as a whole, for sentences per second;
 - ``long``: the native Explainer on one long document in windows (``--context`` tokens, or the
@@ -38,6 +39,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def steps_options(args: argparse.Namespace, n_steps: int | str) -> dict:
+    """Integrated Gradients' options: ``n_steps``, and with ``auto`` ``--tolerance`` and
+    ``--criterion``."""
+    if n_steps != "auto":
+        return {"n_steps": n_steps}
+    return {"n_steps": "auto", "tolerance": args.tolerance, "criterion": args.criterion}
+
+
 def explain(model, tokenizer, item: dict, args: argparse.Namespace):
     """Time one text; return the native Explanation, the seconds and the passes made."""
     ignored = item.get("ignored_indexes") or []
@@ -49,18 +58,17 @@ def explain(model, tokenizer, item: dict, args: argparse.Namespace):
             explanation = explainer.explanation
         elif args.mode == "long":
             options = (
-                {}
-                if args.method != "integrated_gradients"
-                else {"n_steps": args.n_steps, "tolerance": args.tolerance}
+                {} if args.method != "integrated_gradients" else steps_options(args, args.n_steps)
             )
             explanation = Explainer(
                 model, tokenizer, args.method, method_options=options,
                 long_text="window", context=args.context, progress=False,
             )(item["text"], "entities")  # fmt: skip
         else:
-            explanation = Explainer(
-                model, tokenizer, n_steps="auto", tolerance=args.tolerance, progress=False
-            )(item["text"], ignored_indexes=ignored, include_special_tokens=True)
+            options = steps_options(args, "auto")
+            explanation = Explainer(model, tokenizer, progress=False, **options)(
+                item["text"], ignored_indexes=ignored, include_special_tokens=True
+            )
     return explanation, time.perf_counter() - start, passes.as_dict()
 
 
@@ -72,6 +80,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=("compat", "auto", "batch", "long"), default="compat")
     parser.add_argument("--n-steps", type=steps, default=50)
     parser.add_argument("--tolerance", type=float, default=1e-3)
+    parser.add_argument("--criterion", choices=("tokens", "delta"), default="tokens")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--context", type=int, default=None, help="long mode: window tokens")
     parser.add_argument("--method", default="integrated_gradients", help="long mode: the method")
@@ -83,9 +92,7 @@ def main() -> None:
     explain(model, tokenizer, {"text": WARMUP_TEXT}, args)
 
     if args.mode == "batch":
-        explainer = Explainer(
-            model, tokenizer, n_steps=args.n_steps, tolerance=args.tolerance, progress=False
-        )
+        explainer = Explainer(model, tokenizer, progress=False, **steps_options(args, args.n_steps))
         start = time.perf_counter()
         with count_passes() as passes:
             explanations = explainer([item["text"] for item in items])

@@ -158,7 +158,10 @@ def test_bad_options_raise_clear_errors(explainer, tokenizer, tiny_model):
         Explainer(tiny_model, tokenizer, steps=3)
     with pytest.raises(InputError, match="n_steps must be a positive int or 'auto'"):
         Explainer(tiny_model, tokenizer, n_steps=0)
-    with pytest.raises(InputError, match="tolerance, criterion apply only with n_steps='auto', "):
+    with pytest.raises(
+        InputError,
+        match="tolerance=0.0001, criterion='delta' apply only with n_steps='auto', got 50",
+    ):
         Explainer(tiny_model, tokenizer, n_steps=50, tolerance=1e-4, criterion="delta")
     with pytest.raises(InputError, match=r"criterion must be one of \['tokens', 'delta'\]"):
         Explainer(tiny_model, tokenizer, n_steps="auto", criterion="total")

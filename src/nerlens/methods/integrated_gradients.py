@@ -98,26 +98,19 @@ class IntegratedGradients(AttributionMethod):
         self,
         n_steps: int | Literal["auto"] = 50,
         rule: Rule = "gausslegendre",
-        tolerance: float | None = None,
-        max_steps: int | None = None,
-        criterion: Criterion | None = None,
+        tolerance: float = DEFAULT_TOLERANCE,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        criterion: Criterion = "tokens",
     ) -> None:
-        """``tolerance`` (default 1e-3), ``max_steps`` (nodes per target, default 256) and
-        ``criterion`` (what the tolerance bounds: ``"tokens"``, the default, or ``"delta"``)
-        apply to ``n_steps="auto"`` only."""
+        """``tolerance``, ``max_steps`` (nodes per target) and ``criterion`` (what the
+        tolerance bounds) belong to ``n_steps="auto"``: other values with fixed steps are an
+        error, since nothing would apply them."""
         if n_steps != "auto" and (
             isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1
         ):
             raise InputError(f"n_steps must be a positive int or 'auto', got {n_steps!r}")
         if rule not in RULES:
             raise InputError(f"rule must be one of {list(RULES)}, got {rule!r}")
-        adaptive = {"tolerance": tolerance, "max_steps": max_steps, "criterion": criterion}
-        given = [name for name, value in adaptive.items() if value is not None]
-        if given and n_steps != "auto":
-            verb = "applies" if len(given) == 1 else "apply"
-            raise InputError(f"{', '.join(given)} {verb} only with n_steps='auto', got {n_steps!r}")
-        tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
-        max_steps = DEFAULT_MAX_STEPS if max_steps is None else max_steps
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance <= 0:
             raise InputError(f"tolerance must be a number > 0, got {tolerance!r}")
         if (
@@ -126,13 +119,24 @@ class IntegratedGradients(AttributionMethod):
             or max_steps < AUTO_FIRST_STEPS
         ):
             raise InputError(f"max_steps must be an int >= {AUTO_FIRST_STEPS}, got {max_steps!r}")
-        if criterion not in (None, *CRITERIA):
+        if criterion not in CRITERIA:
             raise InputError(f"criterion must be one of {list(CRITERIA)}, got {criterion!r}")
+        adaptive = {
+            "tolerance": (tolerance, DEFAULT_TOLERANCE),
+            "max_steps": (max_steps, DEFAULT_MAX_STEPS),
+            "criterion": (criterion, "tokens"),
+        }
+        given = [
+            f"{name}={value!r}" for name, (value, default) in adaptive.items() if value != default
+        ]
+        if given and n_steps != "auto":
+            verb = "applies" if len(given) == 1 else "apply"
+            raise InputError(f"{', '.join(given)} {verb} only with n_steps='auto', got {n_steps!r}")
         self.n_steps = n_steps
         self.rule = rule
         self.tolerance = float(tolerance)
         self.max_steps = max_steps
-        self.criterion: Criterion = criterion or "tokens"
+        self.criterion = criterion
 
     def settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {"n_steps": self.n_steps, "rule": self.rule}

@@ -108,6 +108,10 @@ BAD_REQUESTS = [
     ({"text": "hi", "n_steps": 0}, "n_steps: Input should be 'auto' or Input should be greater"),
     ({"text": "hi", "n_steps": 10**9}, "less than or equal to 20"),
     ({"text": "hi", "n_steps": "many"}, "n_steps: Input should be 'auto' or"),
+    (
+        {"text": "hi", "method": "occlusion", "n_steps": "auto"},
+        "method 'occlusion' takes no option(s) ['n_steps'] ",
+    ),
     ({"text": "hi", "targets": "words"}, "targets: Input should be 'tokens' or 'entities'"),
     (
         {"text": "hi", "targets": [{"kind": "token", "position": 1, "label": "B-FOO"}]},

@@ -175,9 +175,7 @@ def create_app(
     )
 
     def explain(request: Any) -> Explanation:
-        options: dict[str, Any] = {} if request.n_steps is None else {"n_steps": request.n_steps}
-        if request.n_steps == "auto":  # the operator's bound holds for adaptive steps too
-            options["max_steps"] = settings.max_steps
+        options = _step_options(request.method, request.n_steps, settings.max_steps)
         explainer = Explainer(
             model,
             tokenizer,
@@ -247,6 +245,17 @@ def _with_view(explanation: Explanation) -> dict[str, Any]:
 def _takes_steps(method: str) -> bool:
     """Whether a registered method has an ``n_steps`` option (the page offers steps only then)."""
     return "n_steps" in method_options(get_method_class(method))
+
+
+def _step_options(method: str, n_steps: int | str | None, max_steps: int) -> dict[str, Any]:
+    """The method options a request's ``n_steps`` gives. With ``"auto"`` the operator's
+    ``max_steps`` bounds the adaptive steps too, where the method has that option (elsewhere
+    the method's own error names only what the request gave)."""
+    if n_steps is None:
+        return {}
+    if n_steps == "auto" and "max_steps" in method_options(get_method_class(method)):
+        return {"n_steps": n_steps, "max_steps": max_steps}
+    return {"n_steps": n_steps}
 
 
 def _check_target_count(

@@ -7,6 +7,12 @@ class InputError(ValueError):
     """A user-supplied value is not acceptable; the message says which and what to pass instead."""
 
 
+def is_int_at_least(value: object, minimum: int) -> bool:
+    """Whether ``value`` is an int (a bool is not) of at least ``minimum``: the check of every
+    count option (steps, threads, samples, token counts)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
 class TextTooLongError(InputError):
     """The text needs more tokens than the model accepts and windowing was not requested."""
 

@@ -32,7 +32,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from nerlens import __version__
 from nerlens.encoding import Encoding, encode, max_input_length, require_fast_tokenizer
 from nerlens.entities import Entity, Strategy, check_strategy, predicted_entities
-from nerlens.errors import CONVERGENCE_DELTA, ConvergenceWarning, InputError
+from nerlens.errors import CONVERGENCE_DELTA, ConvergenceWarning, InputError, is_int_at_least
 from nerlens.explanation import Explanation
 from nerlens.gold import (
     GoldSpan,
@@ -168,9 +168,7 @@ class Explainer:
             raise InputError(f"max_memory_mb must be > 0, got {max_memory_mb!r}")
         if long_text not in ("error", "window"):
             raise InputError(f"long_text must be 'error' or 'window', got {long_text!r}")
-        if threads is not None and (
-            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-        ):
+        if threads is not None and not is_int_at_least(threads, 1):
             raise InputError(f"threads must be a positive int or None, got {threads!r}")
         self.model = _place(model, device, precision)
         self.tokenizer = tokenizer
@@ -187,7 +185,7 @@ class Explainer:
         self.max_length = max_input_length(tokenizer, model_max_length(model))
         self.long_text = long_text
         if context is not None:
-            if isinstance(context, bool) or not isinstance(context, int) or context < MIN_CONTEXT:
+            if not is_int_at_least(context, MIN_CONTEXT):
                 raise InputError(
                     f"context must be an int >= {MIN_CONTEXT} or None, got {context!r}"
                 )
@@ -663,7 +661,7 @@ def _check_stride(stride: int | None, long_text: LongText) -> int | None:
     """``stride`` is a non-negative int and only given where windows use it."""
     if stride is None:
         return None
-    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 0:
+    if not is_int_at_least(stride, 0):
         raise InputError(f"stride must be a non-negative int or None, got {stride!r}")
     if long_text != "window":
         raise InputError(f"stride={stride} only applies with long_text='window'")

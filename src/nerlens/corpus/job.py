@@ -23,7 +23,7 @@ from nerlens.corpus import require
 from nerlens.corpus.readers import Source, Span, file_hash
 from nerlens.corpus.store import Store
 from nerlens.corpus.work import TARGET_CHOICES, JobSettings, ShardRows, explain_records
-from nerlens.errors import InputError
+from nerlens.errors import InputError, is_int_at_least
 from nerlens.runner import intra_op_threads
 
 # What must match to continue a job in an existing DIR. The input is known by its hash (its
@@ -204,9 +204,7 @@ def run_job(
     check_settings(settings)
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {list(ENGINES)}, got {engine!r}")
-    if threads is not None and (
-        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-    ):
+    if threads is not None and not is_int_at_least(threads, 1):
         raise InputError(f"--threads must be a positive int, got {threads!r}")
     if threads is not None and engine != "local":
         raise InputError(

@@ -31,7 +31,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 
-from nerlens.errors import ConvergenceWarning, InputError
+from nerlens.errors import ConvergenceWarning, InputError, is_int_at_least
 from nerlens.methods._common import (
     TargetScores,
     at_least_float32,
@@ -58,6 +58,7 @@ Criterion = Literal["tokens", "delta"]
 CRITERIA: tuple[Criterion, ...] = ("tokens", "delta")
 DEFAULT_TOLERANCE = 1e-3
 DEFAULT_MAX_STEPS = 256
+DEFAULT_CRITERION: Criterion = "tokens"
 # Chosen on the demo model (benchmarks/auto_rules.py, counts in docs/benchmarks.md): of first
 # rules with 4, 6, 8, 12, 16 nodes and 2, 3, 4, 6 nodes per half, (4, 4) did the least work (forward
 # plus backward rows) over the seed sentence and the 64-token text at tolerance 1e-3 when only
@@ -100,31 +101,25 @@ class IntegratedGradients(AttributionMethod):
         rule: Rule = "gausslegendre",
         tolerance: float = DEFAULT_TOLERANCE,
         max_steps: int = DEFAULT_MAX_STEPS,
-        criterion: Criterion = "tokens",
+        criterion: Criterion = DEFAULT_CRITERION,
     ) -> None:
         """``tolerance``, ``max_steps`` (nodes per target) and ``criterion`` (what the
         tolerance bounds) belong to ``n_steps="auto"``: other values with fixed steps are an
         error, since nothing would apply them."""
-        if n_steps != "auto" and (
-            isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1
-        ):
+        if n_steps != "auto" and not is_int_at_least(n_steps, 1):
             raise InputError(f"n_steps must be a positive int or 'auto', got {n_steps!r}")
         if rule not in RULES:
             raise InputError(f"rule must be one of {list(RULES)}, got {rule!r}")
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance <= 0:
             raise InputError(f"tolerance must be a number > 0, got {tolerance!r}")
-        if (
-            isinstance(max_steps, bool)
-            or not isinstance(max_steps, int)
-            or max_steps < AUTO_FIRST_STEPS
-        ):
+        if not is_int_at_least(max_steps, AUTO_FIRST_STEPS):
             raise InputError(f"max_steps must be an int >= {AUTO_FIRST_STEPS}, got {max_steps!r}")
         if criterion not in CRITERIA:
             raise InputError(f"criterion must be one of {list(CRITERIA)}, got {criterion!r}")
         adaptive = {
             "tolerance": (tolerance, DEFAULT_TOLERANCE),
             "max_steps": (max_steps, DEFAULT_MAX_STEPS),
-            "criterion": (criterion, "tokens"),
+            "criterion": (criterion, DEFAULT_CRITERION),
         }
         given = [
             f"{name}={value!r}" for name, (value, default) in adaptive.items() if value != default

@@ -12,7 +12,7 @@ import torch
 from seqeval.metrics import f1_score
 from transformers import BertForTokenClassification, PreTrainedTokenizerBase
 
-from nerlens.demo_model import load_demo_model
+from nerlens.models.demo import load_demo_model
 
 LABELS = ["O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 HELDOUT = Path(__file__).resolve().parents[1] / "training" / "data" / "heldout.jsonl"

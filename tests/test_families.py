@@ -13,8 +13,8 @@ from conftest import CONLL_LABELS
 from families import FAMILIES, MAX_TOKENS, TEXT, long_text, model_of, tokenizer_of
 from nerlens import Explainer, InputError, TextTooLongError
 from nerlens.encoding import encode
-from nerlens.entities import predicted_entities
-from nerlens.model_input import positions_padding_idx
+from nerlens.models.pipeline_entities import predicted_entities
+from nerlens.models.token_classifier import positions_padding_idx
 from nerlens.targets import ContrastTarget, EntityTarget, TokenTarget
 
 NAMES = list(FAMILIES)

@@ -134,6 +134,8 @@ def test_ignored_indexes_and_labels(explainer, explanation):
         (" \n\t ", "at least one non-whitespace character"),
         ([], "the list of texts is empty"),
         ([SEED_TEXT, 3], "text must be a str, got int"),
+        ("Caf\udce9 in Paris", r"lone surrogate U\+DCE9 at character 3"),
+        ([SEED_TEXT, "\ud83d\ude00"], r"lone surrogate U\+D83D at character 0"),
     ],
 )
 def test_bad_texts_raise_clear_errors(explainer, text, message):

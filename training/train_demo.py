@@ -4,7 +4,7 @@ Trains rank-r LoRA adapters on the attention and FFN dense layers of all encoder
 the token-classification head and the LayerNorms, writes `adapter.safetensors` (fp16) and
 `demo.json`, then evaluates entity-level F1 (seqeval, word level, first-subword predictions) on
 the hand-written held-out set with the model rebuilt exactly as
-`nerlens.demo_model.load_demo_model` builds it (CPU, real fp32 base) and checks a fixed example
+`nerlens.models.demo.load_demo_model` builds it (CPU, real fp32 base) and checks a fixed example
 sentence. The held-out metrics are recorded in `demo.json`.
 
 Training can run on a GPU machine without the base package (`--base-dir` pointing to a copy of
@@ -33,7 +33,7 @@ from safetensors.torch import save_file
 from torch import nn
 from transformers import AutoTokenizer, BertForTokenClassification, PreTrainedTokenizerBase
 
-from nerlens.demo_model import BASE_PACKAGE, _base_model_dir, build_model
+from nerlens.models.demo import BASE_PACKAGE, _base_model_dir, build_model
 
 LABELS = ["O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 LABEL2ID = {label: i for i, label in enumerate(LABELS)}

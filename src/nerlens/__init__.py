@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from nerlens.explanation import Explanation
     from nerlens.faithfulness import compare_methods
     from nerlens.methods import available_methods, register_method
-    from nerlens.models import load_model
+    from nerlens.models.loading import load_model
     from nerlens.targets import ContrastTarget, EntityTarget, TokenTarget
 
 _EXPORTS = {
@@ -34,7 +34,7 @@ _EXPORTS = {
     "TokenTarget": "nerlens.targets",
     "available_methods": "nerlens.methods",
     "compare_methods": "nerlens.faithfulness",
-    "load_model": "nerlens.models",
+    "load_model": "nerlens.models.loading",
     "register_method": "nerlens.methods",
 }
 

@@ -8,6 +8,7 @@ tokens, a bare Metaspace "▁").
 
 from __future__ import annotations
 
+import re
 import threading
 import weakref
 from dataclasses import dataclass
@@ -63,12 +64,23 @@ class Encoding:
         return self.text[start:end]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def validate_text(text: object) -> str:
-    """Return ``text`` unchanged if it is a non-blank string, else raise :class:`InputError`."""
+    """Return ``text`` unchanged if it is a non-blank string of Unicode characters, else raise
+    :class:`InputError`."""
     if not isinstance(text, str):
         raise InputError(f"text must be a str, got {type(text).__name__}: {text!r:.80}")
     if not text.strip():
         raise InputError(f"text must contain at least one non-whitespace character, got {text!r}")
+    surrogate = _SURROGATE.search(text)
+    if surrogate is not None:
+        raise InputError(
+            f"text has a lone surrogate U+{ord(surrogate.group()):04X} at character "
+            f"{surrogate.start()}, which is not a Unicode character (undecodable bytes read with "
+            "errors='surrogateescape' give these); decode the text with its real encoding"
+        )
     return text
 
 

@@ -30,8 +30,8 @@ from rich.progress import (
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from nerlens import __version__
-from nerlens.encoding import Encoding, encode, max_input_length, require_fast_tokenizer
-from nerlens.entities import Entity, Strategy, check_strategy, predicted_entities
+from nerlens.encoding import Encoding
+from nerlens.entities import Entity, Strategy, check_strategy
 from nerlens.errors import CONVERGENCE_DELTA, ConvergenceWarning, InputError, is_int_at_least
 from nerlens.explanation import Explanation
 from nerlens.gold import (
@@ -51,11 +51,10 @@ from nerlens.model_input import (
     Embedding,
     ModelInput,
     model_device,
-    model_max_length,
     pack,
     prepare,
-    resolve_layer,
 )
+from nerlens.models import kind_of
 from nerlens.runner import ModelRunner, intra_op_threads, run_concurrently, workers_for
 from nerlens.targets import (
     EntityTarget,
@@ -152,12 +151,7 @@ class Explainer:
         aggregation_strategy: Strategy = "simple",
         **options: Any,
     ) -> None:
-        require_fast_tokenizer(tokenizer)
-        if not hasattr(model, "config") or not getattr(model.config, "id2label", None):
-            raise InputError(
-                "model must be a transformers token-classification model with config.id2label, "
-                f"got {type(model).__name__}"
-            )
+        self.kind = kind_of(model, tokenizer)
         if internal_batch_size is not None and (
             not isinstance(internal_batch_size, int) or internal_batch_size < 1
         ):
@@ -176,13 +170,13 @@ class Explainer:
         self.method: AttributionMethod = resolve_method(
             method, {**(method_options or {}), **options}
         )
-        layer, self.embedding = resolve_layer(model, embedding)
+        layer, self.embedding = self.kind.layer(embedding)
         self.runner = ModelRunner(self.model, layer)
         self.budget = Budget(internal_batch_size=internal_batch_size, max_memory_mb=max_memory_mb)
-        self.baseline_token_id = _baseline_token(tokenizer, baseline_token_id)
-        self.labels = tuple(model.config.id2label[i] for i in range(len(model.config.id2label)))
+        self.baseline_token_id = self.kind.baseline_token(baseline_token_id)
+        self.labels = self.kind.labels
         self.label2id = {label: i for i, label in enumerate(self.labels)}
-        self.max_length = max_input_length(tokenizer, model_max_length(model))
+        self.max_length = self.kind.max_length
         self.long_text = long_text
         if context is not None:
             if not is_int_at_least(context, MIN_CONTEXT):
@@ -203,7 +197,7 @@ class Explainer:
             "progress" in inspect.signature(self.method.attribute).parameters
         )
         self.aggregation_strategy = check_strategy(aggregation_strategy)
-        _check_token_classifier(self)
+        self.kind.verify(self.runner)
 
     # ------------------------------------------------------------------ public API
     @overload
@@ -315,10 +309,7 @@ class Explainer:
     # ------------------------------------------------------------------ stages
     def _windows(self, text: str) -> tuple[Encoding, list[Window]]:
         """The text's encoding, and the model windows that cover it (one unless it is long)."""
-        document = encode(
-            self.tokenizer, text, self.max_length if self.long_text == "error" else None
-        )
-        _check_vocabulary(document, self.model)
+        document = self.kind.encode(text, self.max_length if self.long_text == "error" else None)
         return document, plan_windows(document, self.max_length, self._stride())
 
     def _predict(
@@ -340,9 +331,7 @@ class Explainer:
             doc_positions = [window.document_positions[i] for i in owned]
             probabilities[doc_positions] = model_input.input_probs[owned].double().cpu().numpy()
         predicted = [self.labels[i] for i in probabilities.argmax(axis=1)]
-        entities = predicted_entities(
-            document, probabilities, self.labels, self.tokenizer, self.aggregation_strategy
-        )
+        entities = self.kind.entities(document, probabilities, self.aggregation_strategy)
         found = tuple(
             EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels) for e in entities
         )
@@ -363,9 +352,8 @@ class Explainer:
         homes = self._homes(document, targets, windows)
         inputs = [*inputs, *self._prepare([window.encoding for window in windows[len(inputs) :]])]
         if _probabilities_from_homes(probabilities, targets, homes, windows, inputs):
-            entities = predicted_entities(  # the Explanation's entities follow its probabilities
-                document, probabilities, self.labels, self.tokenizer, self.aggregation_strategy
-            )
+            # the Explanation's entities follow its probabilities
+            entities = self.kind.entities(document, probabilities, self.aggregation_strategy)
         if gold is not None:
             correct: tuple[bool, ...] | None = self._correct(
                 document, gold, probabilities, entities, targets
@@ -512,6 +500,7 @@ class Explainer:
             [
                 partial(
                     prepare,
+                    self.kind,
                     self.runner,
                     self.embedding,
                     [encodings[i] for i in members],
@@ -538,7 +527,7 @@ class Explainer:
             "embedding": self.embedding,
             "aggregation_strategy": self.aggregation_strategy,
             "baseline_token_id": self.baseline_token_id,
-            "model": str(getattr(self.model.config, "_name_or_path", "") or ""),
+            "model": self.kind.model_name,
             "max_length": self.max_length,
             "windows": num_windows,
             "stride": self._stride() if num_windows > 1 else None,
@@ -644,19 +633,6 @@ def _place(
     return model if precision is None else model.to(PRECISIONS[precision])
 
 
-def _baseline_token(tokenizer: PreTrainedTokenizerBase, token_id: int | None) -> int:
-    if token_id is not None:
-        if not isinstance(token_id, int) or not 0 <= token_id < len(tokenizer):
-            raise InputError(
-                f"baseline_token_id must be a token id in 0..{len(tokenizer) - 1}, got {token_id!r}"
-            )
-        return token_id
-    for candidate in (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id):
-        if candidate is not None:
-            return int(candidate)
-    raise InputError("the tokenizer has no pad, unk or eos token; pass baseline_token_id=...")
-
-
 def _check_stride(stride: int | None, long_text: LongText) -> int | None:
     """``stride`` is a non-negative int and only given where windows use it."""
     if stride is None:
@@ -666,36 +642,6 @@ def _check_stride(stride: int | None, long_text: LongText) -> int | None:
     if long_text != "window":
         raise InputError(f"stride={stride} only applies with long_text='window'")
     return stride
-
-
-def _check_vocabulary(encoding: Encoding, model: PreTrainedModel) -> None:
-    """Every token id must have a row in the model's embeddings (else: not its tokenizer)."""
-    rows = model.get_input_embeddings().weight.shape[0]
-    if max(encoding.input_ids) >= rows:
-        position = next(i for i, token in enumerate(encoding.input_ids) if token >= rows)
-        raise InputError(
-            f"token {encoding.tokens[position]!r} has id {encoding.input_ids[position]}, but the "
-            f"model embeds ids 0..{rows - 1} only; pass the tokenizer that belongs to the model"
-        )
-
-
-def _check_token_classifier(explainer: Explainer) -> None:
-    """One forward on a tiny text: the model must give per-token logits over its labels."""
-    encoding = encode(explainer.tokenizer, "a")
-    _check_vocabulary(encoding, explainer.model)
-    ids = torch.tensor([encoding.input_ids], device=model_device(explainer.model))
-    with explainer.runner.session(), torch.no_grad():
-        output = explainer.model(input_ids=ids, attention_mask=torch.ones_like(ids))
-    logits = getattr(output, "logits", None)
-    expected = (1, ids.shape[1], len(explainer.labels))
-    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != expected:
-        got = "no .logits" if logits is None else f"logits of shape {tuple(logits.shape)}"
-        raise InputError(
-            "model must be a token-classification model (AutoModelForTokenClassification) whose "
-            "logits have shape (batch, tokens, labels) with one label per config.id2label entry; "
-            f"{type(explainer.model).__name__} gives {got} for {ids.shape[1]} tokens "
-            f"and {len(explainer.labels)} labels"
-        )
 
 
 def _texts(texts: object) -> Iterable[str]:

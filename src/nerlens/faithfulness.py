@@ -84,6 +84,7 @@ def evaluate(explainer: Explainer, explanation: Explanation) -> pd.DataFrame:
             chosen = [t for t, home in enumerate(homes) if home == w]
             terms = [window.local_terms(targets[t].terms(explainer.label2id)) for t in chosen]
             (model_input,) = prepare(
+                explainer.kind,
                 explainer.runner,
                 explainer.embedding,
                 [window.encoding],

@@ -1,26 +1,37 @@
-"""Encoding → ModelInput: pick the attributed embedding layer and evaluate both ends of the path."""
+"""Encoding → ModelInput: the model's inputs for one text at both ends of the path, evaluated once.
+
+What the inputs are (ids, positions, masks) and what the outputs mean are the model kind's business
+(:meth:`~nerlens.models.ModelKind.path_ends`, :meth:`~nerlens.models.ModelKind.probabilities`);
+here they are batched, run, and handed to the methods as :class:`ModelInput`.
+"""
 
 from __future__ import annotations
 
-import inspect
-import warnings
 from collections.abc import Sequence
-from typing import Literal
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from nerlens.encoding import Encoding, baseline_ids
+from nerlens.encoding import Encoding
 from nerlens.errors import InputError
-from nerlens.methods import ModelInput
-from nerlens.methods._common import label_probabilities
-from nerlens.methods._perturbation import perturbed_ids
-from nerlens.methods.base import expand_batch
 from nerlens.runner import ModelRunner
+
+if TYPE_CHECKING:
+    from nerlens.models.base import ModelKind
 
 Embedding = Literal["word", "position"]
 EMBEDDINGS: tuple[Embedding, ...] = ("word", "position")
+
+
+def check_embedding(embedding: object) -> Embedding:
+    """``embedding`` if it names an attributable layer, else an InputError listing them."""
+    if embedding not in EMBEDDINGS:
+        raise InputError(f"embedding must be one of {list(EMBEDDINGS)}, got {embedding!r}")
+    return embedding  # type: ignore[return-value]
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -28,89 +39,108 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def _embeddings(model: nn.Module) -> nn.Module | None:
-    base = getattr(model, getattr(model, "base_model_prefix", ""), model)
-    return getattr(base, "embeddings", None)
+def expand_batch(kwargs: dict[str, torch.Tensor], size: int) -> dict[str, torch.Tensor]:
+    """Repeat a batch-of-one input ``size`` times (a view, no copy)."""
+    return {key: value.expand(size, *value.shape[1:]) for key, value in kwargs.items()}
 
 
-def positions_padding_idx(model: nn.Module) -> int | None:
-    """RoBERTa-family models (RoBERTa, XLM-R, CamemBERT, …) number their tokens from
-    ``padding_idx + 1`` and give padding tokens the position ``padding_idx``: their padding_idx.
-    None for models whose positions do not depend on the token ids."""
-    embeddings = _embeddings(model)
-    if not isinstance(getattr(embeddings, "position_embeddings", None), nn.Embedding):
-        return None
-    padding_idx = getattr(embeddings, "padding_idx", None)
-    return None if padding_idx is None else int(padding_idx)
+def candidate_positions(special: Sequence[bool]) -> np.ndarray:
+    """Positions of the tokens a perturbation may replace: every non-special token."""
+    return np.array([p for p, is_special in enumerate(special) if not is_special], dtype=int)
 
 
-def position_ids(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
-    """The position ids ``model`` computes itself for ``input_ids`` (batch, tokens)."""
-    padding_idx = positions_padding_idx(model)
-    if padding_idx is None:
-        return torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
-    real = input_ids.ne(padding_idx).long()
-    return torch.cumsum(real, dim=1) * real + padding_idx
+def perturbed_ids(
+    ids: torch.Tensor, special: Sequence[bool], keep: np.ndarray, baseline_token_id: int
+) -> torch.Tensor:
+    """One row of token ids ``(rows, tokens)`` per row of ``keep``: the text's ``ids`` with every
+    candidate (non-special token) not kept replaced by ``baseline_token_id``."""
+    positions = torch.as_tensor(candidate_positions(special), device=ids.device)
+    keep_t = torch.as_tensor(np.asarray(keep, dtype=bool), device=ids.device)
+    batch = ids.repeat(len(keep_t), 1)
+    batch[:, positions] = torch.where(
+        keep_t, ids[positions], torch.full_like(ids[positions], baseline_token_id)
+    )
+    return batch
 
 
-def model_max_length(model: nn.Module) -> int | None:
-    """The most tokens the model's position embeddings can number, where it has such a limit.
+@dataclass(frozen=True)
+class ModelInput:
+    """One encoded text, evaluated once at the input (and at the baseline when a method asks).
 
-    RoBERTa-family models start counting at ``padding_idx + 1``, so they take
-    ``max_position_embeddings - padding_idx - 1`` tokens (514 - 2 = 512 for roberta-base).
+    ``inputs``/``baseline`` are the model's keyword arguments (batch of one) that produce the
+    attributed layer's output at the two ends of the path; ``*_layer_output`` are those outputs
+    and ``*_probs`` the label probabilities there (shape ``(tokens, labels)``). The baseline end
+    is evaluated on first use only: perturbation and plain-gradient methods never need it, and
+    for them that forward pass is a large share of a short text's cost. ``runner`` runs the
+    model with that layer's output replaced, safely from any thread; ``kind`` says what its
+    outputs mean.
     """
-    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    padding_idx = positions_padding_idx(model)
-    if limit is None or padding_idx is None:
-        return limit
-    return int(limit) - padding_idx - 1
 
+    runner: ModelRunner
+    kind: ModelKind
+    inputs: dict[str, torch.Tensor]
+    baseline: dict[str, torch.Tensor]
+    input_layer_output: torch.Tensor
+    input_probs: torch.Tensor
+    special: tuple[bool, ...] = ()  # per token: a special token, never perturbed
+    baseline_token_id: int | None = None  # the id that stands for "absent" in perturbations
+    # the method's target-free perturbations, run with the input: keep mask, label probabilities
+    perturbed: tuple[np.ndarray, torch.Tensor] | None = None
 
-def _no_position_layer_reason(model: nn.Module) -> str | None:
-    """Why ``embedding="position"`` cannot work for ``model``; None when it can."""
-    name = type(model).__name__
-    embeddings = _embeddings(model)
-    if not isinstance(getattr(embeddings, "position_embeddings", None), nn.Embedding):
-        return (
-            f"{name} has no absolute position-embedding layer: it encodes positions inside its "
-            "attention (relative positions in DeBERTa-v3, rotary ones in ModernBERT), where no "
-            "layer output can be moved to a position baseline"
-        )
-    if "position_ids" not in inspect.signature(model.forward).parameters:
-        return f"{name}.forward takes no position_ids, so positions cannot be set to a baseline"
-    return None
+    @cached_property
+    def _baseline_end(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attributed layer's output and the label probabilities at the baseline."""
+        output, logits = self.runner.capture(self.baseline)
+        return output, self.kind.probabilities(logits)[0]
 
+    @property
+    def baseline_layer_output(self) -> torch.Tensor:
+        return self._baseline_end[0]
 
-def resolve_layer(model: nn.Module, embedding: Embedding) -> tuple[nn.Module, Embedding]:
-    """The layer to attribute to, and which one it really is after any fallback.
+    @property
+    def baseline_probs(self) -> torch.Tensor:
+        return self._baseline_end[1]
 
-    The position baseline puts every token at the text's first position (0 for BERT,
-    ``padding_idx + 1`` for RoBERTa); models without an absolute position-embedding layer fall
-    back to the word embeddings with a warning that says why.
-    """
-    if embedding not in EMBEDDINGS:
-        raise InputError(f"embedding must be one of {list(EMBEDDINGS)}, got {embedding!r}")
-    if embedding == "position":
-        reason = _no_position_layer_reason(model)
-        if reason is None:
-            return _embeddings(model).position_embeddings, "position"
-        warnings.warn(
-            f"embedding='position' is not available: {reason}; attributing to the word "
-            "embeddings instead",
-            stacklevel=3,
-        )
-    return model.get_input_embeddings(), "word"
+    @property
+    def num_tokens(self) -> int:
+        return int(self.inputs["input_ids"].shape[1])
+
+    @property
+    def model(self) -> nn.Module:
+        return self.runner.model
+
+    def logits_at(self, layer_output: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch, tokens, labels)`` with the attributed layer's output replaced by
+        ``layer_output`` ``(batch, tokens, hidden)``; every other input is the text's own."""
+        return self.runner.forward(expand_batch(self.inputs, len(layer_output)), layer_output)
+
+    def logits_for_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch, tokens, labels)`` for a batch of perturbed token ids ``(batch, tokens)``
+        of the text's length; every other input (attention mask, positions) is the text's own."""
+        kwargs = expand_batch(self.inputs, len(input_ids))
+        return self.runner.forward({**kwargs, "input_ids": input_ids})
+
+    def probabilities_at(self, layer_output: torch.Tensor) -> torch.Tensor:
+        """What targets read (the kind's :meth:`~nerlens.models.ModelKind.probabilities`) at
+        :meth:`logits_at`."""
+        return self.kind.probabilities(self.logits_at(layer_output))
+
+    def probabilities_for_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """What targets read at :meth:`logits_for_ids`."""
+        return self.kind.probabilities(self.logits_for_ids(input_ids))
 
 
 def prepare(
+    kind: ModelKind,
     runner: ModelRunner,
     embedding: Embedding,
     encodings: Sequence[Encoding],
     baseline_token_id: int,
     perturbations: Sequence[np.ndarray | None] | None = None,
 ) -> list[ModelInput]:
-    """Model inputs at each text and at its baseline (the runner's layer as :func:`resolve_layer`
-    gave it), from ONE forward pass over every text: texts of one token count only.
+    """Model inputs at each text and at its baseline (the runner's layer as the kind's
+    :meth:`~nerlens.models.ModelKind.layer` gave it), from ONE forward pass over every text:
+    texts of one token count only.
 
     The texts are evaluated here, each baseline when a method first needs it; the path between
     them is the method's business. ``perturbations[i]`` (a method's target-free keep mask for
@@ -121,7 +151,7 @@ def prepare(
     if len({len(encoding) for encoding in encodings}) > 1:
         raise ValueError("prepare packs texts of one token count only")
     perturbations = perturbations or [None] * len(encodings)
-    ends = [_path_ends(runner, embedding, e, baseline_token_id) for e in encodings]
+    ends = [kind.path_ends(e, embedding, baseline_token_id) for e in encodings]
     batches, row = [], 0
     firsts = []  # each text's row in the pass; its perturbations follow it
     for encoding, keep, (inputs, _) in zip(encodings, perturbations, ends):
@@ -135,10 +165,11 @@ def prepare(
     outputs, logits = runner.capture(
         {key: torch.cat([batch[key] for batch in batches]) for key in batches[0]}
     )
-    probabilities = label_probabilities(logits)
+    probabilities = kind.probabilities(logits)
     return [
         ModelInput(
             runner=runner,
+            kind=kind,
             inputs=inputs,
             baseline=baseline,
             input_layer_output=outputs[first : first + 1],
@@ -151,23 +182,6 @@ def prepare(
         )
         for encoding, keep, (inputs, baseline), first in zip(encodings, perturbations, ends, firsts)
     ]
-
-
-def _path_ends(
-    runner: ModelRunner, embedding: Embedding, encoding: Encoding, baseline_token_id: int
-) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """The model's keyword arguments (a batch of one) at the text and at its baseline."""
-    device = model_device(runner.model)
-    ids = torch.tensor([encoding.input_ids], device=device)
-    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    positions = position_ids(runner.model, ids)
-    if embedding == "position" or positions_padding_idx(runner.model) is not None:
-        # explicit, so that the baseline and every point of the path share the text's positions
-        inputs["position_ids"] = positions
-    if embedding == "word":
-        reference = torch.tensor([baseline_ids(encoding, baseline_token_id)], device=device)
-        return inputs, {**inputs, "input_ids": reference}
-    return inputs, {**inputs, "position_ids": positions[:, :1].repeat(1, positions.shape[1])}
 
 
 def pack(

@@ -17,7 +17,6 @@ from nerlens.methods.base import (
     AttributionMethod,
     Budget,
     Capabilities,
-    ModelInput,
 )
 from nerlens.methods.gradient_x_input import GradientXInput
 from nerlens.methods.integrated_gradients import IntegratedGradients
@@ -25,6 +24,7 @@ from nerlens.methods.lime import Lime
 from nerlens.methods.occlusion import Occlusion
 from nerlens.methods.saliency import Saliency
 from nerlens.methods.shapley_sampling import ShapleySampling
+from nerlens.model_input import ModelInput
 
 _REGISTRY: dict[str, type[AttributionMethod]] = {}
 _ALIASES: dict[str, str] = {}

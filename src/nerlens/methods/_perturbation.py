@@ -15,13 +15,9 @@ from torch import nn
 
 from nerlens.errors import InputError, is_int_at_least
 from nerlens.methods._common import TargetScores, label_probabilities, steps_per_chunk
-from nerlens.methods.base import Budget, ModelInput
+from nerlens.methods.base import Budget
+from nerlens.model_input import ModelInput, candidate_positions, perturbed_ids
 from nerlens.targets import Term
-
-
-def candidate_positions(special: Sequence[bool]) -> np.ndarray:
-    """Positions of the tokens a perturbation may replace: every non-special token."""
-    return np.array([p for p, is_special in enumerate(special) if not is_special], dtype=int)
 
 
 def candidates(model_input: ModelInput) -> np.ndarray:
@@ -66,20 +62,6 @@ def perturbed_values(
     if not values:
         return np.zeros((0, len(terms)))
     return np.concatenate(values)
-
-
-def perturbed_ids(
-    ids: torch.Tensor, special: Sequence[bool], keep: np.ndarray, baseline_token_id: int
-) -> torch.Tensor:
-    """One row of token ids ``(rows, tokens)`` per row of ``keep``: the text's ``ids`` with every
-    candidate (non-special token) not kept replaced by ``baseline_token_id``."""
-    positions = torch.as_tensor(candidate_positions(special), device=ids.device)
-    keep_t = torch.as_tensor(np.asarray(keep, dtype=bool), device=ids.device)
-    batch = ids.repeat(len(keep_t), 1)
-    batch[:, positions] = torch.where(
-        keep_t, ids[positions], torch.full_like(ids[positions], baseline_token_id)
-    )
-    return batch
 
 
 def check_sampling(n_samples: object, minimum: int, seed: object) -> None:

@@ -1,24 +1,24 @@
-"""Model loading: the bundled demo model, a local directory, or a Hugging Face hub id."""
+"""Model loading: a bundled demo model, a local directory, or a Hugging Face hub id.
+
+The name is resolved here once for every kind; the first kind (in :data:`nerlens.models.KINDS`
+order) that handles the directory or hub id loads it.
+"""
 
 from __future__ import annotations
 
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from nerlens.errors import HubUnreachableError, ModelLoadError
-
-if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from nerlens.models.base import ModelSource
 
 DEMO = "demo"
 HUB_CHECK_TIMEOUT_S = 3.0  # one quick request instead of the hub client's minute of retries
 
 
-def load_model(
-    name_or_path: str = DEMO, *, trust_remote_code: bool = False
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def load_model(name_or_path: str = DEMO, *, trust_remote_code: bool = False) -> tuple[Any, Any]:
     """Return ``(model, tokenizer)`` in eval mode for ``"demo"``, a local directory or a hub id.
 
     A hub id is fetched only if the hub answers within a few seconds; otherwise (or with
@@ -26,15 +26,16 @@ def load_model(
     ``trust_remote_code`` lets transformers run code shipped with the model: only for models
     you trust.
     """
+    from nerlens.models.registry import KINDS
+
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
         raise ModelLoadError(
             f"model must be 'demo', a local directory or a hub id, got {name_or_path!r}"
         )
     name = str(name_or_path)
-    if name == DEMO:
-        from nerlens.demo_model import load_demo_model
-
-        return load_demo_model()
+    for kind in KINDS:
+        if kind.demo_name == name:
+            return kind.load_demo()
     path = Path(name).expanduser()
     looks_local = path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1
     if looks_local and not path.is_dir():
@@ -43,16 +44,17 @@ def load_model(
             "save_pretrained(), or a hub id such as 'dslim/bert-base-NER'"
         )
     from huggingface_hub import constants
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    source = str(path) if looks_local else name
-    cache_only = not looks_local and not hub_reachable()
+    source = ModelSource(
+        name=name,
+        directory=path if looks_local else None,
+        cache_only=not looks_local and not hub_reachable(),
+    )
+    kind = next(kind for kind in KINDS if kind.handles(source))
     try:
-        options = {"local_files_only": cache_only, "trust_remote_code": trust_remote_code}
-        tokenizer = AutoTokenizer.from_pretrained(source, **options)
-        model = AutoModelForTokenClassification.from_pretrained(source, **options)
+        return kind.load(source, trust_remote_code)
     except (OSError, ValueError) as error:
-        if cache_only:
+        if source.cache_only:
             raise HubUnreachableError(name, constants.ENDPOINT) from error
         where = "directory" if looks_local else "Hugging Face hub id"
         raise ModelLoadError(
@@ -60,7 +62,6 @@ def load_model(
             "unreachable (offline), use model 'demo' (bundled) or a local directory saved "
             "with save_pretrained()"
         ) from error
-    return model.eval(), tokenizer
 
 
 def hub_reachable(timeout: float = HUB_CHECK_TIMEOUT_S) -> bool:

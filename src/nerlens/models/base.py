@@ -1,0 +1,128 @@
+"""The contract of a model kind: everything the engine needs to know about one family of models.
+
+The engine (Explainer, windows, methods, faithfulness, views, corpus, server) never asks which
+family it holds; it asks the model's kind (:func:`nerlens.models.kind_of`). A kind is bound to one
+model and its tokenizer, and says:
+
+- how to recognise and load such a model (:meth:`ModelKind.recognises`,
+  :meth:`ModelKind.handles`, :meth:`ModelKind.load`, :attr:`ModelKind.demo_name`);
+- how a text becomes model input (:meth:`ModelKind.encode`: tokens, offsets, special marks, and
+  the template that every window repeats) and how long an input may be (``max_length``);
+- which layer is attributed and how the two ends of the path are built (:meth:`ModelKind.layer`,
+  :meth:`ModelKind.path_ends`, :meth:`ModelKind.baseline_token`);
+- how the values that targets read come from the model's outputs
+  (:meth:`ModelKind.probabilities`: ``(batch, units, labels)``; a target is a weighted sum of such
+  values, see :mod:`nerlens.targets`);
+- how predictions become entities (:meth:`ModelKind.entities`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from nerlens.encoding import Encoding
+    from nerlens.entities import Entity, Strategy
+    from nerlens.model_input import Embedding
+    from nerlens.runner import ModelRunner
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where :func:`nerlens.load_model` finds a model: a local directory or a hub id."""
+
+    name: str  # as the user gave it
+    directory: Path | None  # the local directory, None for a hub id
+    cache_only: bool  # a hub id while the hub is unreachable: only the local cache may be used
+
+    @property
+    def location(self) -> str:
+        """What the loaders open: the directory's path, else the hub id."""
+        return self.name if self.directory is None else str(self.directory)
+
+
+class ModelKind(ABC):
+    """One family of models, bound to one ``model`` and its ``tokenizer``.
+
+    Constructing a kind checks what can be checked without running the model (a fast tokenizer,
+    for instance); :meth:`verify` runs it once on a tiny text.
+    """
+
+    requirement: ClassVar[str]  # what a model of this kind is, for the error naming every kind
+    demo_name: ClassVar[str | None] = None  # the bundled model's name for load_model, if any
+
+    model: nn.Module
+    tokenizer: Any
+    labels: tuple[str, ...]  # the label of each output column, in order
+    max_length: int  # the most tokens one model input may hold, template tokens included
+
+    # ------------------------------------------------------------------ recognising and loading
+    @classmethod
+    @abstractmethod
+    def recognises(cls, model: object) -> bool:
+        """Whether ``model`` is of this kind (cheap: no forward pass)."""
+
+    @classmethod
+    @abstractmethod
+    def handles(cls, source: ModelSource) -> bool:
+        """Whether ``source`` holds a model of this kind (e.g. a marker file in its directory)."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, source: ModelSource, trust_remote_code: bool) -> tuple[Any, Any]:
+        """``(model, tokenizer)`` from ``source``, model in eval mode; the loaders' own
+        ``OSError``/``ValueError`` go up (:func:`nerlens.load_model` words them)."""
+
+    @classmethod
+    def load_demo(cls) -> tuple[Any, Any]:
+        """The bundled model named :attr:`demo_name`."""
+        raise NotImplementedError(f"{cls.__name__} bundles no model")
+
+    # ------------------------------------------------------------------ one model
+    @property
+    @abstractmethod
+    def model_name(self) -> str:
+        """The model's name or path, recorded in every Explanation ('' when unknown)."""
+
+    @abstractmethod
+    def verify(self, runner: ModelRunner) -> None:
+        """Run the model once on a tiny text; raise InputError if its outputs are not the kind's."""
+
+    @abstractmethod
+    def encode(self, text: str, max_length: int | None = None) -> Encoding:
+        """The model input for ``text`` (which it validates); TextTooLongError past
+        ``max_length`` tokens; InputError for a text this model cannot take."""
+
+    @abstractmethod
+    def baseline_token(self, token_id: int | None) -> int:
+        """The id that stands for an absent token: ``token_id`` checked, or the kind's default."""
+
+    @abstractmethod
+    def layer(self, embedding: Embedding) -> tuple[nn.Module, Embedding]:
+        """The layer to attribute to, and which embedding it really is after any fallback."""
+
+    @abstractmethod
+    def path_ends(
+        self, encoding: Encoding, embedding: Embedding, baseline_token_id: int
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The model's keyword arguments (a batch of one) at the text and at its baseline.
+
+        Every input but ``input_ids`` is shared by every row a method runs for this text."""
+
+    @abstractmethod
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """The values targets read, ``(batch, units, labels)``, from the model's logits
+        (in at least float32)."""
+
+    @abstractmethod
+    def entities(
+        self, encoding: Encoding, probabilities: np.ndarray, strategy: Strategy
+    ) -> tuple[Entity, ...]:
+        """The entities the model predicts for ``encoding`` given its ``probabilities``."""

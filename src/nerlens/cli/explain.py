@@ -438,12 +438,11 @@ def run(
     gold: list[GoldSpan] | None = None,
 ) -> Explanation:
     """Explain; errors become one line. Unconverged targets are shown by the view, not warned."""
-    from nerlens.encoding import encode
     from nerlens.errors import ConvergenceWarning, InputError
 
     try:
         if choice.ignore_indexes:
-            count = len(encode(explainer.tokenizer, text))
+            count = len(explainer.kind.encode(text))
             outside = sorted(i for i in choice.ignore_indexes if not 0 <= i < count)
             if outside:
                 fail(

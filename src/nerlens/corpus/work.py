@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nerlens.corpus.readers import Record
-from nerlens.encoding import encode, validate_text
+from nerlens.encoding import validate_text
 from nerlens.errors import InputError
 from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
@@ -131,7 +131,7 @@ def gold_targets(explainer: Explainer, record: Record) -> tuple[EntityTarget, ..
     """One EntityTarget per gold entity, on the tokens its characters cover (gold tags)."""
     if record.gold is None:
         raise InputError("--targets gold needs gold labels: give a CoNLL/IOB input")
-    document = encode(explainer.tokenizer, record.text)
+    document = explainer.kind.encode(record.text)
     return gold_entities(record.gold.spans, document.offsets, document.special, explainer.labels)
 
 

@@ -89,8 +89,9 @@ def test_a_new_kind_plugs_in_through_the_registry_alone(tmp_path, tokenizer, mon
     assert plain and [e.entity_group for e in entities] == [e.entity_group.lower() for e in plain]
 
 
-def test_model_input_is_one_class_wherever_it_is_imported():
+def test_model_input_lives_in_model_input_and_methods_re_export_it():
     from nerlens.methods import ModelInput
     from nerlens.model_input import ModelInput as Home
 
+    assert Home.__module__ == "nerlens.model_input"
     assert ModelInput is Home

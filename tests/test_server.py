@@ -102,6 +102,7 @@ def test_adaptive_steps_are_bounded_by_the_operators_max_steps(client, demo):
 
 def test_view_endpoint_gives_the_explanation_and_the_views_data(client):
     data = client.post("/api/view", json={"text": SEED_TEXT, "n_steps": 2}).json()
+    assert data["warnings"] and data["view"]["warning"] == " ".join(data["warnings"])
     assert data["view"]["text"] == SEED_TEXT
     assert data["view"]["levels"]["subword"]["labels"] == list(
         Explanation.from_dict(data["explanation"]).predicted_labels

@@ -345,11 +345,10 @@ def _with_warnings(explanation: Explanation) -> dict[str, Any]:
 
 
 def _with_view(explanation: Explanation) -> dict[str, Any]:
-    return {
-        "explanation": explanation.to_dict(),
-        "view": view_payload(explanation),
-        "warnings": _warnings(explanation),
-    }
+    """The page shows the view's ``warning`` line: there it is the answer's ``warnings``."""
+    warnings = _warnings(explanation)
+    view = {**view_payload(explanation), "warning": " ".join(warnings) or None}
+    return {"explanation": explanation.to_dict(), "view": view, "warnings": warnings}
 
 
 def _warnings(explanation: Explanation) -> list[str]:

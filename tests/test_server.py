@@ -267,7 +267,7 @@ def test_a_request_that_cannot_finish_in_time_is_refused_before_any_work(demo):
         assert response.status_code == 422
         # 12 token targets: 2 + 20 x (1 + 12) rows of 14 tokens (special ones included)
         assert response.json()["error"] == (
-            "this request needs at least 3,668 token-rows of model passes, at least 4 s at this "
+            "this request needs at least 3,668 token-rows of model passes, at least 3.7 s at this "
             "server's speed, more than its timeout of 1 s: use fewer steps, fewer targets or a "
             "shorter text"
         )
@@ -336,6 +336,8 @@ def test_serve_rejects_bad_limits_and_models_in_one_line():
     assert result.exit_code == 2 and result.stderr.startswith("error: no model directory")
     result = runner.invoke(app, ["serve", "--max-steps", "0"])
     assert result.exit_code == 2 and "--max-steps" in result.stderr
+    result = runner.invoke(app, ["serve", "--max-body-bytes", "0"])
+    assert result.exit_code == 2 and "--max-body-bytes" in result.stderr
 
 
 def test_an_unknown_method_is_answered_with_the_registered_ones(client):

@@ -430,7 +430,7 @@ def _check_cost(
     if cost / speed > timeout_s:
         raise InputError(
             f"this request needs at least {cost:,} token-rows of model passes, at least "
-            f"{cost / speed:.0f} s at this server's speed, more than its timeout of "
+            f"{cost / speed:,.1f} s at this server's speed, more than its timeout of "
             f"{timeout_s:g} s: use fewer steps, fewer targets or a shorter text"
         )
 

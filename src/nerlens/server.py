@@ -192,7 +192,7 @@ class _BodyLimit:
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length", b"0")
-        if not length.isdigit() or int(length) > self.limit:
+        if length.isdigit() and int(length) > self.limit:
             await self._refuse(send)
             return
         chunks: list[Message] = []
@@ -352,8 +352,8 @@ def _with_view(explanation: Explanation) -> dict[str, Any]:
 
 
 def _warnings(explanation: Explanation) -> list[str]:
-    """What the library warns about for this result (a warning raised in a worker thread cannot
-    be caught per request, so the result is checked instead): unconverged scores."""
+    """What the library warns about for this result: unconverged scores. The result is checked,
+    since ``warnings.catch_warnings`` is process-wide and cannot tell concurrent requests apart."""
     message = unconverged(explanation.deltas.tolist())
     return [] if message is None else [message]
 
@@ -473,7 +473,7 @@ def _details(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return [
         {
             "type": str(error.get("type")),
-            "loc": [str(p) for p in error.get("loc", ())],
+            "loc": list(error.get("loc", ())),
             "msg": _short(str(error.get("msg", ""))),
         }
         for error in errors

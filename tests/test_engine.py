@@ -28,7 +28,6 @@ from nerlens.methods.integrated_gradients import (
 from nerlens.model_input import pack
 from nerlens.runner import (
     count_passes,
-    intra_op_threads,
     memory_share,
     run_concurrently,
     workers_for,
@@ -233,20 +232,6 @@ def test_threads_apply_during_the_call_and_are_restored(tokenizer, tiny_model):
     finally:
         handle.remove()
     assert seen and set(seen) == {1}
-    assert torch.get_num_threads() == before
-
-
-def test_concurrent_thread_requests_use_the_smallest_and_restore_the_first():
-    before = torch.get_num_threads()
-    with intra_op_threads(3):
-        assert torch.get_num_threads() == 3
-        with intra_op_threads(1):
-            assert torch.get_num_threads() == 1
-            with intra_op_threads(2):
-                assert torch.get_num_threads() == 1
-        assert torch.get_num_threads() == 3
-        with intra_op_threads(None):
-            assert torch.get_num_threads() == 3
     assert torch.get_num_threads() == before
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -23,6 +24,8 @@ from nerlens import (
     available_methods,
 )
 from nerlens.cli import app
+from nerlens.errors import ConvergenceWarning
+from nerlens.runner import count_passes
 from nerlens.server import ServerSettings, _Pool, create_app
 from nerlens.targets import target_to_dict
 
@@ -45,13 +48,22 @@ def library(demo, text, targets="tokens", ignored_labels=(), **options):
     )
 
 
-def test_explain_returns_the_librarys_explanation(client, demo):
+def test_explain_returns_the_librarys_explanation_and_its_warnings(client, demo):
     body = {"text": SEED_TEXT, "n_steps": 3, "ignored_labels": ["O"]}
     response = client.post("/api/explain", json=body)
     assert response.status_code == 200, response.text
-    expected = library(demo, SEED_TEXT, n_steps=3, ignored_labels=["O"])
-    assert response.json() == expected.to_dict()
+    with pytest.warns(ConvergenceWarning) as warned:
+        expected = library(demo, SEED_TEXT, n_steps=3, ignored_labels=["O"])
+    answer = response.json()
+    assert answer.pop("warnings") == [str(w.message) for w in warned]
+    assert answer == expected.to_dict()
     assert Explanation.from_dict(response.json()) == expected
+
+
+def test_a_result_without_warnings_says_so(client):
+    body = {"text": SEED_TEXT, "method": "gradient_x_input", "targets": "entities"}
+    for endpoint in ("/api/explain", "/api/view"):
+        assert client.post(endpoint, json=body).json()["warnings"] == []
 
 
 def test_entities_with_a_pipeline_aggregation_strategy(client, demo):
@@ -90,6 +102,7 @@ def test_adaptive_steps_are_bounded_by_the_operators_max_steps(client, demo):
 
 def test_view_endpoint_gives_the_explanation_and_the_views_data(client):
     data = client.post("/api/view", json={"text": SEED_TEXT, "n_steps": 2}).json()
+    assert data["warnings"] and data["view"]["warning"] == " ".join(data["warnings"])
     assert data["view"]["text"] == SEED_TEXT
     assert data["view"]["levels"]["subword"]["labels"] == list(
         Explanation.from_dict(data["explanation"]).predicted_labels
@@ -110,7 +123,8 @@ BAD_REQUESTS = [
     ({"text": "hi", "n_steps": "many"}, "n_steps: Input should be 'auto' or"),
     (
         {"text": "hi", "method": "occlusion", "n_steps": "auto"},
-        "method 'occlusion' takes no option(s) ['n_steps'] ",
+        "n_steps does not apply to method 'occlusion'; leave it out, or choose a method that "
+        "takes steps: ['integrated_gradients']",
     ),
     ({"text": "hi", "targets": "words"}, "targets: Input should be 'tokens' or 'entities'"),
     (
@@ -138,6 +152,41 @@ def test_bad_requests_get_a_4xx_json_error_saying_what_is_wrong(client, body, me
     response = client.post("/api/explain", json=body)
     assert response.status_code == 422, response.text
     assert message in response.json()["error"]
+    assert not re.search(r"internal_batch_size|max_memory_mb|kwargs", response.text)
+
+
+def test_a_lone_surrogate_in_the_json_text_gets_the_422_json(client):
+    response = client.post(
+        "/api/explain",
+        content=b'{"text": "Caf\\udce9"}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"] == (
+        "text: is not Unicode text (it holds a lone surrogate); send valid UTF-8 text"
+    )
+
+
+def test_errors_never_echo_the_input_and_big_bodies_get_413(demo):
+    model, tokenizer = demo
+    settings = ServerSettings(max_text_chars=300, max_body_bytes=20_000)
+    with TestClient(create_app(model, tokenizer, settings)) as client:
+        long_text = "Berlin " * 2000  # 14,000 bytes: under the body limit, over the text limit
+        response = client.post("/api/explain", json={"text": long_text})
+        assert response.status_code == 422
+        assert "Berlin" not in response.text and len(response.content) < 2000
+        huge = {"text": "x" * 50_000}
+        response = client.post("/api/explain", json=huge)
+        assert response.status_code == 413
+        assert response.json() == {
+            "error": "the request body is larger than this server's limit of 20,000 bytes"
+        }
+        chunks = (b'{"text": "' + b"x" * 10_000 if i == 0 else b"x" * 10_000 for i in range(5))
+        response = client.post(  # no Content-Length: counted as it arrives
+            "/api/explain", content=chunks, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 413
+        assert client.get("/healthz").status_code == 200
 
 
 def test_malformed_json_is_a_4xx(client):
@@ -186,13 +235,73 @@ def test_health_openapi_and_page(client):
     assert not re.search(r"https?://|\bsrc=", page)
 
 
-def test_a_request_that_runs_too_long_gets_503(demo):
+def test_work_past_its_deadline_stops_and_frees_the_only_worker(demo):
+    """With one worker, a request that needs minutes gets 503 after the timeout, and a small
+    one sent right after is answered: the abandoned work stopped at its next pass."""
     model, tokenizer = demo
-    app = create_app(model, tokenizer, ServerSettings(timeout_s=0.001))
-    with TestClient(app) as client:
-        response = client.post("/api/explain", json={"text": SEED_TEXT, "method": "occlusion"})
-    assert response.status_code == 503
-    assert "took longer than 0.001 s" in response.json()["error"]
+    settings = ServerSettings(workers=1, timeout_s=2.0, tokens_per_second=1e9)
+    long_text = " ".join([SEED_TEXT] * 4)  # auto steps for ~50 token targets: minutes
+    with TestClient(create_app(model, tokenizer, settings)) as client:
+        start = time.monotonic()
+        response = client.post("/api/explain", json={"text": long_text, "n_steps": "auto"})
+        assert response.status_code == 503, response.text
+        assert "took longer than 2 s and was stopped" in response.json()["error"]
+        assert time.monotonic() - start < 4
+        small = {
+            "text": SEED_TEXT,
+            "n_steps": 4,
+            "targets": [target_to_dict(TokenTarget(3, "B-LOC"))],
+        }
+        response = client.post("/api/explain", json=small)
+        assert response.status_code == 200, response.text
+
+
+def test_a_request_that_cannot_finish_in_time_is_refused_before_any_work(demo):
+    """The least cost of a request (rows x tokens, as its method counts rows) against the
+    timeout at the server's speed (here set, not measured, so the test is exact)."""
+    model, tokenizer = demo
+    settings = ServerSettings(timeout_s=1.0, tokens_per_second=1000.0)
+    with TestClient(create_app(model, tokenizer, settings)) as client:
+        with count_passes() as passes:
+            response = client.post("/api/explain", json={"text": SEED_TEXT, "n_steps": 20})
+        assert response.status_code == 422
+        # 12 token targets: 2 + 20 x (1 + 12) rows of 14 tokens (special ones included)
+        assert response.json()["error"] == (
+            "this request needs at least 3,668 token-rows of model passes, at least 3.7 s at this "
+            "server's speed, more than its timeout of 1 s: use fewer steps, fewer targets or a "
+            "shorter text"
+        )
+        assert passes.backward == 0
+        one = {
+            "text": SEED_TEXT,
+            "n_steps": 2,
+            "targets": [target_to_dict(TokenTarget(3, "B-LOC"))],
+        }
+        assert client.post("/api/explain", json=one).status_code == 200
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_each_methods_least_rows_are_at_most_the_rows_it_runs(demo, method):
+    model, tokenizer = demo
+    options = {"n_steps": 3} if method == "integrated_gradients" else {}
+    explainer = Explainer(model, tokenizer, method, progress=False, **options)
+    with count_passes() as passes:
+        explanation = explainer(SEED_TEXT, "entities")
+    tokens = sum(not s for s in explanation.special)
+    least = explainer.method.pass_rows(tokens, len(explanation.targets))
+    assert 0 < least <= passes.forward_rows + passes.backward_rows
+
+
+def test_max_targets_bounds_entities_too(demo):
+    model, tokenizer = demo
+    with TestClient(create_app(model, tokenizer, ServerSettings(max_targets=2))) as client:
+        body = {"text": "Angela Merkel met Joe Biden in Berlin.", "targets": "entities"}
+        response = client.post("/api/explain", json={**body, "n_steps": 2})
+    assert response.status_code == 422
+    assert response.json()["error"] == (
+        "the text has 3 predicted entities, so targets='entities' would explain 3 targets; this "
+        "server explains at most 2 per request: send a shorter text or a list of targets"
+    )
 
 
 def test_a_full_queue_answers_429_at_once_and_waiting_counts_towards_the_timeout():
@@ -227,6 +336,8 @@ def test_serve_rejects_bad_limits_and_models_in_one_line():
     assert result.exit_code == 2 and result.stderr.startswith("error: no model directory")
     result = runner.invoke(app, ["serve", "--max-steps", "0"])
     assert result.exit_code == 2 and "--max-steps" in result.stderr
+    result = runner.invoke(app, ["serve", "--max-body-bytes", "0"])
+    assert result.exit_code == 2 and "--max-body-bytes" in result.stderr
 
 
 def test_an_unknown_method_is_answered_with_the_registered_ones(client):

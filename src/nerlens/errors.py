@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 
 class InputError(ValueError):
     """A user-supplied value is not acceptable; the message says which and what to pass instead."""
@@ -48,3 +51,17 @@ CONVERGENCE_DELTA = 1e-2  # a |convergence delta| above this means the scores ar
 
 class ConvergenceWarning(UserWarning):
     """Some targets' attributions do not add up to their change in probability (too few steps)."""
+
+
+def unconverged(deltas: Sequence[float]) -> str | None:
+    """The :class:`ConvergenceWarning` text for targets' convergence deltas, or None when every
+    |delta| is within :data:`CONVERGENCE_DELTA` (NaN: no completeness claim, never counted)."""
+    sizes = [abs(delta) for delta in deltas if not math.isnan(delta)]
+    bad = [size for size in sizes if size > CONVERGENCE_DELTA]
+    if not bad:
+        return None
+    return (
+        f"{len(bad)} of {len(deltas)} targets have |convergence delta| > "
+        f"{CONVERGENCE_DELTA:g} (worst {max(bad):.2g}): their scores do not add up to the "
+        'change in probability; use more steps or n_steps="auto"'
+    )

@@ -32,7 +32,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from nerlens import __version__
 from nerlens.encoding import Encoding
 from nerlens.entities import Entity, Strategy, check_strategy
-from nerlens.errors import CONVERGENCE_DELTA, ConvergenceWarning, InputError, is_int_at_least
+from nerlens.errors import ConvergenceWarning, InputError, is_int_at_least, unconverged
 from nerlens.explanation import Explanation
 from nerlens.gold import (
     GoldSpan,
@@ -123,9 +123,8 @@ class Explainer:
     ``threads`` sets torch's intra-op threads for the duration of each call (None: leave torch's
     setting alone). On CPU that many single-threaded workers run a call's independent passes
     side by side (targets' backward passes, windows, texts; see :mod:`nerlens.runner`), so
-    ``threads=1`` runs everything in the calling thread. torch's setting is process-wide: while
-    calls with ``threads`` run at the same time, the smallest count asked for applies, and the
-    earlier setting comes back when the last of them ends.
+    ``threads=1`` runs everything in the calling thread. torch keeps the setting per thread: a
+    call changes only its own thread's, and restores it when it ends.
     ``progress`` shows a transient bar of targets done out of the total, with an ETA (default:
     only for calls of at least 256 tokens).
     """
@@ -754,15 +753,9 @@ def _probabilities_from_homes(
 
 def _warn_unconverged(deltas: np.ndarray) -> None:
     """Say so when some scores do not add up to their change in probability (too few steps)."""
-    bad = np.abs(deltas) > CONVERGENCE_DELTA
-    if bad.any():
-        warnings.warn(
-            f"{int(bad.sum())} of {len(deltas)} targets have |convergence delta| > "
-            f"{CONVERGENCE_DELTA:g} (worst {np.nanmax(np.abs(deltas)):.2g}): their scores do not "
-            'add up to the change in probability; use more steps or n_steps="auto"',
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+    message = unconverged(deltas.tolist())
+    if message:
+        warnings.warn(message, ConvergenceWarning, stacklevel=4)
 
 
 def _progress(show: bool, total: int) -> Any:

@@ -14,9 +14,10 @@ model under another. Here one :class:`ModelGuard` per model owns that state:
 A user who trains or modifies the same model in another thread while an explanation runs will see
 it in eval mode with frozen weights for that time; that is the documented price of sharing.
 
-Two more process-wide concerns live here for the same reason: :func:`intra_op_threads` (torch's
-thread count is global, so concurrent calls must agree on it) and :func:`count_passes` (each
-call counts its own forward and backward passes, for benchmarks and tests).
+Three more per-call concerns live here for the same reason: :func:`intra_op_threads` (torch's
+thread count, set for the calling thread only), :func:`count_passes` (each call counts its own
+forward and backward passes, for benchmarks and tests) and :func:`cancellable` (a call that
+another thread gave up on stops at its next pass).
 
 On CPU, :func:`run_concurrently` runs a call's independent model work (the backward passes of
 a chunk's targets, the windows of a long text, the texts of a batch) on several threads at
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -95,7 +97,9 @@ def count_passes() -> Iterator[PassCount]:
 
 
 def note_backward(rows: int, targets: int = 1) -> None:
-    """Record one backward pass over ``rows`` path rows for ``targets`` targets at once."""
+    """Record one backward pass over ``rows`` path rows for ``targets`` targets at once (and
+    stop here if the call was cancelled: see :func:`cancellable`)."""
+    check_cancelled()
     count = _COUNT.get()
     if count is not None:
         with _COUNT_LOCK:
@@ -104,6 +108,7 @@ def note_backward(rows: int, targets: int = 1) -> None:
 
 
 def _note_forward(rows: int) -> None:
+    check_cancelled()
     count = _COUNT.get()
     if count is not None:
         with _COUNT_LOCK:
@@ -111,43 +116,74 @@ def _note_forward(rows: int) -> None:
             count.forward_rows += rows
 
 
-class _ThreadSetting:
-    """torch's intra-op thread count, shared by every call that asked for one.
+# ---------------------------------------------------------------------- cancellation
+class Cancelled(Exception):
+    """The call was cancelled, or ran past its deadline; raised at its next model pass."""
 
-    ``torch.set_num_threads`` is process-wide, so concurrent calls cannot each have their own:
-    while any call that asked runs, torch uses the smallest count asked for (someone asked for
-    few threads because the machine is busy), and the count that was in effect before the first
-    of them is restored when the last one ends.
+
+class Cancellation:
+    """A flag another thread raises to stop a call, and an optional deadline that raises it.
+
+    The call checks it before every forward pass and after every backward pass (see
+    :func:`cancellable`), so work given up on ends within one pass and frees its thread.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._requests: list[int] = []
-        self._before = 0
+    def __init__(self, timeout_s: float | None = None) -> None:
+        self._event = threading.Event()
+        self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
 
-    @contextmanager
-    def use(self, threads: int) -> Iterator[None]:
-        with self._lock:
-            if not self._requests:
-                self._before = torch.get_num_threads()
-            self._requests.append(threads)
-            torch.set_num_threads(min(self._requests))
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._requests.remove(threads)
-                torch.set_num_threads(min(self._requests) if self._requests else self._before)
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            self._event.set()
+        return self._event.is_set()
 
 
-_THREADS = _ThreadSetting()
+_CANCELLATION: ContextVar[Cancellation | None] = ContextVar("nerlens_cancel", default=None)
+
+
+@contextmanager
+def cancellable(cancellation: Cancellation) -> Iterator[None]:
+    """Model passes made inside the block (its workers' included) raise :class:`Cancelled`
+    once ``cancellation`` is cancelled or past its deadline."""
+    token = _CANCELLATION.set(cancellation)
+    try:
+        yield
+    finally:
+        _CANCELLATION.reset(token)
+
+
+def check_cancelled() -> None:
+    """Raise :class:`Cancelled` if this call's :class:`Cancellation` says stop."""
+    cancellation = _CANCELLATION.get()
+    if cancellation is not None and cancellation.cancelled:
+        raise Cancelled("the call was cancelled")
+
+
+@contextmanager
+def _thread_count(threads: int) -> Iterator[None]:
+    """This thread's torch intra-op count set to ``threads`` for the block, then restored.
+
+    The count is the calling thread's own (OpenMP and MKL keep one per thread), so concurrent
+    calls each get what they asked for. torch also takes the last count set anywhere as the
+    start value of threads that have not used it yet; restoring it here puts that back too."""
+    before = torch.get_num_threads()  # also initialises this thread's setting on first use
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def intra_op_threads(threads: int | None) -> AbstractContextManager[None]:
-    """Run the block with torch using ``threads`` intra-op threads (None: leave it as it is).
+    """Run the block with torch using ``threads`` intra-op threads in this thread (None: leave
+    it as it is); other threads keep their own.
 
     Inside a :func:`run_concurrently` worker torch stays single-threaded whatever is asked."""
-    return nullcontext() if threads is None or _IN_WORKER.get() else _THREADS.use(threads)
+    return nullcontext() if threads is None or _IN_WORKER.get() else _thread_count(threads)
 
 
 # ---------------------------------------------------------------------- concurrent work

@@ -30,8 +30,16 @@ def serve(
         int, typer.Option(help="Requests that may wait; more get 429 at once.", min=0)
     ] = 8,
     timeout: Annotated[
-        float, typer.Option(help="Seconds before a request is answered 503.", min=0.1)
+        float,
+        typer.Option(
+            help="Seconds a request may take, waiting included: after that it is answered 503 "
+            "and its work stops; one that cannot finish in time is refused 422 at once.",
+            min=0.1,
+        ),
     ] = 120.0,
+    max_body_bytes: Annotated[
+        int, typer.Option(help="Largest request body, in bytes; larger ones get 413.", min=1)
+    ] = 1_000_000,
     trust_remote_code: Annotated[
         bool,
         typer.Option(
@@ -55,9 +63,10 @@ def serve(
         workers=workers,
         queue_size=queue_size,
         timeout_s=timeout,
+        max_body_bytes=max_body_bytes,
     )
     loaded_model, tokenizer = load(model, trust_remote_code=trust_remote_code)
-    # the page shows each target's convergence delta; a warning per request would only fill logs
+    # each answer carries its warnings (and the page shows them); the log needs no copy
     warnings.simplefilter("ignore", ConvergenceWarning)
     console.print(f"nerlens serving {model} on http://{host}:{port}  (API docs: /docs)")
     uvicorn.run(create_app(loaded_model, tokenizer, settings), host=host, port=port)

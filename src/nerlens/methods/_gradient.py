@@ -19,6 +19,7 @@ from nerlens.methods.base import (
     ModelInput,
     ProgressCallback,
 )
+from nerlens.runner import note_backward
 from nerlens.targets import Term
 
 
@@ -33,10 +34,13 @@ def input_gradients(
     with torch.enable_grad():
         logits = model_input.logits_at(layer_output)
         values = TargetScores(terms, layer_output.device)(label_probabilities(logits))[0]
-        gradients = [
-            torch.autograd.grad(values[t], layer_output, retain_graph=t < len(terms) - 1)[0][0]
-            for t in range(len(terms))
-        ]
+        gradients = []
+        for t in range(len(terms)):
+            retain = t < len(terms) - 1
+            gradients.append(
+                torch.autograd.grad(values[t], layer_output, retain_graph=retain)[0][0]
+            )
+            note_backward(1)  # counted, and a cancelled call stops here
     return at_least_float32(torch.stack(gradients)), at_least_float32(layer_output.detach()[0])
 
 
@@ -66,6 +70,10 @@ class GradientMethod(AttributionMethod):
 
     def settings(self) -> dict[str, Any]:
         return {}
+
+    def pass_rows(self, tokens: int, targets: int) -> int:
+        """The prediction, one forward with gradients, one backward per target."""
+        return 2 + targets
 
     def attribute(
         self,

@@ -84,6 +84,14 @@ class AttributionMethod(ABC):
     def settings(self) -> dict[str, Any]:
         """The options in effect, recorded in every Explanation."""
 
+    def pass_rows(self, tokens: int, targets: int) -> int:
+        """The fewest rows this method runs through the model for ``targets`` targets of a text
+        of ``tokens`` tokens (special tokens not counted): forward rows, plus backward rows once
+        per target they are differentiated for. A server multiplies it by the tokens per row to
+        refuse, before any work, what cannot finish in time. Unless a method says: the
+        prediction's one row."""
+        return 1
+
     def perturbations(self, special: Sequence[bool]) -> np.ndarray | None:
         """The perturbed inputs this method evaluates whatever the targets are, or None.
 

@@ -141,6 +141,12 @@ class IntegratedGradients(AttributionMethod):
             )
         return settings
 
+    def pass_rows(self, tokens: int, targets: int) -> int:
+        """Both path ends, then each step forward once and backward per target ("auto": its
+        first rule's steps, the least it runs)."""
+        steps = AUTO_FIRST_STEPS if self.n_steps == "auto" else self.n_steps
+        return 2 + steps * (1 + targets)
+
     def attribute(
         self,
         model_input: ModelInput,

@@ -69,6 +69,10 @@ class Lime(AttributionMethod):
             "seed": self.seed,
         }
 
+    def pass_rows(self, tokens: int, targets: int) -> int:
+        """The prediction, the samples, all replaced."""
+        return 1 + self.n_samples + 1
+
     def attribute(
         self,
         model_input: ModelInput,

@@ -42,6 +42,10 @@ class Occlusion(AttributionMethod):
     def settings(self) -> dict[str, Any]:
         return {}
 
+    def pass_rows(self, tokens: int, targets: int) -> int:
+        """The prediction, each token replaced alone, all replaced."""
+        return tokens + 2
+
     def perturbations(self, special: Sequence[bool]) -> np.ndarray:
         """Each candidate replaced alone (one row each), then all of them (the last row)."""
         n = len(candidate_positions(special))

@@ -50,6 +50,10 @@ class ShapleySampling(AttributionMethod):
     def settings(self) -> dict[str, Any]:
         return {"n_samples": self.n_samples, "seed": self.seed}
 
+    def pass_rows(self, tokens: int, targets: int) -> int:
+        """The prediction and the rows of the class docstring's cost."""
+        return 1 + self.n_samples * max(tokens - 1, 0) + 2
+
     def attribute(
         self,
         model_input: ModelInput,

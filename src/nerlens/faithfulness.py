@@ -29,8 +29,8 @@ import numpy as np
 from nerlens.errors import InputError
 from nerlens.explanation import Explanation
 from nerlens.methods import AttributionMethod, resolve_method
-from nerlens.methods._perturbation import candidates, perturbed_values
 from nerlens.methods.base import Attribution, Budget, Capabilities, ModelInput
+from nerlens.methods.perturbation import candidates, perturbed_values
 from nerlens.model_input import prepare
 from nerlens.targets import Term
 

@@ -14,9 +14,9 @@ from torch import nn
 from nerlens.encoding import Encoding, baseline_ids
 from nerlens.errors import InputError
 from nerlens.methods import ModelInput
-from nerlens.methods._common import label_probabilities
-from nerlens.methods._perturbation import perturbed_ids
 from nerlens.methods.base import expand_batch
+from nerlens.methods.perturbation import perturbed_ids
+from nerlens.methods.scoring import label_probabilities
 from nerlens.runner import ModelRunner
 
 Embedding = Literal["word", "position"]

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from nerlens.methods._common import TargetScores, at_least_float32, label_probabilities
 from nerlens.methods.base import (
     Attribution,
     AttributionMethod,
@@ -19,6 +18,7 @@ from nerlens.methods.base import (
     ModelInput,
     ProgressCallback,
 )
+from nerlens.methods.scoring import TargetScores, at_least_float32, label_probabilities
 from nerlens.targets import Term
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nerlens.methods._common import label_probabilities
+from nerlens.methods.scoring import label_probabilities
 from nerlens.runner import ModelRunner
 from nerlens.targets import Term
 
@@ -153,7 +153,7 @@ class AttributionMethod(ABC):
         """The perturbed inputs this method evaluates whatever the targets are, or None.
 
         A boolean keep mask ``(rows, candidates)`` over the text's non-special tokens (see
-        :mod:`nerlens.methods._perturbation`). The prediction pass runs these rows in its own
+        :mod:`nerlens.methods.perturbation`). The prediction pass runs these rows in its own
         batch when they fit the budget (``ModelInput.perturbed``), which saves a pass per text.
         """
         return None

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from nerlens import Explainer, load_model
-from nerlens.methods import integrated_gradients
+from nerlens.methods import quadrature
 from nerlens.runner import count_passes
 
 HERE = Path(__file__).resolve().parent
@@ -45,8 +45,8 @@ def main() -> None:
     print("text first segment | forward backward fwd_rows bwd_rows cost | steps max|delta| s")
     for first in args.first:
         for segment in args.segment:
-            integrated_gradients.AUTO_FIRST_STEPS = first
-            integrated_gradients.AUTO_SEGMENT_STEPS = segment
+            quadrature.AUTO_FIRST_STEPS = first
+            quadrature.AUTO_SEGMENT_STEPS = segment
             explainer = Explainer(
                 model, tokenizer, n_steps="auto", tolerance=args.tolerance, progress=False
             )

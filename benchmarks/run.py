@@ -659,7 +659,7 @@ def backward_section(rows: list[dict], dates: dict[str, str], where: str) -> lis
         "`torch.autograd.grad(..., is_grads_batched=True)` pass for all targets of a chunk "
         "(`NERLENS_BACKWARD=batched`), on torch's threads. Loaded: a second process keeps one "
         "core busy. The rule in nerlens (`backward_strategy` in "
-        "`methods/integrated_gradients.py`): `loop`. Idle, neither strategy wins everywhere "
+        "`methods/path_engine.py`): `loop`. Idle, neither strategy wins everywhere "
         "(the differences are within this machine's run-to-run spread of 10-30%); beside a busy "
         "process, `loop` on workers holds up and `batched` on torch's two threads does not, "
         "because torch's threads wait for each other at every operation. Beside a busy "

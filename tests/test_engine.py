@@ -14,14 +14,14 @@ from conftest import SEED_TEXT, tiny_bert
 from nerlens import Explainer, InputError
 from nerlens import explainer as explainer_module
 from nerlens.explainer import _alone
-from nerlens.methods import integrated_gradients
-from nerlens.methods.integrated_gradients import (
+from nerlens.methods import integrated_gradients, path_engine
+from nerlens.methods.path_engine import chunk_bounds
+from nerlens.methods.quadrature import (
     AUTO_FIRST_STEPS,
     AUTO_SEGMENT_STEPS,
     WHOLE,
     SegmentRule,
     SegmentTree,
-    chunk_bounds,
     nested_nodes,
     quadrature,
 )
@@ -134,7 +134,7 @@ def test_auto_runs_one_shared_forward_per_round(tokenizer, curved, monkeypatch):
         return run_rows(model_input, score, alphas, needs, *args, **kwargs)
 
     monkeypatch.setattr(integrated_gradients, "run_rows", counted)
-    monkeypatch.setattr(integrated_gradients, "PASS_COST_TOKEN_ROWS", 1e9)
+    monkeypatch.setattr(path_engine, "PASS_COST_TOKEN_ROWS", 1e9)
     with count_passes() as passes:
         explanation = Explainer(curved, tokenizer, n_steps="auto", tolerance=1e-5)(SEED_TEXT)
     assert np.all(np.abs(explanation.deltas) <= 1e-5)

@@ -11,7 +11,7 @@ import torch
 import nerlens
 from conftest import SEED_TEXT, tiny_bert
 from nerlens import ContrastTarget, EntityTarget, Explainer, InputError, TokenTarget
-from nerlens.faithfulness import ranking, top_counts
+from nerlens.faithfulness import RandomRanking, ranking, top_counts
 from nerlens.windows import home_window
 
 
@@ -141,3 +141,33 @@ def test_compare_methods_has_one_row_per_method_and_a_random_floor(demo):
     assert occlusion.sufficiency < random.sufficiency
     with pytest.raises(InputError, match="list of strings"):
         nerlens.compare_methods(model, tokenizer, "Paris.", methods=["occlusion"])
+
+
+def test_random_floor_is_the_same_on_any_number_of_workers(tokenizer, tiny_model):
+    """Each target of each window draws its own random stream: a text's floor does not depend
+    on what else is attributed, before it or beside it on other workers."""
+    long = " ".join(f"Sentence {i} mentions Paris and Emmanuel Macron." for i in range(6))
+    texts = [SEED_TEXT, long, "Angela Merkel visited Paris."]
+    options = dict(long_text="window", context=32)
+
+    def floors(threads):
+        explainer = Explainer(tiny_model, tokenizer, RandomRanking(7), threads=threads, **options)
+        return explainer(texts)
+
+    one_thread, two_threads = floors(1), floors(2)
+    assert one_thread[1].settings["windows"] > 1
+    for text, together, beside in zip(texts, one_thread, two_threads):
+        alone = Explainer(tiny_model, tokenizer, RandomRanking(7), **options)(text)
+        assert np.abs(alone.attributions).max() > 0  # real draws
+        np.testing.assert_array_equal(together.attributions, alone.attributions, err_msg=text)
+        np.testing.assert_array_equal(beside.attributions, alone.attributions, err_msg=text)
+    frames = [
+        nerlens.compare_methods(
+            tiny_model, tokenizer, texts, [], random_seed=7, threads=threads, **options
+        )
+        for threads in (1, 2)
+    ]
+    for column in ("comprehensiveness", "sufficiency"):  # through model passes: to rounding
+        assert frames[0][column][0] == pytest.approx(frames[1][column][0], rel=1e-9)
+    with pytest.raises(InputError, match="seed must be an int >= 0, got -1"):
+        RandomRanking(-1)

@@ -45,8 +45,8 @@ from nerlens.gold import (
 )
 from nerlens.methods import AttributionMethod, Budget, get_method_class, resolve_method
 from nerlens.methods import method_options as method_options_of
-from nerlens.methods._perturbation import rows_per_chunk
 from nerlens.methods.base import Attribution, ProgressCallback
+from nerlens.methods.chunking import rows_per_chunk
 from nerlens.model_input import (
     Embedding,
     ModelInput,

@@ -19,6 +19,7 @@ every target of the window scored from the same passes.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from fractions import Fraction
@@ -26,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nerlens.errors import InputError
+from nerlens.errors import InputError, is_int_at_least
 from nerlens.explanation import Explanation
 from nerlens.methods import AttributionMethod, resolve_method
-from nerlens.methods._perturbation import candidates, perturbed_values
 from nerlens.methods.base import Attribution, Budget, Capabilities, ModelInput
+from nerlens.methods.perturbation import candidates, perturbed_values
 from nerlens.model_input import prepare
 from nerlens.targets import Term
 
@@ -162,7 +163,12 @@ def _removal_values(
 
 
 class RandomRanking(AttributionMethod):
-    """φ_t,i ~ N(0, 1), independent of the model: the floor every method must beat."""
+    """φ_t,i ~ N(0, 1), independent of the model: the floor every method must beat.
+
+    Each target of each input draws from a stream of its own, seeded by ``seed``, the input's
+    token ids and the target's terms: the floor is the same whatever else is attributed alongside,
+    in whichever order and on however many workers.
+    """
 
     name = "random"
     capabilities = Capabilities(
@@ -173,8 +179,9 @@ class RandomRanking(AttributionMethod):
     )
 
     def __init__(self, seed: int = 0) -> None:
+        if not is_int_at_least(seed, 0):
+            raise InputError(f"the random ranking's seed must be an int >= 0, got {seed!r}")
         self.seed = seed
-        self._rng = np.random.default_rng(seed)
 
     def settings(self) -> dict[str, Any]:
         return {"seed": self.seed}
@@ -184,9 +191,17 @@ class RandomRanking(AttributionMethod):
     ) -> Attribution:
         scores = np.zeros((len(terms), model_input.num_tokens))
         positions = candidates(model_input)
-        scores[:, positions] = self._rng.standard_normal((len(terms), len(positions)))
+        ids = model_input.inputs["input_ids"][0].tolist()
+        for row, target in zip(scores, terms):
+            row[positions] = self._stream(ids, target).standard_normal(len(positions))
         nan = np.full(len(terms), np.nan)
         return Attribution(scores, nan, nan.copy(), nan.copy(), np.zeros(len(terms), dtype=int))
+
+    def _stream(self, ids: list[int], target: tuple[Term, ...]) -> np.random.Generator:
+        """The random stream of one target of the input with token ``ids``."""
+        terms = [(int(p), int(label), float(c)) for p, label, c in target]
+        digest = hashlib.sha256(repr((ids, terms)).encode()).digest()
+        return np.random.default_rng([self.seed, *np.frombuffer(digest, dtype=np.uint32)])
 
 
 def compare_methods(

@@ -4,13 +4,12 @@ the input, from one shared forward pass, reduced per token by the method."""
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from nerlens.methods._common import TargetScores, at_least_float32, label_probabilities
 from nerlens.methods.base import (
     Attribution,
     AttributionMethod,
@@ -19,29 +18,36 @@ from nerlens.methods.base import (
     ModelInput,
     ProgressCallback,
 )
+from nerlens.methods.scoring import TargetScores, at_least_float32, label_probabilities
 from nerlens.runner import note_backward
 from nerlens.targets import Term
 
+Reduction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""One target's gradient (tokens, hidden) and the layer's output e (tokens, hidden) → (tokens,)."""
 
-def input_gradients(
-    model_input: ModelInput, terms: Sequence[tuple[Term, ...]]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``∂f_t/∂e`` for every target (targets, tokens, hidden) and ``e`` (tokens, hidden).
+
+def reduced_input_gradients(
+    model_input: ModelInput, terms: Sequence[tuple[Term, ...]], reduce: Reduction
+) -> torch.Tensor:
+    """Each target's ``∂f_t/∂e`` reduced with ``e`` to one score per token: (targets, tokens).
 
     One forward pass shared by all targets, one backward pass per target; at least float32.
+    Each gradient (tokens, hidden) is reduced as soon as it is computed, so memory holds one
+    target's gradient at a time, not every target's (targets × tokens × hidden).
     """
     layer_output = model_input.input_layer_output.detach().clone().requires_grad_(True)
+    embedding = at_least_float32(layer_output.detach()[0])
     with torch.enable_grad():
         logits = model_input.logits_at(layer_output)
         values = TargetScores(terms, layer_output.device)(label_probabilities(logits))[0]
-        gradients = []
+        scores = []
         for t in range(len(terms)):
-            retain = t < len(terms) - 1
-            gradients.append(
-                torch.autograd.grad(values[t], layer_output, retain_graph=retain)[0][0]
+            (gradient,) = torch.autograd.grad(
+                values[t], layer_output, retain_graph=t < len(terms) - 1
             )
+            scores.append(reduce(at_least_float32(gradient[0]), embedding))
             note_backward(1)  # counted, and a cancelled call stops here
-    return at_least_float32(torch.stack(gradients)), at_least_float32(layer_output.detach()[0])
+    return torch.stack(scores)
 
 
 def gradient_attribution(
@@ -65,8 +71,8 @@ class GradientMethod(AttributionMethod):
     )
 
     @abstractmethod
-    def reduce(self, gradients: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        """(targets, tokens, hidden) gradients and (tokens, hidden) e → (targets, tokens)."""
+    def reduce(self, gradient: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """One target's (tokens, hidden) gradient and (tokens, hidden) e → (tokens,) scores."""
 
     def settings(self) -> dict[str, Any]:
         return {}
@@ -82,6 +88,5 @@ class GradientMethod(AttributionMethod):
         budget: Budget,
         progress: ProgressCallback | None = None,  # all targets end together: the caller counts
     ) -> Attribution:
-        gradients, embedding = input_gradients(model_input, terms)
-        scores = self.reduce(gradients, embedding).double().cpu().numpy()
-        return gradient_attribution(model_input, terms, scores)
+        scores = reduced_input_gradients(model_input, terms, self.reduce)
+        return gradient_attribution(model_input, terms, scores.double().cpu().numpy())

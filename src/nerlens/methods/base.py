@@ -96,7 +96,7 @@ class AttributionMethod(ABC):
         """The perturbed inputs this method evaluates whatever the targets are, or None.
 
         A boolean keep mask ``(rows, candidates)`` over the text's non-special tokens (see
-        :mod:`nerlens.methods._perturbation`). The prediction pass runs these rows in its own
+        :mod:`nerlens.methods.perturbation`). The prediction pass runs these rows in its own
         batch when they fit the budget (``ModelInput.perturbed``), which saves a pass per text.
         """
         return None

@@ -17,5 +17,5 @@ class GradientXInput(GradientMethod):
     name = "gradient_x_input"
     formula = "phi[t,i] = sum_h df_t/de[i,h] * e[i,h]  (e: attributed layer output at the input)"
 
-    def reduce(self, gradients: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        return (gradients * embedding).sum(dim=2)
+    def reduce(self, gradient: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        return (gradient * embedding).sum(dim=-1)

@@ -19,25 +19,20 @@ that need each node. Nodes gather where the model's output changes sharply, and 
 with ``|delta| <= tolerance`` and every token's estimated error within ``tolerance`` unless
 ``max_steps`` nodes were not enough. ``criterion="delta"`` checks the delta only, as Captum's
 convergence delta does: fewer nodes, but a token's score may be off by more than the tolerance.
+
+The rules live in :mod:`nerlens.methods.quadrature` (numpy) and the passes in
+:mod:`nerlens.methods.path_engine` (torch); this module holds the method and its adaptive driver.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
-from collections.abc import Callable, Collection, Sequence
-from typing import Any, Literal, NamedTuple
+from collections.abc import Collection, Sequence
+from typing import Any, Literal
 
 import numpy as np
-import torch
 
 from nerlens.errors import ConvergenceWarning, InputError, is_int_at_least
-from nerlens.methods._common import (
-    TargetScores,
-    at_least_float32,
-    label_probabilities,
-    steps_per_chunk,
-)
 from nerlens.methods.base import (
     Attribution,
     AttributionMethod,
@@ -46,11 +41,21 @@ from nerlens.methods.base import (
     ModelInput,
     ProgressCallback,
 )
-from nerlens.runner import note_backward, run_concurrently, workers_for
+from nerlens.methods.path_engine import Need, run_rows
+from nerlens.methods.quadrature import (
+    AUTO_FIRST_STEPS,
+    RULES,
+    WHOLE,
+    Check,
+    Rule,
+    Segment,
+    SegmentTree,
+    exceeding,
+    quadrature,
+)
+from nerlens.methods.scoring import TargetScores
 from nerlens.targets import Term
 
-Rule = Literal["gausslegendre", "riemann_trapezoid"]
-RULES: tuple[Rule, ...] = ("gausslegendre", "riemann_trapezoid")
 # What n_steps="auto"'s tolerance bounds: each target's delta and every token's estimated error,
 # or the delta alone (what Captum's convergence delta checks: fewer steps, but token errors can
 # cancel in a delta, so a token's score may be off by more than the tolerance).
@@ -59,29 +64,6 @@ CRITERIA: tuple[Criterion, ...] = ("tokens", "delta")
 DEFAULT_TOLERANCE = 1e-3
 DEFAULT_MAX_STEPS = 256
 DEFAULT_CRITERION: Criterion = "tokens"
-# Chosen on the demo model (benchmarks/auto_rules.py, counts in docs/benchmarks.md): of first
-# rules with 4, 6, 8, 12, 16 nodes and 2, 3, 4, 6 nodes per half, (4, 4) did the least work (forward
-# plus backward rows) over the seed sentence and the 64-token text at tolerance 1e-3 when only
-# deltas were checked. With token errors checked too, (4, 6) and (8, 6) count 3% fewer rows; not
-# yet timed side by side, so (4, 4) stays.
-AUTO_FIRST_STEPS = 4
-AUTO_SEGMENT_STEPS = 4
-Segment = tuple[float, float]
-WHOLE: Segment = (0.0, 1.0)
-Need = tuple[int, int, float]  # (target, slot its attribution accumulates into, weight)
-
-
-def quadrature(rule: Rule, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Path positions ``alphas`` in [0, 1] and their weights, as Captum defines the two rules."""
-    if rule == "gausslegendre":
-        nodes, weights = np.polynomial.legendre.leggauss(n_steps)
-        return 0.5 * (1 + nodes), 0.5 * weights
-    if n_steps < 2:
-        raise InputError("riemann_trapezoid needs n_steps >= 2")
-    alphas = np.linspace(0, 1, n_steps)
-    weights = np.full(n_steps, 1.0 / (n_steps - 1))
-    weights[[0, -1]] /= 2
-    return alphas, weights
 
 
 class IntegratedGradients(AttributionMethod):
@@ -292,277 +274,3 @@ class IntegratedGradients(AttributionMethod):
             gaps = [np.abs([checks[segment].gap]) for segment in ordered]
             chosen.update(exceeding(gaps, self.tolerance))
         return [ordered[k] for k in sorted(chosen)]
-
-
-def exceeding(errors: Sequence[np.ndarray], tolerance: float) -> list[int]:
-    """Which of ``errors`` to reduce: the largest, so that the rest add up to ``tolerance`` at
-    most in every component (the smallest are kept while they fit)."""
-    order = sorted(range(len(errors)), key=lambda k: float(errors[k].max()))
-    kept = np.zeros_like(errors[0])
-    for position, k in enumerate(order):
-        kept = kept + errors[k]
-        if kept.max() > tolerance:
-            return order[position:]
-    return []
-
-
-class Check(NamedTuple):
-    """What one target's integral over one segment is known to miss."""
-
-    gap: float  # the rule's total minus f(b) - f(a): exact, but a sum over tokens
-    errors: np.ndarray  # each token's estimated error
-
-
-class SegmentTree:
-    """The segments of the path made so far: each one's rule, and the segment it is half of."""
-
-    def __init__(self, rule: Rule) -> None:
-        self.rule = rule
-        self.rules = {WHOLE: SegmentRule.over(WHOLE, quadrature(rule, AUTO_FIRST_STEPS)[0])}
-        self.parents: dict[Segment, Segment] = {}
-
-    def halve(self, segment: Segment) -> list[Segment]:
-        """The two halves of ``segment``, each with its rule (:func:`nested_nodes`)."""
-        a, b = segment
-        halves = [(a, (a + b) / 2), ((a + b) / 2, b)]
-        for half in halves:
-            if half not in self.rules:
-                inside = [x for x in self.rules[segment].nodes if half[0] <= x <= half[1]]
-                self.rules[half] = SegmentRule.over(half, nested_nodes(half, inside, self.rule))
-                self.parents[half] = segment
-        return halves
-
-    def check(self, segment: Segment, gradients: dict[float, np.ndarray], exact: float) -> Check:
-        """A target's gap on ``segment`` (``exact`` is its f(b) - f(a)) and its tokens' errors.
-
-        A token's error is the smaller of two estimates, each the error of a coarser rule and so
-        larger than the segment's own: how far the segment's rule moves when any one of its nodes
-        is left out (a null rule), and, below the whole path, half of how far the parent's rule
-        is from the sum of its two halves (classic adaptive quadrature)."""
-        rule = self.rules[segment]
-        stacked = np.stack([gradients[x] for x in rule.nodes])
-        gap = float((rule.weights @ stacked).sum() - exact)
-        leave_one_out = np.abs(rule.left_out @ stacked).max(axis=0)
-        if segment not in self.parents:
-            return Check(gap, leave_one_out)
-        a, b = parent = self.parents[segment]
-        halves = [self.rules[(a, (a + b) / 2)], self.rules[((a + b) / 2, b)]]
-        split = sum(half.integrate(gradients) for half in halves)
-        from_parent = np.abs(self.rules[parent].integrate(gradients) - split) / 2
-        return Check(gap, np.minimum(from_parent, leave_one_out))
-
-
-def nested_nodes(half: Segment, inherited: Sequence[float], rule: Rule) -> tuple[float, ...]:
-    """A half segment's nodes: its parent's nodes inside it, plus new ones where its own
-    ``AUTO_SEGMENT_STEPS``-node rule would put them, except the rule's nodes nearest to an
-    inherited one (which stands in for them). A half always gets at least one new node."""
-    a, b = half
-    candidates = [a + (b - a) * float(x) for x in quadrature(rule, AUTO_SEGMENT_STEPS)[0]]
-    for node in inherited:
-        if len(candidates) > 1:
-            candidates.remove(min(candidates, key=lambda x: abs(x - node)))
-    return tuple(sorted({*inherited, *candidates}))
-
-
-class SegmentRule(NamedTuple):
-    """The nodes of one segment of the path and the weights that integrate over it."""
-
-    nodes: tuple[float, ...]
-    weights: np.ndarray
-    left_out: np.ndarray  # row j: weights minus those of the rule without node j
-
-    @classmethod
-    def over(cls, segment: Segment, nodes: Sequence[float]) -> SegmentRule:
-        """The interpolatory rule: it integrates every polynomial of degree below
-        ``len(nodes)`` exactly over ``segment`` (on Gauss-Legendre nodes, Gauss-Legendre)."""
-        weights = interpolatory_weights(segment, nodes)
-        left_out = np.array(
-            [
-                weights - np.insert(interpolatory_weights(segment, np.delete(nodes, j)), j, 0.0)
-                for j in range(len(nodes))
-            ]
-        )
-        return cls(tuple(float(x) for x in nodes), weights, left_out)
-
-    def integrate(self, gradients: dict[float, np.ndarray]) -> np.ndarray:
-        """One target's attribution over the segment, from its gradients at the nodes."""
-        return sum(w * gradients[x] for w, x in zip(self.weights, self.nodes))
-
-
-def interpolatory_weights(segment: Segment, nodes: Sequence[float]) -> np.ndarray:
-    """Weights that integrate every polynomial of degree below ``len(nodes)`` exactly."""
-    a, b = segment
-    unit = (2 * np.asarray(nodes) - a - b) / (b - a)
-    vandermonde = np.polynomial.legendre.legvander(unit, len(nodes) - 1)
-    moments = np.zeros(len(nodes))
-    moments[0] = 2.0  # the integral of P_0 over [-1, 1]; of every other P_k it is 0
-    return np.linalg.solve(vandermonde.T, moments) * (b - a) / 2
-
-
-# ---------------------------------------------------------------------- the shared engine
-Backward = Literal["loop", "batched"]
-BACKWARD_ENV = "NERLENS_BACKWARD"
-# The fixed cost of one model pass (Python, dispatch, thread wake-ups), in token-rows (one token
-# of one path row through the model): about 2 ms of overhead at about 30 µs per token-row.
-PASS_COST_TOKEN_ROWS = 64
-
-
-def backward_strategy(channels: int, rows: int, capacity: int, layers: int) -> Backward:
-    """How to run the backward passes of one chunk: one per target, or all in one batched pass.
-
-    The default is one backward pass per target ("loop"): the issue's idle measurement had the
-    batched pass 1.15x slower on the demo seed sentence; under load the two swap places, and
-    there ``threads=1`` helps more (docs/benchmarks.md has both, idle and loaded).
-    ``NERLENS_BACKWARD=batched`` asks for one ``is_grads_batched`` pass per chunk instead, where
-    it fits the memory budget: the chunk's saved activations (``rows`` steps of ``capacity``)
-    plus one layer's gradients per channel, about ``rows * channels / layers`` steps more.
-    """
-    wanted = os.environ.get(BACKWARD_ENV, "loop")
-    if wanted not in ("loop", "batched"):
-        raise InputError(f"{BACKWARD_ENV} must be 'loop' or 'batched', got {wanted!r}")
-    fits = rows * (1 + channels / max(layers, 1)) <= capacity
-    return "batched" if wanted == "batched" and fits else "loop"
-
-
-def run_rows(
-    model_input: ModelInput,
-    score: TargetScores,
-    alphas: Sequence[float],
-    needs: Sequence[Sequence[Need]],
-    num_slots: int,
-    budget: Budget,
-    progress: ProgressCallback | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run the path points ``alphas`` forward together and differentiate each for its targets.
-
-    ``needs[r]`` lists, for path point ``r``, the targets whose gradient there is wanted, each
-    with its quadrature weight and the slot its attribution is added to. Rows go forward in as
-    few chunks as the memory budget allows; a chunk's backward passes are *channels*: channel
-    ``j`` differentiates, in every row at once, that row's ``j``-th target (rows are
-    independent inputs), so a chunk needs as many backward passes as its busiest row has
-    targets. Rows are sorted by that count, so chunks hold rows of similar need.
-
-    Returns the slots' raw attributions ``(num_slots, tokens)`` and every target's value at
-    every row ``(rows, targets)``. ``progress(k)`` is called as the last chunk's channels end.
-    """
-    start = model_input.baseline_layer_output.detach()
-    direction = model_input.input_layer_output.detach() - start
-    device, dtype = direction.device, direction.dtype
-    tokens = model_input.num_tokens
-    capacity = budget.internal_batch_size or steps_per_chunk(
-        model_input.model, tokens, budget.max_memory_mb
-    )
-    layers = getattr(getattr(model_input.model, "config", None), "num_hidden_layers", 12)
-    order = sorted(range(len(alphas)), key=lambda r: -len(needs[r]))
-    totals = torch.zeros(num_slots, tokens, dtype=torch.float64, device=device)
-    values = np.zeros((len(alphas), score.count))
-    bounds = chunk_bounds([len(needs[r]) for r in order], capacity, PASS_COST_TOKEN_ROWS / tokens)
-    for begin, end in bounds:
-        rows = order[begin:end]
-        channels = len(needs[rows[0]])
-        alpha = torch.tensor([alphas[r] for r in rows], dtype=dtype, device=device)
-        path = (start + alpha.view(-1, 1, 1) * direction).requires_grad_(channels > 0)
-        with torch.set_grad_enabled(channels > 0):
-            probabilities = label_probabilities(model_input.logits_at(path))
-            row_scores = score(probabilities)
-        values[rows] = score(probabilities.detach().double()).cpu().numpy()
-        if not channels:
-            continue
-        weights, slots = _channels([needs[r] for r in rows], channels, score.count)
-        weights = weights.to(device=device, dtype=row_scores.dtype)
-        slots = slots.to(device)
-        last = end == len(order)
-        if backward_strategy(channels, len(rows), capacity, layers) == "batched":
-            (grads,) = torch.autograd.grad(row_scores, path, weights, is_grads_batched=True)
-            note_backward(len(rows), channels)
-            for j in range(channels):
-                _accumulate(totals, _per_row(grads[j], direction), slots[j])
-            if progress is not None and last:
-                progress(channels)
-            continue
-        workers = workers_for(device)
-        done = progress if last else None  # each channel's end is one more target done
-        if workers > 1 and channels > 1:  # the channels' passes at once, on one retained graph
-            jobs = [
-                _channel_job(row_scores, path, weights[j], direction, True, done)
-                for j in range(channels)
-            ]
-            for j, per_row in enumerate(run_concurrently(jobs, workers)):
-                _accumulate(totals, per_row, slots[j])
-            continue
-        for j in range(channels):
-            retain = j < channels - 1
-            job = _channel_job(row_scores, path, weights[j], direction, retain, done)
-            _accumulate(totals, job(), slots[j])
-    return totals.cpu().numpy(), values
-
-
-def chunk_bounds(counts: Sequence[int], capacity: int, pass_cost: float) -> list[tuple[int, int]]:
-    """Cut rows (sorted by how many targets need them, most first) into forward chunks.
-
-    A chunk of ``n`` rows whose first row has ``k`` targets costs ``n`` forward rows, ``k``
-    backward passes of ``n`` rows each (rows needing fewer targets ride along: waste), and
-    ``1 + k`` passes of fixed overhead, ``pass_cost`` rows each. One chunk per round has the
-    fewest passes; a chunk per need count wastes nothing: this finds the cheapest cut (dynamic
-    programming), never larger than ``capacity`` rows (the memory budget).
-    """
-    best = [0.0] + [float("inf")] * len(counts)
-    cut = [0] * (len(counts) + 1)
-    for end in range(1, len(counts) + 1):
-        for begin in range(max(0, end - capacity), end):
-            k = counts[begin]
-            cost = best[begin] + (end - begin) * (1 + k) + pass_cost * (1 + k)
-            if cost < best[end]:
-                best[end], cut[end] = cost, begin
-    bounds = []
-    end = len(counts)
-    while end:
-        bounds.append((cut[end], end))
-        end = cut[end]
-    return bounds[::-1]
-
-
-def _channels(
-    needs: Sequence[Sequence[Need]], channels: int, targets: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per channel, the gradient weights ``(channels, rows, targets)`` and slots ``(channels,
-    rows)`` (-1 where a row has fewer targets than channels)."""
-    weights = np.zeros((channels, len(needs), targets))
-    slots = np.full((channels, len(needs)), -1)
-    for row, row_needs in enumerate(needs):
-        for channel, (target, slot, weight) in enumerate(row_needs):
-            weights[channel, row, target] = weight
-            slots[channel, row] = slot
-    return torch.from_numpy(weights), torch.from_numpy(slots)
-
-
-def _channel_job(
-    row_scores: torch.Tensor,
-    path: torch.Tensor,
-    weights: torch.Tensor,
-    direction: torch.Tensor,
-    retain_graph: bool,
-    done: ProgressCallback | None,
-) -> Callable[[], torch.Tensor]:
-    """One channel's backward pass over every row of a chunk, as a job: each row's attribution.
-    ``done(1)`` is called at its end (from the thread that ran it)."""
-
-    def job() -> torch.Tensor:
-        (grad,) = torch.autograd.grad(row_scores, path, weights, retain_graph=retain_graph)
-        note_backward(len(path))
-        if done is not None:
-            done(1)
-        return _per_row(grad, direction)
-
-    return job
-
-
-def _per_row(grad: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
-    """Each row's attribution: gradient × path direction, summed over hidden, in float64."""
-    return (at_least_float32(grad) * at_least_float32(direction)).sum(dim=2).double()
-
-
-def _accumulate(totals: torch.Tensor, per_row: torch.Tensor, slots: torch.Tensor) -> None:
-    """Add each row's attribution to its slot (rows with slot -1 belong to no target)."""
-    used = slots >= 0
-    totals.index_add_(0, slots[used], per_row[used])

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from nerlens.errors import InputError
-from nerlens.methods._perturbation import candidates, check_sampling, perturbed_values
 from nerlens.methods.base import (
     Attribution,
     AttributionMethod,
@@ -17,6 +16,7 @@ from nerlens.methods.base import (
     ModelInput,
     ProgressCallback,
 )
+from nerlens.methods.perturbation import candidates, check_sampling, perturbed_values
 from nerlens.targets import Term
 
 

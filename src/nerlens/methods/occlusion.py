@@ -7,8 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from nerlens.methods._common import TargetScores
-from nerlens.methods._perturbation import candidate_positions, candidates, perturbed_values
 from nerlens.methods.base import (
     Attribution,
     AttributionMethod,
@@ -17,6 +15,8 @@ from nerlens.methods.base import (
     ModelInput,
     ProgressCallback,
 )
+from nerlens.methods.perturbation import candidate_positions, candidates, perturbed_values
+from nerlens.methods.scoring import TargetScores
 from nerlens.targets import Term
 
 

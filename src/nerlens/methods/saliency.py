@@ -17,5 +17,5 @@ class Saliency(GradientMethod):
     name = "saliency"
     formula = "phi[t,i] = sum_h |df_t/de[i,h]|  (e: attributed layer output at the input)"
 
-    def reduce(self, gradients: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        return gradients.abs().sum(dim=2)
+    def reduce(self, gradient: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        return gradient.abs().sum(dim=-1)

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from nerlens.methods._perturbation import candidates, check_sampling, perturbed_values
 from nerlens.methods.base import (
     Attribution,
     AttributionMethod,
@@ -16,6 +15,7 @@ from nerlens.methods.base import (
     ModelInput,
     ProgressCallback,
 )
+from nerlens.methods.perturbation import candidates, check_sampling, perturbed_values
 from nerlens.targets import Term
 
 

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
 from nerlens.errors import InputError, is_int_at_least
-from nerlens.methods._common import TargetScores, label_probabilities, steps_per_chunk
 from nerlens.methods.base import Budget
+from nerlens.methods.chunking import rows_per_chunk
+from nerlens.methods.scoring import TargetScores, label_probabilities
 from nerlens.model_input import ModelInput, candidate_positions, perturbed_ids
 from nerlens.targets import Term
 
@@ -23,14 +23,6 @@ from nerlens.targets import Term
 def candidates(model_input: ModelInput) -> np.ndarray:
     """:func:`candidate_positions` of ``model_input``'s text."""
     return candidate_positions(model_input.special)
-
-
-def rows_per_chunk(model: nn.Module, num_tokens: int, budget: Budget, sharing: int = 1) -> int:
-    """Perturbed inputs per forward pass: ``internal_batch_size``, else what fits the budget
-    (a ``sharing``-th of it, when the caller runs that many passes at once)."""
-    return budget.internal_batch_size or steps_per_chunk(
-        model, num_tokens, budget.max_memory_mb / sharing
-    )
 
 
 def perturbed_values(

@@ -1,4 +1,4 @@
-"""Helpers shared by the methods: precision, probabilities, target scores, chunk sizes."""
+"""From a model's logits to target scores: precision, label probabilities, one score per target."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
-from nerlens.runner import memory_share
 from nerlens.targets import Term
 
 
@@ -43,20 +41,3 @@ class TargetScores:
     def at(self, probs: torch.Tensor) -> np.ndarray:
         """Every target's value (float64) at one text's probabilities ``(tokens, labels)``."""
         return self(probs[None].double())[0].cpu().numpy()
-
-
-def steps_per_chunk(model: nn.Module, num_tokens: int, budget_mb: float) -> int:
-    """Interpolation steps whose saved activations fit in ``budget_mb`` (at least one).
-
-    An estimate for transformer encoders: per layer and token, a few hidden-sized tensors, the
-    feed-forward activations and one attention row per head are kept for the backward pass.
-    Jobs that run at once (:func:`nerlens.runner.run_concurrently`) share the budget equally.
-    """
-    config = getattr(model, "config", None)
-    hidden = getattr(config, "hidden_size", 768)
-    layers = getattr(config, "num_hidden_layers", 12)
-    heads = getattr(config, "num_attention_heads", 12)
-    ffn = getattr(config, "intermediate_size", 4 * hidden)
-    floats = layers * num_tokens * (10 * hidden + 2 * ffn + 3 * heads * num_tokens)
-    bytes_per_step = 4 * floats
-    return max(1, int(budget_mb / memory_share() * 2**20 // bytes_per_step))

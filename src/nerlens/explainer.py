@@ -38,7 +38,14 @@ from nerlens.model_input import (
 )
 from nerlens.progress import progress
 from nerlens.runner import ModelRunner, intra_op_threads, run_concurrently, workers_for
-from nerlens.scheduling import WindowWork, attribute, prepare_inputs, run_work, window_work
+from nerlens.scheduling import (
+    WindowWork,
+    attribute,
+    gather,
+    prepare_inputs,
+    run_work,
+    window_work,
+)
 from nerlens.targets import (
     EntityTarget,
     Target,
@@ -46,7 +53,13 @@ from nerlens.targets import (
     check_targets,
     token_targets,
 )
-from nerlens.windows import Window, assign_homes, plan_windows, probabilities_from_homes
+from nerlens.windows import (
+    Window,
+    assign_homes,
+    owned_probabilities,
+    plan_windows,
+    probabilities_from_homes,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -326,11 +339,7 @@ class Explainer:
     ) -> _Predicted:
         """The predictions from every window's input (``inputs``, :meth:`_prepare`), the targets
         they give, and the inputs of any window added around a target no window holds whole."""
-        probabilities = np.zeros((len(document), len(self.labels)))
-        for window, model_input in zip(windows, inputs):
-            owned = list(window.owned)
-            doc_positions = [window.document_positions[i] for i in owned]
-            probabilities[doc_positions] = model_input.input_probs[owned].double().cpu().numpy()
+        probabilities = owned_probabilities(windows, inputs, (len(document), len(self.labels)))
         predicted = [self.labels[i] for i in probabilities.argmax(axis=1)]
         entities = predicted_entities(
             document, probabilities, self.labels, self.tokenizer, self.aggregation_strategy
@@ -388,23 +397,9 @@ class Explainer:
     ) -> Explanation:
         """One text's Explanation from its windows' attributions."""
         document, windows, targets = text.document, text.windows, text.targets
-        attributions = np.zeros((len(targets), len(document)))
-        target_values = np.zeros(len(targets))
-        baseline_values = np.zeros(len(targets))
-        deltas = np.zeros(len(targets))
-        steps = np.zeros(len(targets), dtype=np.int64)
-        for work, result in done:
-            chosen = work.chosen
-            positions = list(windows[work.window].document_positions)
-            for row, t in enumerate(chosen):
-                attributions[t, positions] = result.scores[row]
-            target_values[chosen] = result.target_values
-            baseline_values[chosen] = result.baseline_values
-            deltas[chosen] = result.deltas
-            steps[chosen] = result.steps
-
+        result = gather(done, windows, len(targets), len(document))
         if self.method.settings().get("n_steps") != "auto":  # auto warns when it stops short
-            _warn_unconverged(deltas)
+            _warn_unconverged(result.deltas)
         return Explanation(
             text=document.text,
             tokens=document.tokens,
@@ -414,11 +409,11 @@ class Explainer:
             labels=self.labels,
             probabilities=text.probabilities,
             targets=targets,
-            attributions=attributions,
-            target_values=target_values,
-            baseline_values=baseline_values,
-            deltas=deltas,
-            steps=steps,
+            attributions=result.scores,
+            target_values=result.target_values,
+            baseline_values=result.baseline_values,
+            deltas=result.deltas,
+            steps=result.steps,
             settings=self._settings(len(windows)),
             entities=text.entities,
             gold=text.gold or (),

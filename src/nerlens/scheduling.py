@@ -5,7 +5,8 @@ At the path's ends, windows of one token count share passes on CPU (:func:`prepa
 occlusion on a batch of short texts is a few passes, not one per text. Then each window that is
 the home of some targets attributes them (:class:`WindowWork`); windows are independent, so on
 CPU several run at once, single-threaded, unless one is too big to share the time evenly
-(:func:`alone`). Methods report targets done as they go (:func:`attribute`).
+(:func:`alone`). Methods report targets done as they go (:func:`attribute`), and each text's
+windows' results are gathered into one (:func:`gather`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+
+import numpy as np
 
 from nerlens.encoding import Encoding
 from nerlens.methods import AttributionMethod, Budget
@@ -131,6 +134,31 @@ def run_work(
     shared = sorted(set(range(len(work))) - set(first), key=lambda i: -work[i].cost)
     results.update(zip(shared, run_concurrently([jobs[i] for i in shared], workers)))
     return [results[i] for i in range(len(work))]
+
+
+def gather(
+    done: Sequence[tuple[WindowWork, Attribution]],
+    windows: Sequence[Window],
+    num_targets: int,
+    num_tokens: int,
+) -> Attribution:
+    """One text's attributions from its windows' (``done``): each target's scores sit at its
+    window's positions in the document, and are exactly 0 on the tokens outside it."""
+    scores = np.zeros((num_targets, num_tokens))
+    target_values = np.zeros(num_targets)
+    baseline_values = np.zeros(num_targets)
+    deltas = np.zeros(num_targets)
+    steps = np.zeros(num_targets, dtype=np.int64)
+    for work, result in done:
+        chosen = work.chosen
+        positions = list(windows[work.window].document_positions)
+        for row, t in enumerate(chosen):
+            scores[t, positions] = result.scores[row]
+        target_values[chosen] = result.target_values
+        baseline_values[chosen] = result.baseline_values
+        deltas[chosen] = result.deltas
+        steps[chosen] = result.steps
+    return Attribution(scores, target_values, baseline_values, deltas, steps)
 
 
 class Reported:

@@ -23,13 +23,13 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from nerlens.encoding import Encoding
 from nerlens.errors import InputError
 from nerlens.targets import Target, Term
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from nerlens.model_input import ModelInput
 
 
@@ -126,6 +126,19 @@ def assign_homes(
     return homes
 
 
+def owned_probabilities(
+    windows: Sequence[Window], inputs: Sequence[ModelInput], shape: tuple[int, int]
+) -> np.ndarray:
+    """Every token's probabilities (``shape``: the document's tokens × labels, float64), each
+    from the window that owns it; ``inputs`` are the windows' model inputs."""
+    probabilities = np.zeros(shape)
+    for window, model_input in zip(windows, inputs):
+        owned = list(window.owned)
+        doc_positions = [window.document_positions[i] for i in owned]
+        probabilities[doc_positions] = model_input.input_probs[owned].double().cpu().numpy()
+    return probabilities
+
+
 def probabilities_from_homes(
     probabilities: np.ndarray,
     targets: Sequence[Target],
@@ -135,11 +148,11 @@ def probabilities_from_homes(
 ) -> bool:
     """Make each target's probabilities those of its home window, in place; True if any moved.
 
-    ``probabilities`` (tokens, labels) hold each token's probabilities from the window that owns
-    it; ``inputs`` are the windows' model inputs. A target whose tokens are owned by other
-    windows than its home (an entity across a window boundary) takes the probabilities of all
-    its tokens from its home instead, so that its probability and its explained value are
-    computed on the same model input.
+    ``probabilities`` hold each token's probabilities from the window that owns it
+    (:func:`owned_probabilities`); ``inputs`` are the windows' model inputs. A target whose
+    tokens are owned by other windows than its home (an entity across a window boundary) takes
+    the probabilities of all its tokens from its home instead, so that its probability and its
+    explained value are computed on the same model input.
     """
     owner = {
         window.document_positions[i]: w for w, window in enumerate(windows) for i in window.owned

@@ -455,10 +455,37 @@ def test_progress_bar_shows_rate_and_eta():
 
     from rich.console import Console
 
-    from nerlens.corpus.job import _DocumentsBar
+    from nerlens.progress import ProgressBar
 
     stream = io.StringIO()
-    with _DocumentsBar(10, Console(file=stream, force_terminal=True, width=120)) as advance:
+    console = Console(file=stream, force_terminal=True, width=120)
+    with ProgressBar(10, "docs", console=console) as advance:
         advance(4)
     shown = stream.getvalue()
     assert "4/10" in shown and "docs/s" in shown and "ETA" in shown
+
+
+def test_a_job_counts_documents_on_the_bar_that_counts_targets(tmp_path, model_dir, monkeypatch):
+    import nerlens.progress
+
+    bars = []
+
+    class Recorder:
+        """Stands in for the one rich bar: records its unit, total and every advance."""
+
+        def __init__(self, total: int, unit: str, *, transient: bool = False) -> None:
+            self.total, self.unit, self.transient, self.advances = total, unit, transient, []
+            bars.append(self)
+
+        def __enter__(self):
+            return self.advances.append
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    monkeypatch.setattr(nerlens.progress, "ProgressBar", Recorder)
+    path = tmp_path / "docs.txt"
+    path.write_text("\n".join(SENTENCES[:4]) + "\n", encoding="utf-8")
+    run_job(settings_for(path, model_dir), tmp_path / "out", progress=True)
+    (bar,) = bars
+    assert (bar.unit, bar.total, sum(bar.advances), bar.transient) == ("docs", 4, 4, False)

@@ -11,9 +11,8 @@ import pytest
 import torch
 
 from conftest import SEED_TEXT, tiny_bert
-from nerlens import Explainer, InputError
-from nerlens import explainer as explainer_module
-from nerlens.explainer import _alone
+from nerlens import Explainer, InputError, scheduling
+from nerlens import progress as progress_module
 from nerlens.methods import integrated_gradients, path_engine
 from nerlens.methods.path_engine import chunk_bounds
 from nerlens.methods.quadrature import (
@@ -241,8 +240,9 @@ class _Recorder:
 
     instances: ClassVar[list[_Recorder]] = []
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, unit: str, *, transient: bool = False) -> None:
         self.total = total
+        self.unit = unit
         self.advances: list[int] = []
         _Recorder.instances.append(self)
 
@@ -255,7 +255,7 @@ class _Recorder:
 
 def test_progress_counts_targets_over_a_batch(tokenizer, curved, monkeypatch):
     _Recorder.instances.clear()
-    monkeypatch.setattr(explainer_module, "_ProgressBar", _Recorder)
+    monkeypatch.setattr(progress_module, "ProgressBar", _Recorder)
     texts = [SEED_TEXT, "Angela Merkel met Joe Biden in Berlin."]
     explanations = Explainer(curved, tokenizer, n_steps="auto", tolerance=1e-5, progress=True)(
         texts
@@ -276,7 +276,7 @@ def test_progress_bar_shows_targets_done_of_total():
     from rich.console import Console
 
     console = Console(record=True, force_terminal=True, width=100)
-    bar = explainer_module._ProgressBar(12, console)
+    bar = progress_module.ProgressBar(12, "targets", console=console)
     with bar as advance:
         advance(5)
         bar.bar.refresh()
@@ -377,11 +377,11 @@ def test_texts_and_windows_side_by_side_equal_one_thread_one_by_one(tokenizer):
 
 
 def test_a_window_too_big_to_share_runs_alone():
-    assert _alone([100, 10, 10], workers=2) == [0]
-    assert _alone([10, 10, 10, 10], workers=2) == []
-    assert _alone([50, 40, 5, 5], workers=2) == []  # 50 <= half of 100: side by side
-    assert _alone([60, 30, 30, 1], workers=4) == [0, 1, 2, 3]  # the last one is alone anyway
-    assert _alone([60, 30], workers=1) == []
+    assert scheduling.alone([100, 10, 10], workers=2) == [0]
+    assert scheduling.alone([10, 10, 10, 10], workers=2) == []
+    assert scheduling.alone([50, 40, 5, 5], workers=2) == []  # 50 <= half of 100: side by side
+    assert scheduling.alone([60, 30, 30, 1], workers=4) == [0, 1, 2, 3]  # the last: alone anyway
+    assert scheduling.alone([60, 30], workers=1) == []
 
 
 # ---------------------------------------------------------------------- packing short texts

@@ -203,10 +203,10 @@ def test_progress_bar_shows_on_request_and_can_be_turned_off(tokenizer, tiny_mod
     assert "explaining" not in capsys.readouterr().out
     from rich.console import Console
 
-    from nerlens.explainer import _ProgressBar
+    from nerlens.progress import ProgressBar
 
     console = Console(record=True, force_terminal=True, width=80)
-    with _ProgressBar(len(texts), console) as advance:
+    with ProgressBar(len(texts), "targets", console=console) as advance:
         advance(1)
         advance(1)
     assert "explaining" in console.export_text()

@@ -8,7 +8,8 @@ import pytest
 from conftest import tiny_bert
 from nerlens import Explainer, InputError, TextTooLongError
 from nerlens.encoding import encode
-from nerlens.windows import home_window, plan_windows
+from nerlens.targets import EntityTarget, TokenTarget
+from nerlens.windows import assign_homes, home_window, plan_windows
 
 TEXT = " ".join(f"Sentence {i} mentions Paris and Emmanuel Macron." for i in range(12))
 
@@ -85,6 +86,19 @@ def test_owner_is_the_window_with_most_context(tokenizer):
     assert home_window([30, 31], windows) == 0
     assert home_window([37, 40], windows) == 1
     assert home_window([38, 39], windows) == 1
+
+
+def test_a_target_no_window_holds_gets_one_window_centred_on_it(tokenizer):
+    document = encode(tokenizer, TEXT)
+    windows = plan_windows(document, 40, 2)  # 38 content tokens a window, 36 apart
+    planned = len(windows)
+    across = EntityTarget(35, 40, "LOC", ("B-LOC",) + ("I-LOC",) * 4)  # over the 2 shared
+    targets = [TokenTarget(3, "O"), across, TokenTarget(38, "O"), across]
+    homes = assign_homes(document, targets, windows, 40)
+    assert homes == [0, planned, home_window([38], windows[:planned]), planned]
+    assert len(windows) == planned + 1  # one added window serves both copies of the target
+    # its 38 content tokens centred on tokens 35..39: 16 before them, 17 after
+    assert windows[planned].document_positions[1:-1] == tuple(range(19, 57))
 
 
 def test_stride_is_checked(model, tokenizer):

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from nerlens.comparison import compare_methods
     from nerlens.compat import TokenClassificationExplainer
     from nerlens.errors import ConvergenceWarning, InputError, ModelLoadError, TextTooLongError
     from nerlens.explainer import Explainer
     from nerlens.explanation import Explanation
-    from nerlens.faithfulness import compare_methods
     from nerlens.methods import available_methods, register_method
     from nerlens.models.loading import load_model
     from nerlens.targets import ContrastTarget, EntityTarget, TokenTarget
@@ -33,7 +33,7 @@ _EXPORTS = {
     "TokenClassificationExplainer": "nerlens.compat",
     "TokenTarget": "nerlens.targets",
     "available_methods": "nerlens.methods",
-    "compare_methods": "nerlens.faithfulness",
+    "compare_methods": "nerlens.comparison",
     "load_model": "nerlens.models.loading",
     "register_method": "nerlens.methods",
 }

@@ -16,12 +16,16 @@ The result is an :class:`~nerlens.explanation.Explanation` whose "tokens" are th
   (``target_probabilities``), and ``probabilities[u]`` are those of the unit's first token;
 - ``settings["aggregated"]`` records the level and ``token_positions``, the token positions of
   each unit, so any view can map back.
+
+This module finds the units and moves positions onto them; :meth:`Explanation.aggregate
+<nerlens.explanation.Explanation.aggregate>` builds the view from them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -30,24 +34,29 @@ from nerlens.errors import InputError
 from nerlens.targets import ContrastTarget, EntityTarget, Target, TokenTarget
 
 if TYPE_CHECKING:
-    from nerlens.explanation import Explanation
+    from nerlens.entities import Entity
 
 Level = Literal["word", "entity"]
 LEVELS: tuple[Level, ...] = ("word", "entity")
 
 
-def units(explanation: Explanation, level: Level) -> list[list[int]]:
-    """Token positions of each unit, in text order."""
+def units(
+    special: Sequence[bool],
+    word_ids: Sequence[int | None],
+    entities: Sequence[Entity],
+    level: Level,
+) -> Units:
+    """The text's units at ``level``, in text order."""
     if level not in LEVELS:
         raise InputError(f"aggregation level must be one of {list(LEVELS)}, got {level!r}")
     entity_of: dict[int, int] = {}
     if level == "entity":
-        for index, entity in enumerate(explanation.entities):
+        for index, entity in enumerate(entities):
             entity_of.update(dict.fromkeys(range(entity.token_start, entity.token_end), index))
     groups: list[list[int]] = []
     previous: tuple[str, int] | None = None
-    for position, (special, word) in enumerate(zip(explanation.special, explanation.word_ids)):
-        if special or word is None:
+    for position, (is_special, word) in enumerate(zip(special, word_ids)):
+        if is_special or word is None:
             key: tuple[str, int] | None = None
         elif position in entity_of:
             key = ("entity", entity_of[position])
@@ -58,74 +67,66 @@ def units(explanation: Explanation, level: Level) -> list[list[int]]:
         else:
             groups.append([position])
         previous = key
-    return groups
+    return Units(groups)
 
 
-def aggregate(explanation: Explanation, level: Level) -> Explanation:
-    """The explanation with attributions summed over words or entities (see the module doc)."""
-    if "aggregated" in explanation.settings:
-        raise InputError(
-            f"this Explanation is already aggregated to "
-            f"{explanation.settings['aggregated']['level']!r}; aggregate the token-level one"
+@dataclass(frozen=True)
+class Units:
+    """The units of a text (``groups``: the token positions of each, in text order) and how
+    tokens map onto them."""
+
+    groups: list[list[int]]
+
+    @cached_property
+    def unit_of(self) -> dict[int, int]:
+        """Each token position's unit."""
+        return {p: u for u, group in enumerate(self.groups) for p in group}
+
+    @property
+    def firsts(self) -> list[int]:
+        """The first token position of each unit."""
+        return [group[0] for group in self.groups]
+
+    def sums(self, attributions: np.ndarray) -> np.ndarray:
+        """Per row of ``attributions`` (targets × tokens), the exact sum over each unit's tokens."""
+        matrix = np.zeros((attributions.shape[1], len(self.groups)))
+        matrix[list(self.unit_of), list(self.unit_of.values())] = 1.0
+        return attributions @ matrix
+
+    def offsets(
+        self, offsets: Sequence[tuple[int, int]], special: Sequence[bool]
+    ) -> tuple[tuple[int, int], ...]:
+        """Each unit's characters: from its first token's start to its last token's end (a
+        special token keeps its own offsets)."""
+        return tuple(
+            offsets[group[0]]
+            if special[group[0]]
+            else (offsets[group[0]][0], offsets[group[-1]][1])
+            for group in self.groups
         )
-    groups = units(explanation, level)
-    unit_of = {p: u for u, group in enumerate(groups) for p in group}
-    matrix = np.zeros((len(explanation.tokens), len(groups)))
-    matrix[list(unit_of), list(unit_of.values())] = 1.0
-    offsets = tuple(_span(explanation, group) for group in groups)
-    return replace(
-        explanation,
-        tokens=tuple(
-            explanation.tokens[g[0]] if explanation.special[g[0]] else explanation.text[start:end]
-            for g, (start, end) in zip(groups, offsets)
-        ),
-        offsets=offsets,
-        special=tuple(explanation.special[g[0]] for g in groups),
-        word_ids=tuple(explanation.word_ids[g[0]] for g in groups),
-        probabilities=explanation.probabilities[[g[0] for g in groups]],
-        targets=tuple(_move(target, unit_of) for target in explanation.targets),
-        attributions=explanation.attributions @ matrix,
-        entities=tuple(
-            replace(
-                e,
-                token_start=unit_of[e.token_start],
-                token_end=unit_of[e.token_end - 1] + 1,
-                labels=_unit_labels(range(e.token_start, e.token_end), e.labels, unit_of),
-            )
-            for e in explanation.entities
-        ),
-        target_probabilities=np.array(
-            [explanation.row(t).probability for t in range(len(explanation.targets))]
-        ),
-        settings={
-            **explanation.settings,
-            "aggregated": {"level": level, "token_positions": groups},
-        },
-    )
 
+    def move(self, target: Target) -> Target:
+        """The target with its token positions replaced by the units that hold them."""
+        if isinstance(target, EntityTarget):
+            labels = self._labels(target.positions, target.labels)
+            start = self.unit_of[target.start]
+            return EntityTarget(start, start + len(labels), target.label, labels)
+        if isinstance(target, (TokenTarget, ContrastTarget)):
+            return replace(target, position=self.unit_of[target.position])
+        raise InputError(f"cannot aggregate target {target!r}")  # pragma: no cover - closed union
 
-def _span(explanation: Explanation, group: list[int]) -> tuple[int, int]:
-    if explanation.special[group[0]]:
-        return explanation.offsets[group[0]]
-    return explanation.offsets[group[0]][0], explanation.offsets[group[-1]][1]
+    def move_entity(self, entity: Entity) -> Entity:
+        """The predicted entity on the units that hold its tokens."""
+        return replace(
+            entity,
+            token_start=self.unit_of[entity.token_start],
+            token_end=self.unit_of[entity.token_end - 1] + 1,
+            labels=self._labels(range(entity.token_start, entity.token_end), entity.labels),
+        )
 
-
-def _unit_labels(
-    positions: Sequence[int], labels: Sequence[str], unit_of: dict[int, int]
-) -> tuple[str, ...]:
-    """One label per unit covered: the label of the first token in each unit."""
-    chosen: dict[int, str] = {}
-    for position, label in zip(positions, labels):
-        chosen.setdefault(unit_of[position], label)
-    return tuple(chosen.values())
-
-
-def _move(target: Target, unit_of: dict[int, int]) -> Target:
-    """The target with its token positions replaced by the units that hold them."""
-    if isinstance(target, EntityTarget):
-        labels = _unit_labels(target.positions, target.labels, unit_of)
-        start = unit_of[target.start]
-        return EntityTarget(start, start + len(labels), target.label, labels)
-    if isinstance(target, (TokenTarget, ContrastTarget)):
-        return replace(target, position=unit_of[target.position])
-    raise InputError(f"cannot aggregate target {target!r}")  # pragma: no cover - closed union
+    def _labels(self, positions: Sequence[int], labels: Sequence[str]) -> tuple[str, ...]:
+        """One label per unit covered: the label of the first token in each unit."""
+        chosen: dict[int, str] = {}
+        for position, label in zip(positions, labels):
+            chosen.setdefault(self.unit_of[position], label)
+        return tuple(chosen.values())

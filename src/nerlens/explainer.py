@@ -7,26 +7,14 @@ that uses them; every later stage can trust its inputs.
 from __future__ import annotations
 
 import inspect
-import math
-import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from nerlens import __version__
@@ -34,28 +22,29 @@ from nerlens.encoding import Encoding
 from nerlens.entities import Entity, Strategy, check_strategy
 from nerlens.errors import ConvergenceWarning, InputError, is_int_at_least, unconverged
 from nerlens.explanation import Explanation
-from nerlens.gold import (
-    GoldSpan,
-    check_gold,
-    check_gold_types,
-    error_targets,
-    gold_entities,
-    gold_tags,
-    is_correct,
-)
+from nerlens.faithfulness import check_token_level
+from nerlens.faithfulness import evaluate as evaluate_faithfulness
+from nerlens.gold import GoldSpan, check_gold, check_gold_types, correctness, error_targets
 from nerlens.methods import AttributionMethod, Budget, get_method_class, resolve_method
 from nerlens.methods import method_options as method_options_of
 from nerlens.methods.base import Attribution, ProgressCallback
-from nerlens.methods.chunking import rows_per_chunk
 from nerlens.model_input import (
-    Embedding,
     ModelInput,
     model_device,
-    pack,
     prepare,
 )
 from nerlens.models import kind_of
+from nerlens.models.base import Embedding
+from nerlens.progress import progress
 from nerlens.runner import ModelRunner, intra_op_threads, run_concurrently, workers_for
+from nerlens.scheduling import (
+    WindowWork,
+    attribute,
+    gather,
+    prepare_inputs,
+    run_work,
+    window_work,
+)
 from nerlens.targets import (
     EntityTarget,
     Target,
@@ -63,7 +52,13 @@ from nerlens.targets import (
     check_targets,
     token_targets,
 )
-from nerlens.windows import Window, home_window, plan_windows, window_around
+from nerlens.windows import (
+    Window,
+    assign_homes,
+    owned_probabilities,
+    plan_windows,
+    probabilities_from_homes,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,11 +74,6 @@ PRECISIONS: dict[str, torch.dtype] = {
 }
 AUTO_PROGRESS_TOKENS = 256
 MIN_CONTEXT = 16
-# Windows share a forward pass (CPU only) when each one's own pass has at least this many
-# token-rows: from there on, MKL's products gave every row of a packed pass exactly the numbers of
-# its own pass (tests/test_engine.py checks it); below about 16 they did not. On GPUs, cuBLAS may
-# choose other kernels by batch size, and packing is untested there: off.
-PACK_MIN_TOKEN_ROWS = 32
 
 
 class Explainer:
@@ -287,9 +277,15 @@ class Explainer:
                 workers,
             )
             total = sum(len(text.targets) for text in predicted)
-            with _progress(show, total) as advance:
-                work = [w for i, text in enumerate(predicted) for w in _window_work(i, text)]
-                done = self._run_work(predicted, work, advance, workers)
+            with progress(show, total, "targets", transient=True) as advance:
+                work = [
+                    w
+                    for i, text in enumerate(predicted)
+                    for w in window_work(i, text.windows, text.homes)
+                ]
+                done = run_work(
+                    work, lambda w: self._attribute_window(predicted[w.text], w, advance), workers
+                )
                 results = []
                 for i, text in enumerate(predicted):  # a loop: warnings point at the caller
                     results.append(
@@ -301,9 +297,18 @@ class Explainer:
         """Faithfulness of ``explanation``: one row per target, in order (comprehensiveness and
         sufficiency at 10..50% of the tokens and their means; see :mod:`nerlens.faithfulness`).
         A text explained in windows is scored per target in the window that explained it."""
-        from nerlens.faithfulness import evaluate
-
-        return evaluate(self, explanation)
+        check_token_level(explanation)
+        document, windows = self._windows(explanation.text)
+        with self.runner.session():
+            return evaluate_faithfulness(
+                explanation,
+                document=document,
+                windows=windows,
+                max_length=self.max_length,
+                model_input=self._window_input,
+                label2id=self.label2id,
+                budget=self.budget,
+            )
 
     # ------------------------------------------------------------------ stages
     def _windows(self, text: str) -> tuple[Encoding, list[Window]]:
@@ -324,11 +329,7 @@ class Explainer:
     ) -> _Predicted:
         """The predictions from every window's input (``inputs``, :meth:`_prepare`), the targets
         they give, and the inputs of any window added around a target no window holds whole."""
-        probabilities = np.zeros((len(document), len(self.labels)))
-        for window, model_input in zip(windows, inputs):
-            owned = list(window.owned)
-            doc_positions = [window.document_positions[i] for i in owned]
-            probabilities[doc_positions] = model_input.input_probs[owned].double().cpu().numpy()
+        probabilities = owned_probabilities(windows, inputs, (len(document), len(self.labels)))
         predicted = [self.labels[i] for i in probabilities.argmax(axis=1)]
         entities = self.kind.entities(document, probabilities, self.aggregation_strategy)
         found = tuple(
@@ -348,77 +349,44 @@ class Explainer:
         else:
             targets = tuple(selection)
         windows = list(windows)
-        homes = self._homes(document, targets, windows)
+        homes = assign_homes(document, targets, windows, self.max_length)
         inputs = [*inputs, *self._prepare([window.encoding for window in windows[len(inputs) :]])]
-        if _probabilities_from_homes(probabilities, targets, homes, windows, inputs):
+        if probabilities_from_homes(probabilities, targets, homes, windows, inputs):
             # the Explanation's entities follow its probabilities
             entities = self.kind.entities(document, probabilities, self.aggregation_strategy)
-        if gold is not None:
-            correct: tuple[bool, ...] | None = self._correct(
-                document, gold, probabilities, entities, targets
+        correct: tuple[bool, ...] | None = None
+        if gold is not None:  # judged on the Explanation's own probabilities and entities
+            correct = correctness(
+                gold,
+                document.offsets,
+                document.special,
+                self.labels,
+                probabilities,
+                entities,
+                targets,
             )
-        else:
-            correct = None
         return _Predicted(
             document, windows, inputs, probabilities, entities, targets, homes, gold, correct
         )
 
-    def _run_work(
-        self,
-        predicted: list[_Predicted],
-        work: list[_WindowWork],
-        advance: ProgressCallback,
-        workers: int,
-    ) -> list[Attribution]:
-        """Every window's attributions, in ``work``'s order.
-
-        Windows (of one text or of many) are independent, so on CPU up to ``workers`` of them
-        run at once, single-threaded. A window too big to share the time evenly runs first and
-        alone, with its own passes spread over the workers (see :func:`_alone`).
-        """
-        jobs = [partial(self._attribute_window, predicted[w.text], w, advance) for w in work]
-        alone = _alone([w.cost for w in work], workers)
-        results: dict[int, Attribution] = {i: jobs[i]() for i in alone}
-        shared = sorted(set(range(len(work))) - set(alone), key=lambda i: -work[i].cost)
-        results.update(zip(shared, run_concurrently([jobs[i] for i in shared], workers)))
-        return [results[i] for i in range(len(work))]
-
     def _attribute_window(
-        self, text: _Predicted, work: _WindowWork, advance: ProgressCallback
+        self, text: _Predicted, work: WindowWork, advance: ProgressCallback
     ) -> Attribution:
         """The targets ``work.chosen`` of ``text`` attributed in their home window."""
         window, model_input = text.windows[work.window], text.inputs[work.window]
         terms = [window.local_terms(text.targets[t].terms(self.label2id)) for t in work.chosen]
-        reported = _Reported(advance)
-        if self._method_reports_progress:
-            result = self.method.attribute(model_input, terms, self.budget, reported)
-        else:  # a user's method written before progress reports: all done at its end
-            result = self.method.attribute(model_input, terms, self.budget)
-        advance(len(work.chosen) - reported.count)
-        return result
+        return attribute(
+            self.method, model_input, terms, self.budget, advance, self._method_reports_progress
+        )
 
     def _explanation(
-        self, text: _Predicted, done: list[tuple[_WindowWork, Attribution]]
+        self, text: _Predicted, done: list[tuple[WindowWork, Attribution]]
     ) -> Explanation:
         """One text's Explanation from its windows' attributions."""
         document, windows, targets = text.document, text.windows, text.targets
-        attributions = np.zeros((len(targets), len(document)))
-        target_values = np.zeros(len(targets))
-        baseline_values = np.zeros(len(targets))
-        deltas = np.zeros(len(targets))
-        steps = np.zeros(len(targets), dtype=np.int64)
-        for work, result in done:
-            chosen = work.chosen
-            positions = list(windows[work.window].document_positions)
-            for row, t in enumerate(chosen):
-                attributions[t, positions] = result.scores[row]
-            target_values[chosen] = result.target_values
-            baseline_values[chosen] = result.baseline_values
-            deltas[chosen] = result.deltas
-            steps[chosen] = result.steps
-
+        result = gather(done, windows, len(targets), len(document))
         if self.method.settings().get("n_steps") != "auto":  # auto warns when it stops short
-            _warn_unconverged(deltas)
+            _warn_unconverged(result.deltas)
         return Explanation(
             text=document.text,
             tokens=document.tokens,
@@ -428,92 +396,35 @@ class Explainer:
             labels=self.labels,
             probabilities=text.probabilities,
             targets=targets,
-            attributions=attributions,
-            target_values=target_values,
-            baseline_values=baseline_values,
-            deltas=deltas,
-            steps=steps,
+            attributions=result.scores,
+            target_values=result.target_values,
+            baseline_values=result.baseline_values,
+            deltas=result.deltas,
+            steps=result.steps,
             settings=self._settings(len(windows)),
             entities=text.entities,
             gold=text.gold or (),
             correct=text.correct,
         )
 
-    def _correct(
-        self,
-        document: Encoding,
-        gold: tuple[GoldSpan, ...],
-        probabilities: np.ndarray,
-        entities: tuple[Entity, ...],
-        targets: tuple[Target, ...],
-    ) -> tuple[bool, ...]:
-        """Per target, whether the model's prediction there (the Explanation's own
-        probabilities and entities) matches the gold."""
-        predicted = [self.labels[i] for i in probabilities.argmax(axis=1)]
-        tags = gold_tags(gold, document.offsets, document.special, self.labels)
-        spans = gold_entities(gold, document.offsets, document.special, self.labels)
-        gold_keys = {(e.start, e.end, e.label) for e in spans}
-        found_keys = {(e.token_start, e.token_end, e.entity_group) for e in entities}
-        return tuple(is_correct(t, predicted, tags, gold_keys, found_keys) for t in targets)
-
-    def _homes(
-        self,
-        document: Encoding,
-        targets: Sequence[Target],
-        windows: list[Window],
-    ) -> list[int]:
-        """Each target's home window (see :mod:`nerlens.windows`). A target that no window holds
-        whole (an entity across a boundary wider than the windows' overlap) gets a window
-        centred on it, appended to ``windows``."""
-        planned = len(windows)
-        homes = []
-        for target in targets:
-            home = home_window(target.positions, windows[:planned])
-            if home is None:  # added windows serve only the targets no planned window holds
-                extra = home_window(target.positions, windows[planned:])
-                home = len(windows) if extra is None else planned + extra
-            if home == len(windows):
-                windows.append(window_around(document, target.positions, self.max_length))
-            homes.append(home)
-        return homes
-
     def _prepare(self, encodings: Sequence[Encoding]) -> list[ModelInput]:
-        """The windows' ModelInputs, in order. A method's target-free perturbations ride in their
-        window's pass when they fit the memory budget, and on CPU windows of one token count
-        share passes (:func:`pack`, as many rows as the budget allows), where every row gets the
-        numbers of a pass of its own: occlusion on a batch of short texts is a few passes, not
-        one per text. A pass has a fixed cost (about 12 ms of a sentence's 96 on one core)."""
-        device = model_device(self.model)
-        workers = workers_for(device)
-        lengths = [len(encoding) for encoding in encodings]
-        capacity = {n: rows_per_chunk(self.model, n, self.budget, workers) for n in {*lengths}}
-        perturbations = [self.method.perturbations(encoding.special) for encoding in encodings]
-        perturbations = [
-            None if keep is None or 1 + len(keep) > capacity[n] else keep
-            for keep, n in zip(perturbations, lengths)
-        ]
-        rows = [1 + (0 if keep is None else len(keep)) for keep in perturbations]
-        smallest = PACK_MIN_TOKEN_ROWS if device.type == "cpu" else math.inf
-        packs = pack(lengths, rows, capacity, smallest)
-        prepared = run_concurrently(
-            [
-                partial(
-                    prepare,
-                    self.kind,
-                    self.runner,
-                    self.embedding,
-                    [encodings[i] for i in members],
-                    self.baseline_token_id,
-                    [perturbations[i] for i in members],
-                )
-                for members in packs
-            ],
-            workers,
+        """The windows' ModelInputs, in order, sharing passes (:func:`prepare_inputs`)."""
+        return prepare_inputs(
+            self.kind,
+            self.runner,
+            self.embedding,
+            self.baseline_token_id,
+            self.method,
+            self.budget,
+            encodings,
         )
-        inputs: dict[int, ModelInput] = {}
-        for members, results in zip(packs, prepared):
-            inputs.update(zip(members, results))
-        return [inputs[i] for i in range(len(encodings))]
+
+    def _window_input(self, window: Window) -> ModelInput:
+        """One window's ModelInput, in a pass of its own."""
+        (model_input,) = prepare(
+            self.kind, self.runner, self.embedding, [window.encoding], self.baseline_token_id
+        )
+        return model_input
 
     def _stride(self) -> int:
         """Tokens shared by neighbouring windows: as given, else a quarter of the model length."""
@@ -552,59 +463,6 @@ class _Predicted:
     homes: list[int]  # per target, the window that explains it
     gold: tuple[GoldSpan, ...] | None
     correct: tuple[bool, ...] | None
-
-
-@dataclass(frozen=True)
-class _WindowWork:
-    """The targets of text ``text`` that window ``window`` explains, and a guess of the cost."""
-
-    text: int
-    window: int
-    chosen: list[int]
-    cost: int  # targets × tokens: what the passes of a window roughly scale with
-
-
-def _window_work(index: int, text: _Predicted) -> list[_WindowWork]:
-    """Text ``index``'s windows that explain at least one target, each with its targets."""
-    work = []
-    for w, window in enumerate(text.windows):
-        chosen = [t for t, home in enumerate(text.homes) if home == w]
-        if chosen:
-            work.append(_WindowWork(index, w, chosen, len(chosen) * len(window.document_positions)))
-    return work
-
-
-def _alone(costs: Sequence[int], workers: int) -> list[int]:
-    """The jobs to run one at a time, each using every worker for its own passes.
-
-    Run side by side, single-threaded, jobs end when the largest ends: that wastes workers when
-    one job costs more than an even share of the rest. Such jobs (largest first, again and
-    again) run alone; the rest share the workers.
-    """
-    order = sorted(range(len(costs)), key=lambda i: -costs[i])
-    remaining = sum(costs)
-    alone: list[int] = []
-    for i in order:
-        if workers <= 1 or costs[i] * workers <= remaining:
-            break
-        alone.append(i)
-        remaining -= costs[i]
-    return alone
-
-
-class _Reported:
-    """Passes a method's progress reports on, counting them (the rest is reported after).
-    Reports may come from the method's worker threads."""
-
-    def __init__(self, advance: ProgressCallback) -> None:
-        self.advance = advance
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, done: int) -> None:
-        with self._lock:
-            self.count += done
-        self.advance(done)
 
 
 def _place(
@@ -724,67 +582,8 @@ def _check_in_range(indexes: frozenset[int], num_tokens: int) -> None:
         )
 
 
-def _probabilities_from_homes(
-    probabilities: np.ndarray,
-    targets: Sequence[Target],
-    homes: Sequence[int],
-    windows: Sequence[Window],
-    inputs: Sequence[ModelInput],
-) -> bool:
-    """Make each target's probabilities those of the window that explains it; True if any moved.
-
-    A token's probabilities come from the window that owns it. A target whose tokens are owned by
-    other windows than its home (an entity across a window boundary) takes the probabilities of
-    all its tokens from its home instead, so that its probability and its explained value are
-    computed on the same model input.
-    """
-    owner = {
-        window.document_positions[i]: w for w, window in enumerate(windows) for i in window.owned
-    }
-    changed = False
-    for target, home in zip(targets, homes):
-        moved = [p for p in target.positions if owner.get(p) != home]
-        if moved:
-            local = [windows[home].document_positions.index(p) for p in moved]
-            probabilities[moved] = inputs[home].input_probs[local].double().cpu().numpy()
-            changed = True
-    return changed
-
-
 def _warn_unconverged(deltas: np.ndarray) -> None:
     """Say so when some scores do not add up to their change in probability (too few steps)."""
     message = unconverged(deltas.tolist())
     if message:
         warnings.warn(message, ConvergenceWarning, stacklevel=4)
-
-
-def _progress(show: bool, total: int) -> Any:
-    """A context giving an ``advance(k)`` callback; a transient rich bar when ``show``."""
-    if not show:
-        return nullcontext(lambda done: None)
-    return _ProgressBar(total)
-
-
-class _ProgressBar:
-    """A transient rich bar: targets done out of ``total``, elapsed time and ETA."""
-
-    def __init__(self, total: int, console: Console | None = None) -> None:
-        self.bar = Progress(
-            TextColumn("explaining"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("targets"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            transient=True,
-            console=console,
-        )
-        self.task = self.bar.add_task("explaining", total=total)
-
-    def __enter__(self) -> ProgressCallback:
-        self.bar.start()
-        return lambda done: self.bar.advance(self.task, done)
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()

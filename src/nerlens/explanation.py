@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nerlens.aggregation import Level, units
 from nerlens.entities import Entity
 from nerlens.errors import InputError
 from nerlens.gold import GoldSpan
@@ -25,8 +26,6 @@ from nerlens.targets import Target, TokenTarget, target_from_dict, target_to_dic
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
-
-    from nerlens.aggregation import Level
 
 SCHEMA_VERSION = 1
 
@@ -178,12 +177,37 @@ class Explanation:
     def aggregate(self, level: Level) -> Explanation:
         """The same explanation over words (``"word"``) or entities and words (``"entity"``).
 
-        See :func:`nerlens.aggregation.aggregate`: each unit's raw attribution is the exact sum of
-        its tokens'; ``settings["aggregated"]["token_positions"]`` maps units back to tokens.
+        See :mod:`nerlens.aggregation`: each unit's raw attribution is the exact sum of its
+        tokens'; ``settings["aggregated"]["token_positions"]`` maps units back to tokens.
         """
-        from nerlens.aggregation import aggregate
-
-        return aggregate(self, level)
+        if "aggregated" in self.settings:
+            raise InputError(
+                f"this Explanation is already aggregated to "
+                f"{self.settings['aggregated']['level']!r}; aggregate the token-level one"
+            )
+        found = units(self.special, self.word_ids, self.entities, level)
+        offsets = found.offsets(self.offsets, self.special)
+        return replace(
+            self,
+            tokens=tuple(
+                self.tokens[p] if self.special[p] else self.text[start:end]
+                for p, (start, end) in zip(found.firsts, offsets)
+            ),
+            offsets=offsets,
+            special=tuple(self.special[p] for p in found.firsts),
+            word_ids=tuple(self.word_ids[p] for p in found.firsts),
+            probabilities=self.probabilities[found.firsts],
+            targets=tuple(found.move(target) for target in self.targets),
+            attributions=found.sums(self.attributions),
+            entities=tuple(found.move_entity(entity) for entity in self.entities),
+            target_probabilities=np.array(
+                [self.row(t).probability for t in range(len(self.targets))]
+            ),
+            settings={
+                **self.settings,
+                "aggregated": {"level": level, "token_positions": found.groups},
+            },
+        )
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:

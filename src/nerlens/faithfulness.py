@@ -20,36 +20,25 @@ every target of the window scored from the same passes.
 from __future__ import annotations
 
 import hashlib
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nerlens.encoding import Encoding
 from nerlens.errors import InputError, is_int_at_least
 from nerlens.explanation import Explanation
-from nerlens.methods import AttributionMethod, resolve_method
+from nerlens.methods import AttributionMethod
 from nerlens.methods.base import Attribution, Budget, Capabilities, ModelInput
 from nerlens.methods.perturbation import candidates, perturbed_values
-from nerlens.model_input import prepare
 from nerlens.targets import Term
+from nerlens.windows import Window, assign_homes
 
 if TYPE_CHECKING:
     import pandas as pd
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-    from nerlens.explainer import Explainer
 
 FRACTIONS: tuple[str, ...] = ("0.1", "0.2", "0.3", "0.4", "0.5")
-DEFAULT_METHODS: tuple[str, ...] = (
-    "integrated_gradients",
-    "gradient_x_input",
-    "saliency",
-    "occlusion",
-    "shapley_sampling",
-    "lime",
-)
 
 
 def top_counts(n: int) -> list[int]:
@@ -62,13 +51,32 @@ def ranking(attributions: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return positions[np.lexsort((positions, -attributions[positions]))]
 
 
-def evaluate(explainer: Explainer, explanation: Explanation) -> pd.DataFrame:
-    """One row per target of ``explanation``, in order: the scores defined in the module doc."""
-    import pandas as pd
-
+def check_token_level(explanation: Explanation) -> None:
+    """Only a token-level Explanation can be evaluated: removals replace tokens."""
     if "aggregated" in explanation.settings:
         raise InputError("evaluate the token-level Explanation, not an aggregated view")
-    document, windows = explainer._windows(explanation.text)
+
+
+def evaluate(
+    explanation: Explanation,
+    *,
+    document: Encoding,
+    windows: list[Window],
+    max_length: int,
+    model_input: Callable[[Window], ModelInput],
+    label2id: Mapping[str, int],
+    budget: Budget,
+) -> pd.DataFrame:
+    """One row per target of ``explanation``, in order: the scores defined in the module doc.
+
+    ``document`` and ``windows`` are the explanation's text as the explainer encoded and cut it
+    (windows of at most ``max_length`` tokens); each target is scored in its home window
+    (:func:`nerlens.windows.assign_homes`), on that window's ``model_input``.
+    :meth:`nerlens.Explainer.evaluate` gives them all.
+    """
+    import pandas as pd
+
+    check_token_level(explanation)
     if document.tokens != explanation.tokens:
         raise InputError(
             "the Explanation's tokens differ from this explainer's tokenisation of its text; "
@@ -77,25 +85,18 @@ def evaluate(explainer: Explainer, explanation: Explanation) -> pd.DataFrame:
     targets = explanation.targets
     if not targets:
         return pd.DataFrame(columns=_columns())
-    homes = explainer._homes(document, targets, windows)
+    homes = assign_homes(document, targets, windows, max_length)
     rows: dict[int, dict[str, Any]] = {}
-    with explainer.runner.session():
-        for w in sorted(set(homes)):  # each target in the window that explained it
-            window = windows[w]
-            chosen = [t for t, home in enumerate(homes) if home == w]
-            terms = [window.local_terms(targets[t].terms(explainer.label2id)) for t in chosen]
-            (model_input,) = prepare(
-                explainer.kind,
-                explainer.runner,
-                explainer.embedding,
-                [window.encoding],
-                explainer.baseline_token_id,
-            )
-            scores = explanation.attributions[np.ix_(chosen, list(window.document_positions))]
-            values, counts = _removal_values(model_input, scores, terms, explainer.budget)
-            pool = len(candidates(model_input))
-            for row, t in enumerate(chosen):
-                rows[t] = _row(t, explanation, values, row, counts, pool)
+    for w in sorted(set(homes)):  # each target in the window that explained it
+        window = windows[w]
+        chosen = [t for t, home in enumerate(homes) if home == w]
+        terms = [window.local_terms(targets[t].terms(label2id)) for t in chosen]
+        window_input = model_input(window)
+        scores = explanation.attributions[np.ix_(chosen, list(window.document_positions))]
+        values, counts = _removal_values(window_input, scores, terms, budget)
+        pool = len(candidates(window_input))
+        for row, t in enumerate(chosen):
+            rows[t] = _row(t, explanation, values, row, counts, pool)
     return pd.DataFrame([rows[t] for t in range(len(targets))], columns=_columns())
 
 
@@ -202,47 +203,3 @@ class RandomRanking(AttributionMethod):
         terms = [(int(p), int(label), float(c)) for p, label, c in target]
         digest = hashlib.sha256(repr((ids, terms)).encode()).digest()
         return np.random.default_rng([self.seed, *np.frombuffer(digest, dtype=np.uint32)])
-
-
-def compare_methods(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    texts: Sequence[str],
-    methods: Sequence[str | AttributionMethod] = DEFAULT_METHODS,
-    *,
-    targets: str = "tokens",
-    random_seed: int = 0,
-    **explainer_options: Any,
-) -> pd.DataFrame:
-    """One row per method (and a ``random`` ranking floor): how long it took on ``texts`` and its
-    mean comprehensiveness and sufficiency over every target of every text.
-
-    ``methods`` are registered names or method objects; ``explainer_options`` go to each
-    :class:`~nerlens.Explainer` (e.g. ``max_memory_mb``). ``seconds`` times the explanations
-    only, not the evaluation.
-    """
-    import pandas as pd
-
-    from nerlens.explainer import Explainer
-
-    if isinstance(texts, str):
-        raise InputError("texts must be a list of strings, got one string; wrap it in a list")
-    resolved = [resolve_method(m) for m in methods] + [RandomRanking(random_seed)]
-    rows = []
-    for method in resolved:
-        explainer = Explainer(model, tokenizer, method, progress=False, **explainer_options)
-        start = time.perf_counter()
-        explanations = explainer(list(texts), targets)
-        seconds = time.perf_counter() - start
-        frame = pd.concat([evaluate(explainer, e) for e in explanations], ignore_index=True)
-        rows.append(
-            {
-                "method": method.name,
-                "options": method.settings(),
-                "seconds": seconds,
-                "comprehensiveness": float(frame["comprehensiveness"].mean()),
-                "sufficiency": float(frame["sufficiency"].mean()),
-                "targets": len(frame),
-            }
-        )
-    return pd.DataFrame(rows)

@@ -12,10 +12,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nerlens.errors import InputError
 from nerlens.targets import ContrastTarget, EntityTarget, Target, entity_targets, entity_type
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from nerlens.entities import Entity
 
 DOCSTART = "-DOCSTART-"
 
@@ -219,6 +224,24 @@ def is_correct(
         key = (target.start, target.end, target.label)
         return key in gold_spans and key in predicted_spans
     return predicted[target.position] == tags[target.position]
+
+
+def correctness(
+    spans: Sequence[GoldSpan],
+    offsets: Sequence[tuple[int, int]],
+    special: Sequence[bool],
+    labels: Sequence[str],
+    probabilities: np.ndarray,
+    entities: Sequence[Entity],
+    targets: Sequence[Target],
+) -> tuple[bool, ...]:
+    """Per target, :func:`is_correct`: whether the prediction there (``probabilities``, tokens ×
+    ``labels``, and the predicted ``entities``, as an Explanation holds them) matches the gold."""
+    predicted = [labels[i] for i in probabilities.argmax(axis=1)]
+    tags = gold_tags(spans, offsets, special, labels)
+    gold_keys = {(e.start, e.end, e.label) for e in gold_entities(spans, offsets, special, labels)}
+    found_keys = {(e.token_start, e.token_end, e.entity_group) for e in entities}
+    return tuple(is_correct(t, predicted, tags, gold_keys, found_keys) for t in targets)
 
 
 def error_targets(

@@ -10,28 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from nerlens.encoding import Encoding
-from nerlens.errors import InputError
+from nerlens.models.base import Embedding
 from nerlens.runner import ModelRunner
 
 if TYPE_CHECKING:
     from nerlens.models.base import ModelKind
-
-Embedding = Literal["word", "position"]
-EMBEDDINGS: tuple[Embedding, ...] = ("word", "position")
-
-
-def check_embedding(embedding: object) -> Embedding:
-    """``embedding`` if it names an attributable layer, else an InputError listing them."""
-    if embedding not in EMBEDDINGS:
-        raise InputError(f"embedding must be one of {list(EMBEDDINGS)}, got {embedding!r}")
-    return embedding  # type: ignore[return-value]
 
 
 def model_device(model: nn.Module) -> torch.device:

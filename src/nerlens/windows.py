@@ -21,10 +21,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from nerlens.encoding import Encoding
 from nerlens.errors import InputError
-from nerlens.targets import Term
+from nerlens.targets import Target, Term
+
+if TYPE_CHECKING:
+    from nerlens.model_input import ModelInput
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,67 @@ def home_window(positions: Sequence[int], windows: Sequence[Window]) -> int | No
             if best is None or worst > best[0]:
                 best = (worst, w)
     return None if best is None else best[1]
+
+
+def assign_homes(
+    document: Encoding, targets: Sequence[Target], windows: list[Window], max_length: int
+) -> list[int]:
+    """Each target's home window, by :func:`home_window`. A target that no planned window holds
+    whole (an entity across a boundary wider than the windows' overlap) gets a window of at most
+    ``max_length`` tokens centred on it (:func:`window_around`), appended to ``windows``; such
+    added windows serve only those targets."""
+    planned = len(windows)
+    homes = []
+    for target in targets:
+        home = home_window(target.positions, windows[:planned])
+        if home is None:
+            extra = home_window(target.positions, windows[planned:])
+            home = len(windows) if extra is None else planned + extra
+        if home == len(windows):
+            windows.append(window_around(document, target.positions, max_length))
+        homes.append(home)
+    return homes
+
+
+def owned_probabilities(
+    windows: Sequence[Window], inputs: Sequence[ModelInput], shape: tuple[int, int]
+) -> np.ndarray:
+    """Every token's probabilities (``shape``: the document's tokens × labels, float64), each
+    from the window that owns it; ``inputs`` are the windows' model inputs."""
+    probabilities = np.zeros(shape)
+    for window, model_input in zip(windows, inputs):
+        owned = list(window.owned)
+        doc_positions = [window.document_positions[i] for i in owned]
+        probabilities[doc_positions] = model_input.input_probs[owned].double().cpu().numpy()
+    return probabilities
+
+
+def probabilities_from_homes(
+    probabilities: np.ndarray,
+    targets: Sequence[Target],
+    homes: Sequence[int],
+    windows: Sequence[Window],
+    inputs: Sequence[ModelInput],
+) -> bool:
+    """Make each target's probabilities those of its home window, in place; True if any moved.
+
+    ``probabilities`` hold each token's probabilities from the window that owns it
+    (:func:`owned_probabilities`); ``inputs`` are the windows' model inputs. A target whose
+    tokens are owned by other windows than its home (an entity across a window boundary) takes
+    the probabilities of all its tokens from its home instead, so that its probability and its
+    explained value are computed on the same model input.
+    """
+    owner = {
+        window.document_positions[i]: w for w, window in enumerate(windows) for i in window.owned
+    }
+    changed = False
+    for target, home in zip(targets, homes):
+        moved = [p for p in target.positions if owner.get(p) != home]
+        if moved:
+            local = [windows[home].document_positions.index(p) for p in moved]
+            probabilities[moved] = inputs[home].input_probs[local].double().cpu().numpy()
+            changed = True
+    return changed
 
 
 def window_around(document: Encoding, positions: Sequence[int], max_length: int) -> Window:

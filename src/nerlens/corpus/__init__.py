@@ -6,12 +6,10 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from nerlens.errors import InputError
+from nerlens.corpus.extras import require
 
 if TYPE_CHECKING:
     from nerlens.corpus.job import JobResult
@@ -45,17 +43,6 @@ def open(directory: str | Path) -> Corpus:
     from nerlens.corpus.queries import open_corpus
 
     return open_corpus(directory)
-
-
-def require(module: str, extra: str) -> ModuleType:
-    """Import an optional dependency, or say which extra installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise InputError(
-            f"this needs the optional package {module.split('.')[0]!r}: "
-            f"pip install 'nerlens[{extra}]'"
-        ) from None
 
 
 __all__ = ["open", "require", "run"]

@@ -1,30 +1,26 @@
 """A corpus job: plan the shards, claim the output directory, run the unfinished shards.
 
-Both engines run :class:`ShardWorker` (one model per worker): it reads one shard of the input,
-calls the pure per-document work on each record and writes the shard atomically.
+Both engines run :class:`~nerlens.corpus.worker.ShardWorker` (one model per worker): it reads
+one shard of the input, calls the pure per-document work on each record and writes the shard
+atomically.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import platform
-import threading
-import time
-import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-from nerlens.corpus import require
+from nerlens.corpus.extras import require
 from nerlens.corpus.readers import Source, Span, file_hash
 from nerlens.corpus.store import Store
-from nerlens.corpus.work import TARGET_CHOICES, JobSettings, ShardRows, explain_records
+from nerlens.corpus.work import TARGET_CHOICES, JobSettings
+from nerlens.corpus.worker import ShardWorker, source_of
 from nerlens.errors import InputError, is_int_at_least
-from nerlens.runner import intra_op_threads
+from nerlens.progress import progress as progress_bar
 
 # What must match to continue a job in an existing DIR. The input is known by its hash (its
 # path may differ between runs); the engine and progress options do not change any row.
@@ -47,80 +43,6 @@ class JobResult:
     @property
     def nothing_to_do(self) -> bool:
         return self.ran == 0
-
-
-class ShardWorker:
-    """Loads the model once; explains and writes whole shards."""
-
-    def __init__(
-        self,
-        settings: JobSettings,
-        out: str | Path,
-        device: str | None = None,
-        loaded: tuple[Any, Any] | None = None,
-        threads: int | None = None,
-    ) -> None:
-        from nerlens.explainer import Explainer
-        from nerlens.models import load_model
-
-        self.settings = settings
-        self.source = source_of(settings)
-        self.store = Store(out)
-        model, tokenizer = loaded or load_model(settings.model)
-        self.explainer = Explainer(
-            model,
-            tokenizer,
-            settings.method,
-            long_text=settings.long_text,
-            aggregation_strategy=settings.aggregation_strategy,
-            device=device,
-            threads=threads,
-            progress=False,
-            **settings.method_options,
-        )
-
-    def run(self, span: Span, advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
-        """Explain and write one shard; return its completion marker."""
-        from nerlens.errors import ConvergenceWarning
-
-        started = time.time()
-        rows = ShardRows()
-        records = list(self.source.read(span))  # one shard: at most shard_size records
-        # one session for the shard: the model is readied once, not once per record
-        threads = intra_op_threads(self.explainer.threads)
-        with threads, self.explainer.runner.session(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # one per record would flood
-            for explained in explain_records(self.explainer, records, self.settings):
-                rows.add(explained)
-        advance(len(records))
-        device = str(next(self.explainer.model.parameters()).device)
-        marker = self.store.write_shard(span.shard, rows, started, device)
-        release_free_memory()
-        return marker
-
-
-def release_free_memory() -> None:
-    """Hand the C heap's free pages back to the system (glibc only; elsewhere nothing).
-
-    Worker threads allocate from their own malloc arenas, and a shard's short-lived tensors of
-    many sizes leave them fragmented: without this, peak memory crept up with corpus size.
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim`` from the running process, looked up once; None elsewhere."""
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None  # not glibc: its allocator manages this itself
-
-
-def source_of(settings: JobSettings) -> Source:
-    return Source(settings.input, settings.format, settings.text_field, settings.id_field)
 
 
 def check_settings(settings: JobSettings) -> None:
@@ -228,7 +150,7 @@ def run_job(
         pending = [span for span in spans if span.shard not in done]
         total = sum(_records(span, spans, source) for span in pending)
         if pending:
-            with _progress(progress, total) as advance:
+            with progress_bar(progress, total, "docs") as advance:
                 if engine == "local":
                     worker = ShardWorker(settings, out, device, loaded, threads)
                     for span in pending:
@@ -254,54 +176,3 @@ def _records(span: Span, spans: list[Span], source: Source) -> int:
     if span.shard + 1 < len(spans):
         return spans[span.shard + 1].first_record - span.first_record
     return sum(1 for _ in source.read(span))
-
-
-def _progress(show: bool, total: int) -> Any:
-    from contextlib import nullcontext
-
-    if not show:
-        return nullcontext(lambda n: None)
-    return _DocumentsBar(total)
-
-
-class _DocumentsBar:
-    """A rich bar: documents done of total, documents per second, and the ETA."""
-
-    def __init__(self, total: int, console: Any = None) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("explaining"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[rate]} docs/s"),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self.task = self.bar.add_task("explaining", total=total, rate="…")
-        self.started = time.monotonic()
-        self.count = 0
-        self.lock = threading.Lock()
-
-    def advance(self, count: int) -> None:
-        """Count ``count`` more documents done (called from the threads that explain them)."""
-        with self.lock:
-            self.count += count
-            rate = self.count / max(time.monotonic() - self.started, 1e-9)
-            self.bar.update(self.task, advance=count, rate=f"{rate:.1f}")
-
-    def __enter__(self) -> Callable[[int], None]:
-        self.bar.start()
-        return self.advance
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nerlens.corpus import require
+from nerlens.corpus.extras import require
 from nerlens.corpus.store import TABLES, Store
 from nerlens.errors import InputError
 

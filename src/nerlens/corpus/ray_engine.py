@@ -14,9 +14,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from nerlens.corpus import require
+from nerlens.corpus.extras import require
 from nerlens.corpus.readers import Span
 from nerlens.corpus.work import JobSettings
+from nerlens.corpus.worker import ShardWorker
 
 
 class _RayShardWorker:
@@ -24,8 +25,6 @@ class _RayShardWorker:
 
     def __init__(self, settings: str, out: str, threads: int, device: str | None) -> None:
         import torch
-
-        from nerlens.corpus.job import ShardWorker
 
         torch.set_num_threads(threads)
         self.worker = ShardWorker(JobSettings(**json.loads(settings)), out, device=device)

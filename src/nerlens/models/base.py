@@ -21,7 +21,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from nerlens.errors import InputError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,8 +32,18 @@ if TYPE_CHECKING:
 
     from nerlens.encoding import Encoding
     from nerlens.entities import Entity, Strategy
-    from nerlens.model_input import Embedding
     from nerlens.runner import ModelRunner
+
+Embedding = Literal["word", "position"]
+"""Which embedding layer's output is attributed: the word (token) or the position embeddings."""
+EMBEDDINGS: tuple[Embedding, ...] = ("word", "position")
+
+
+def check_embedding(embedding: object) -> Embedding:
+    """``embedding`` if it names an attributable layer, else an InputError listing them."""
+    if embedding not in EMBEDDINGS:
+        raise InputError(f"embedding must be one of {list(EMBEDDINGS)}, got {embedding!r}")
+    return embedding  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from nerlens.encoding import (
 )
 from nerlens.entities import Entity, Strategy
 from nerlens.errors import InputError
-from nerlens.model_input import Embedding, check_embedding, model_device
-from nerlens.models.base import ModelKind, ModelSource
+from nerlens.model_input import model_device
+from nerlens.models.base import Embedding, ModelKind, ModelSource, check_embedding
 from nerlens.models.pipeline_entities import predicted_entities
 
 if TYPE_CHECKING:

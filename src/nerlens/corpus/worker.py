@@ -1,0 +1,93 @@
+"""One corpus worker: a model loaded once, explaining and writing whole shards.
+
+Both engines run :class:`ShardWorker`, the local one in the driver, Ray in each actor.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+import warnings
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from nerlens.corpus.readers import Source, Span
+from nerlens.corpus.store import Store
+from nerlens.corpus.work import JobSettings, ShardRows, explain_records
+from nerlens.runner import intra_op_threads
+
+
+class ShardWorker:
+    """Loads the model once; explains and writes whole shards."""
+
+    def __init__(
+        self,
+        settings: JobSettings,
+        out: str | Path,
+        device: str | None = None,
+        loaded: tuple[Any, Any] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        from nerlens.explainer import Explainer
+        from nerlens.models import load_model
+
+        self.settings = settings
+        self.source = source_of(settings)
+        self.store = Store(out)
+        model, tokenizer = loaded or load_model(settings.model)
+        self.explainer = Explainer(
+            model,
+            tokenizer,
+            settings.method,
+            long_text=settings.long_text,
+            aggregation_strategy=settings.aggregation_strategy,
+            device=device,
+            threads=threads,
+            progress=False,
+            **settings.method_options,
+        )
+
+    def run(self, span: Span, advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
+        """Explain and write one shard; return its completion marker."""
+        from nerlens.errors import ConvergenceWarning
+
+        started = time.time()
+        rows = ShardRows()
+        records = list(self.source.read(span))  # one shard: at most shard_size records
+        # one session for the shard: the model is readied once, not once per record
+        threads = intra_op_threads(self.explainer.threads)
+        with threads, self.explainer.runner.session(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # one per record would flood
+            for explained in explain_records(self.explainer, records, self.settings):
+                rows.add(explained)
+        advance(len(records))
+        device = str(next(self.explainer.model.parameters()).device)
+        marker = self.store.write_shard(span.shard, rows, started, device)
+        release_free_memory()
+        return marker
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc only; elsewhere nothing).
+
+    Worker threads allocate from their own malloc arenas, and a shard's short-lived tensors of
+    many sizes leave them fragmented: without this, peak memory crept up with corpus size.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` from the running process, looked up once; None elsewhere."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None  # not glibc: its allocator manages this itself
+
+
+def source_of(settings: JobSettings) -> Source:
+    return Source(settings.input, settings.format, settings.text_field, settings.id_field)

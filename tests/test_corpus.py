@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +28,7 @@ from nerlens import Explainer, load_model
 from nerlens.cli import app
 from nerlens.corpus.job import run_job
 from nerlens.corpus.readers import Source
+from nerlens.corpus.report import write_report
 from nerlens.corpus.work import JobSettings
 from nerlens.errors import InputError
 
@@ -63,6 +66,13 @@ def settings_for(path: Path, model_dir: str, **changes) -> JobSettings:
 def tables(directory: Path) -> dict[str, pd.DataFrame]:
     corpus = nerlens.corpus.open(directory)
     return {"documents": corpus.documents(), "targets": corpus.targets(), "errors": corpus.errors()}
+
+
+def edit_json(path: Path, change) -> None:
+    """Apply ``change`` to the JSON value in ``path``."""
+    value = json.loads(path.read_text())
+    change(value)
+    path.write_text(json.dumps(value))
 
 
 def assert_same_tables(left: Path, right: Path) -> None:
@@ -216,16 +226,54 @@ def test_finished_job_does_nothing_and_changes_are_refused(jsonl_job, jsonl_inpu
     assert same.exit_code == 0 and "nothing to do" in same.output
     changed = runner.invoke(app, [*base, "--n-steps", "5"])
     assert changed.exit_code == 2
-    assert "job.method_options.n_steps was 4, now 5" in changed.output
+    assert "job.method_options.n_steps: 4 -> 5" in changed.output
     other = tmp_path / "docs.jsonl"
     other.write_text(jsonl_input.read_text() + '{"id": "x", "text": "more"}\n')
     moved = runner.invoke(app, ["batch", str(other), *base[2:], "--n-steps", "4"])
-    assert moved.exit_code == 2 and "input_hash was" in moved.output
+    assert moved.exit_code == 2 and "the input file's bytes changed" in moved.output
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
 
 
-def test_kill_9_then_rerun_equals_an_uninterrupted_run(tmp_path, model_dir):
-    path = tmp_path / "docs.txt"  # 20 shards: the kill comes long before the end
+def test_other_versions_are_named_and_patch_levels_accepted_on_request(jsonl_job, tmp_path):
+    out, settings, _ = jsonl_job
+    installed = json.loads((out / "manifest.json").read_text())["versions"]["torch"]
+    major, minor, patch = installed.split("+")[0].split(".")[:3]
+    older_patch = f"{major}.{minor}.{int(patch) + 7}"
+    job = tmp_path / "job"
+    shutil.copytree(out, job)
+    (job / "done" / "shard-00001.json").unlink()  # unfinished
+    edit_json(job / "manifest.json", lambda m: m["versions"].update(torch=older_patch))
+    edit_json(job / "done" / "shard-00000.json", lambda m: m["versions"].update(torch=older_patch))
+    base = ["batch", settings.input, "--out", str(job), "--model", settings.model, "--no-progress"]
+    base += ["--id-field", "id", "--shard-size", "3", "--n-steps", "4"]
+    refused = runner.invoke(app, base)
+    assert refused.exit_code == 2
+    assert f"versions.torch: '{older_patch}' -> '{installed}'" in refused.output
+    assert "--allow-version-change" in refused.output and "same settings" not in refused.output
+    accepted = runner.invoke(app, [*base, "--allow-version-change"])
+    assert accepted.exit_code == 0 and "finished 1 of 3 shards" in accepted.output
+    marker = json.loads((job / "done" / "shard-00001.json").read_text())
+    assert marker["versions"]["torch"] == installed
+    versions = nerlens.corpus.open(job).versions().set_index("torch")["shards"]
+    assert versions.to_dict() == {older_patch: 1, installed: 2}
+    page = write_report(nerlens.corpus.open(job), tmp_path / "report.html").read_text()
+    assert f"torch {older_patch}" in page and "(1 shards)" in page
+
+    (job / "done" / "shard-00001.json").unlink()
+    other_series = f"{major}.{int(minor) + 1}.0"
+    edit_json(job / "manifest.json", lambda m: m["versions"].update(torch=other_series))
+    moved = runner.invoke(app, [*base, "--allow-version-change"])
+    assert moved.exit_code == 2
+    assert f"versions.torch: '{other_series}' -> '{installed}'" in moved.output
+    assert f"with torch {major}.{int(minor) + 1}.* installed" in moved.output
+
+
+def test_kill_9_at_random_points_then_rerun_equals_an_uninterrupted_run(tmp_path, model_dir):
+    """Three kills at random points (after a random number of new shards, plus a random few
+    milliseconds: mid-shard, mid-write, between writes), each followed by a rerun; the last
+    rerun finishes. Only finished shards are ever read, and the end equals one uninterrupted
+    run exactly (the same calls on the same machine)."""
+    path = tmp_path / "docs.txt"  # 20 shards: the kills come long before the end
     path.write_text("\n".join(SENTENCES * 5) + "\n", encoding="utf-8")
     reference = tmp_path / "reference"
     run_job(settings_for(path, model_dir, shard_size=2), reference, progress=False)
@@ -235,17 +283,22 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(tmp_path, model_dir):
     command += ["--out", str(out), "--model", model_dir, "--n-steps", "4", "--shard-size", "2"]
     command += ["--no-progress"]
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not list((out / "done").glob("*.json")) if out.exists() else True:
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    finished = len(list((out / "done").glob("*.json")))
-    assert 1 <= finished < 20, "the kill came after the job finished; nothing was tested"
-    partial = nerlens.corpus.open(out).overview()["documents"][0]
-    assert partial == 2 * finished  # only finished shards are read
+    chance = random.Random(20)
+    finished = 0
+    for _ in range(3):
+        target = finished + chance.randint(1, 3)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while len(list(out.glob("done/*.json"))) < target and process.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        time.sleep(chance.uniform(0, 0.05))
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        finished = len(list(out.glob("done/*.json")))
+        assert finished < 20, "the kill came after the job finished; nothing was tested"
+        partial = nerlens.corpus.open(out).overview()["documents"][0]
+        assert partial == 2 * finished  # only finished shards are read
 
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     assert f"{finished} were already done" in resumed.stdout
@@ -411,6 +464,20 @@ def test_report_html_has_overview_context_and_gold(gold_job, tmp_path):
     assert missing.exit_code == 2 and "no manifest.json" in missing.output
 
 
+def test_the_report_writes_its_views_anew(gold_job, tmp_path):
+    _, out = gold_job
+    corpus = nerlens.corpus.open(out)
+    page = tmp_path / "report.html"
+    views = tmp_path / "report_documents"
+    views.mkdir()
+    first = corpus.gold_errors()["record"].iloc[0]
+    (views / f"record-{first}.html").write_text("a view of another job")
+    (views / "record-99999.html").write_text("a record this job does not list")
+    write_report(corpus, page)
+    assert "another job" not in (views / f"record-{first}.html").read_text()
+    assert not (views / "record-99999.html").exists()
+
+
 def test_a_killed_claim_and_a_running_job_are_handled(jsonl_job, tmp_path):
     out, settings, _ = jsonl_job
     fresh = tmp_path / "fresh"
@@ -448,6 +515,54 @@ def test_long_documents_in_windows(tmp_path, tokenizer):
     assert documents["windows"][0] > 1 and documents["windows"][1] == 1
     rebuilt = corpus.explanation(0)
     np.testing.assert_array_equal(rebuilt.attributions, explainer(documents.text[0]).attributions)
+    # each target's window: its own tokens inside, every text token outside never weighed (0)
+    for t in corpus.targets().itertuples():
+        document = documents.loc[t.record]
+        assert t.window_start <= t.position < t.token_end <= t.window_end
+        if document.windows == 1:
+            assert (t.window_start, t.window_end) == (0, len(document.tokens))
+        else:
+            assert t.window_end - t.window_start <= 32 - 2  # [CLS] and [SEP] in every window
+        outside = [
+            score
+            for i, score in enumerate(t.scores)
+            if not t.window_start <= i < t.window_end and not document.special[i]
+        ]
+        assert outside == [0.0] * len(outside)
+
+
+def test_a_zero_inside_a_window_is_context(tmp_path, tokenizer):
+    """A genuine 0 inside a windowed target's window counts; the 0s outside do not."""
+    test_long_documents_in_windows(tmp_path, tokenizer)
+    out = tmp_path / "out"
+    documents = nerlens.corpus.open(out).documents()
+    targets = nerlens.corpus.open(out).targets()
+    row = next(t for t in targets.itertuples() if documents.windows[t.record] > 1)
+    special = documents.special[row.record]
+    zero = next(
+        i
+        for i in range(row.window_start, row.window_end)
+        if not special[i] and not row.position <= i < row.token_end and row.scores[i] != 0
+    )
+    shard = out / "targets" / "shard-00000.parquet"
+    table = pq.read_table(shard).to_pandas()
+    at = table.index[(table.record == row.record) & (table.target_index == row.target_index)][0]
+    table.at[at, "scores"] = [0.0 if i == zero else s for i, s in enumerate(row.scores)]
+    schema = nerlens.corpus.store.schemas()["targets"]
+    pq.write_table(pa.Table.from_pandas(table, schema=schema, preserve_index=False), shard)
+    corpus = nerlens.corpus.open(out)
+    token = documents.tokens[row.record][zero]
+    expected = sum(
+        1
+        for t in corpus.targets().itertuples()
+        if t.label == row.label
+        for i in range(t.window_start, t.window_end)
+        if documents.tokens[t.record][i] == token
+        and not documents.special[t.record][i]
+        and not t.position <= i < t.token_end
+    )
+    got = corpus.top_context("token", top=10_000, order="total")
+    assert list(got[(got.label == row.label) & (got.token == token)]["count"]) == [expected]
 
 
 def test_progress_bar_shows_rate_and_eta():

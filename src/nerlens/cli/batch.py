@@ -82,6 +82,13 @@ def batch(
     ] = "auto",
     threads: ThreadsOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    allow_version_change: Annotated[
+        bool,
+        typer.Option(
+            help="Finish a job started with other patch versions of nerlens, torch, "
+            "transformers or Python (recorded per shard)."
+        ),
+    ] = False,
 ) -> None:
     """Explain every document of INPUT into Parquet tables under --out (see `nerlens report`)."""
     from nerlens.corpus.job import run_job
@@ -114,6 +121,7 @@ def batch(
             device=device,
             threads=threads,
             progress=progress,
+            allow_version_change=allow_version_change,
         )
     except (InputError, ModelLoadError) as error:
         typer.echo(f"error: {error}", err=True)

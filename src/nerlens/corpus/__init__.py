@@ -23,19 +23,24 @@ def run(
     format: str | None = None,
     engine: str = "local",
     progress: bool = True,
+    allow_version_change: bool = False,
     **settings: Any,
 ) -> JobResult:
     """Explain every document of ``input`` into ``out`` (what ``nerlens batch`` does).
 
     ``settings`` are :class:`~nerlens.corpus.work.JobSettings` fields (``model``, ``method``,
-    ``method_options``, ``targets``, ``text_field``, ...). A finished job does nothing.
+    ``method_options``, ``targets``, ``text_field``, ...). A finished job does nothing; an
+    unfinished one is finished (see :func:`~nerlens.corpus.job.run_job` for
+    ``allow_version_change``).
     """
     from nerlens.corpus.job import run_job
     from nerlens.corpus.readers import detect_format
     from nerlens.corpus.work import JobSettings
 
     job = JobSettings(input=str(input), format=detect_format(Path(input), format), **settings)
-    return run_job(job, out, engine=engine, progress=progress)
+    return run_job(
+        job, out, engine=engine, progress=progress, allow_version_change=allow_version_change
+    )
 
 
 def open(directory: str | Path) -> Corpus:

@@ -9,23 +9,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from nerlens.corpus.extras import require
 from nerlens.corpus.readers import Source, Span, file_hash
-from nerlens.corpus.store import Store
+from nerlens.corpus.store import SCHEMA, Store
 from nerlens.corpus.work import TARGET_CHOICES, JobSettings
-from nerlens.corpus.worker import ShardWorker, source_of
+from nerlens.corpus.worker import ShardWorker, source_of, versions
 from nerlens.errors import InputError, is_int_at_least
 from nerlens.progress import progress as progress_bar
 
 # What must match to continue a job in an existing DIR. The input is known by its hash (its
-# path may differ between runs); the engine and progress options do not change any row.
-IDENTITY = ("job", "model_hash", "input_hash", "versions")
+# path may differ between runs); the engine and progress options do not change any row. The
+# versions must match too, or differ in their patch level only with allow_version_change.
+IDENTITY = ("schema", "job", "model_hash", "input_hash")
 ENGINES = ("local", "ray")
+WHAT_CHANGED = {
+    "model_hash": "the model's weights changed",
+    "input_hash": "the input file's bytes changed",
+}
 
 
 @dataclass(frozen=True)
@@ -76,23 +80,90 @@ def model_hash(model: Any) -> str:
     return digest.hexdigest()
 
 
-def versions() -> dict[str, str]:
-    import torch
-    import transformers
+def check_resume(
+    directory: Path, started: dict[str, Any], now: dict[str, Any], allow_version_change: bool
+) -> None:
+    """Refuse to finish the job of manifest ``started`` as the job of manifest ``now`` would
+    run it: other settings, model or input, or other library versions (unless they differ in
+    their patch level only and ``allow_version_change``). The message names every change, old
+    -> new, and the way out."""
+    where = repr(str(directory))
+    changed = _changes(started, now, IDENTITY)
+    if changed:
+        raise InputError(
+            f"{where} holds a job with other settings: {'; '.join(changed.values())}. Finish "
+            "it with the settings it was started with (its manifest.json lists them), or give "
+            "a new --out directory for these"
+        )
+    changed = _changes(started, now, ("versions",))
+    if not changed:
+        return
+    details = "; ".join(changed.values())
+    before, after = started.get("versions") or {}, now["versions"]
+    moved = [
+        name
+        for name in sorted(before.keys() | after.keys())
+        if _series(before.get(name)) != _series(after.get(name))
+    ]
+    if moved:
+        pins = ", ".join(f"{name} {_series(before.get(name))}.*" for name in moved)
+        raise InputError(
+            f"{where} holds a job computed with other versions: {details}. A new release "
+            f"series may change the numbers: finish the job with {pins} installed, or give a "
+            "new --out directory to start over"
+        )
+    if not allow_version_change:
+        raise InputError(
+            f"{where} holds a job computed with other versions: {details}. Pass "
+            "--allow-version-change (allow_version_change=True) to finish it with these (the "
+            "finished shards keep their numbers; each shard records the versions that computed "
+            "it), or give a new --out directory to start over"
+        )
 
-    from nerlens import __version__
 
-    return {
-        "nerlens": __version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-    }
+def _changes(before: dict[str, Any], now: dict[str, Any], keys: tuple[str, ...]) -> dict[str, str]:
+    """``{"job.method_options.n_steps": "job.method_options.n_steps: 8 -> 9"}``: each flattened
+    key of ``keys`` whose value differs, with its old and new value."""
+    old = _flatten({key: before.get(key) for key in keys})
+    new = _flatten({key: now.get(key) for key in keys})
+    changes = {}
+    for key in sorted(old.keys() | new.keys()):
+        if key not in old or key not in new or old[key] != new[key]:
+            why = f" ({WHAT_CHANGED[key]})" if key in WHAT_CHANGED else ""
+            changes[key] = f"{key}: {_shown(old, key)} -> {_shown(new, key)}{why}"
+    return changes
+
+
+def _shown(values: dict[str, Any], key: str) -> str:
+    return repr(values[key]) if key in values else "(absent)"
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"job": {"n_steps": 8}}`` -> ``{"job.n_steps": 8}``."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _series(version: str | None) -> str | None:
+    """A version's release series, ``"2.13"`` for ``"2.13.1+cpu"``; the whole string when it
+    does not parse (then any change is a new series)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return ".".join(str(n) for n in Version(version or "").release[:2])
+    except InvalidVersion:
+        return version
 
 
 def build_manifest(settings: JobSettings, spans: list[Span], model: Any) -> dict[str, Any]:
     """The manifest: settings, model and input fingerprints, versions, the shard plan's size."""
     return {
+        "schema": SCHEMA,
         "settings": json.loads(json.dumps(asdict(settings))),
         "job": {k: v for k, v in json.loads(json.dumps(asdict(settings))).items() if k != "input"},
         "model": settings.model,
@@ -115,8 +186,13 @@ def run_job(
     device: str = "auto",
     threads: int | None = None,
     progress: bool = True,
+    allow_version_change: bool = False,
 ) -> JobResult:
     """Run (or finish) the job of ``settings`` into ``out``; a finished job does nothing.
+
+    A job is finished only with its own settings, model, input and library versions;
+    ``allow_version_change`` accepts versions that differ in their patch level only (a
+    ``pip install -U`` between two runs), recorded per shard.
 
     ``device`` places the local engine's model ("auto": a GPU if torch sees one); Ray actors use
     a GPU each where the cluster has GPUs. Each shard's marker records the device that computed
@@ -144,7 +220,11 @@ def run_job(
     loaded = load_model(settings.model)
     store = Store(out)
     with store.lock():
-        store.claim(build_manifest(settings, spans, loaded[0]), IDENTITY)
+        manifest = build_manifest(settings, spans, loaded[0])
+        store.claim(
+            manifest,
+            lambda started: check_resume(store.directory, started, manifest, allow_version_change),
+        )
         store.clean()
         done = store.finished()
         pending = [span for span in spans if span.shard not in done]

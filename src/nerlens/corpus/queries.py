@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nerlens.corpus.extras import require
-from nerlens.corpus.store import TABLES, Store
+from nerlens.corpus.store import SCHEMA, TABLES, Store
 from nerlens.errors import InputError
 
 if TYPE_CHECKING:
@@ -21,18 +21,18 @@ if TYPE_CHECKING:
 
     from nerlens.explanation import Explanation
 
-# One row per (target, token) with the token's attribution; the target's own tokens are marked.
+# One row per (target, token) with the token's attribution; the target's own tokens are marked,
+# and so are the tokens it was attributed over: in a long document explained in windows, those
+# outside the target's window hold 0 without having been weighed and are not its context (a 0
+# inside the window is a genuine score).
 _SCORES = """
     SELECT t.record, t.target_index, t.label, s.i, s.score,
-           s.i >= t.position AND s.i < t.token_end AS own
+           s.i >= t.position AND s.i < t.token_end AS own,
+           s.i >= t.window_start AND s.i < t.window_end AS weighed
     FROM targets t,
          LATERAL (SELECT UNNEST(t.scores) AS score,
                          UNNEST(range(len(t.scores))) AS i) s
 """
-
-# In a long document explained in windows, a target is attributed only to its window's tokens;
-# the others hold exactly 0 and are not context of that target.
-_IN_WINDOW = "NOT (d.windows > 1 AND s.score = 0)"
 
 
 class Corpus:
@@ -46,6 +46,12 @@ class Corpus:
             raise InputError(
                 f"{str(directory)!r} has no manifest.json; give the --out directory of a "
                 "`nerlens batch` run"
+            )
+        if manifest.get("schema") != SCHEMA:
+            raise InputError(
+                f"{str(directory)!r} holds tables of another layout (schema "
+                f"{manifest.get('schema', 1)}; this nerlens reads schema {SCHEMA}); run the job "
+                "again into a new --out directory"
             )
         self.manifest: dict[str, Any] = manifest
         self.connection = duckdb.connect()
@@ -112,13 +118,26 @@ class Corpus:
             ]
         )
 
+    def versions(self) -> pd.DataFrame:
+        """The library versions that computed the finished shards: one row per set of versions
+        (more than one only where a job was finished with ``allow_version_change``), with its
+        shard count."""
+        import pandas as pd
+
+        counts: dict[tuple[tuple[str, str], ...], int] = {}
+        for marker in self.store.finished().values():
+            key = tuple(sorted(marker["versions"].items()))
+            counts[key] = counts.get(key, 0) + 1
+        return pd.DataFrame([{**dict(key), "shards": n} for key, n in counts.items()])
+
     def top_context(
         self, unit: str = "token", top: int = 10, order: str = "mean", min_count: int = 1
     ) -> pd.DataFrame:
         """Per target label, the context tokens (or words) with the highest attribution.
 
         A target's own tokens (or the words they belong to), special tokens and, in long
-        documents explained in windows, the tokens outside the target's window are excluded.
+        documents explained in windows, the tokens (words) not wholly inside the target's window
+        are excluded.
         ``unit``: "token" or "word" (a word's attribution is the sum over its tokens);
         ``order``: "mean" or "total"; items seen fewer than ``min_count`` times are left out.
         Columns: label, token or word, count, mean, total, rank.
@@ -131,24 +150,23 @@ class Corpus:
             items = f"""
                 SELECT s.label, d.tokens[s.i + 1] AS token, s.score
                 FROM ({_SCORES}) s JOIN documents d USING (record)
-                WHERE NOT s.own AND NOT d.special[s.i + 1] AND {_IN_WINDOW}
+                WHERE NOT s.own AND s.weighed AND NOT d.special[s.i + 1]
             """
         else:
             items = f"""
                 SELECT label, any_value(substr(text, first + 1, last - first)) AS word,
                        sum(score) AS score
                 FROM (
-                    SELECT s.record, s.target_index, s.label, s.score, s.own, d.text,
+                    SELECT s.record, s.target_index, s.label, s.score, s.own, s.weighed, d.text,
                            d.word_ids[s.i + 1] AS word_id,
                            min(d.offsets[s.i + 1][1]) OVER w AS first,
                            max(d.offsets[s.i + 1][2]) OVER w AS last
                     FROM ({_SCORES}) s JOIN documents d USING (record)
                     WHERE NOT d.special[s.i + 1] AND d.word_ids[s.i + 1] IS NOT NULL
-                      AND {_IN_WINDOW}
                     WINDOW w AS (PARTITION BY s.record, s.target_index, d.word_ids[s.i + 1])
                 )
                 GROUP BY record, target_index, label, word_id
-                HAVING NOT bool_or(own)
+                HAVING NOT bool_or(own) AND bool_and(weighed)
             """
         return self.sql(
             f"""

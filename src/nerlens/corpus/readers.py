@@ -6,10 +6,17 @@ shard is a fixed run of ``shard_size`` records; its :class:`Span` says where it 
 without reading the ones before it. Reading problems (malformed JSON, a missing field, bytes that
 are not UTF-8) become records with an ``error``: the job writes them to the errors table and goes
 on.
+
+Every record is decoded from its own bytes, strictly: a byte that is not UTF-8 makes its record
+an error naming the line and the byte, never a U+FFFD in the text, and the records around it are
+read as if it were not there (the structure of CSV quotes and CoNLL sentences is ASCII, so it is
+found before decoding). A UTF-8 byte-order mark at the start of the file is not part of the first
+record; a file that starts with a UTF-16 or UTF-32 mark is refused.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
@@ -33,6 +40,20 @@ FORMATS = {
     ".iob": "conll",
     ".bio": "conll",
 }
+UTF8_BOM = codecs.BOM_UTF8
+# Marks of encodings nerlens does not read (UTF-32 first: its little-endian mark starts with
+# UTF-16's).
+OTHER_BOMS = {
+    "UTF-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE),
+    "UTF-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE),
+}
+# The largest CSV field (characters): csv's default of 131,072 would end a long quoted field in
+# the middle and read the rest of it as records of their own. The C long of every platform.
+CSV_FIELD_LIMIT = 2**31 - 1
+
+
+_Line = tuple[int, int, bytes]  # line number, byte offset, the line's bytes
+_Parsed = tuple[int, int, dict[str, Any]]  # a record's first line and byte, and its fields
 
 
 @dataclass(frozen=True)
@@ -100,7 +121,10 @@ class Source:
         self.id_field = id_field
         if self.format == "parquet":
             self._check_parquet_columns()
-        elif self.format == "csv":
+            return
+        self._check_encoding_mark()
+        if self.format == "csv":
+            csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
             self._csv_header()
 
     # ------------------------------------------------------------------ plan and read
@@ -136,21 +160,26 @@ class Source:
             yield record
 
     # ------------------------------------------------------------------ line formats
-    def _lines(
-        self, start: int, end: int | None, first_line: int
-    ) -> Iterator[tuple[int, int, str]]:
-        """``(line number, byte offset, text)`` of the lines in bytes ``[start, end)``."""
+    def _check_encoding_mark(self) -> None:
+        """Refuse a text file in another Unicode encoding (its byte-order mark says so)."""
+        with self.path.open("rb") as stream:
+            head = stream.read(4)
+        for encoding, marks in OTHER_BOMS.items():
+            if head.startswith(marks):
+                raise InputError(
+                    f"{str(self.path)!r} starts with a {encoding} byte-order mark; nerlens reads "
+                    f"UTF-8: convert it first (iconv -f {encoding} -t UTF-8)"
+                )
+
+    def _lines(self, start: int, end: int | None, first_line: int) -> Iterator[_Line]:
+        """The lines in bytes ``[start, end)``, undecoded: each record decodes its own."""
         with self.path.open("rb") as stream:
             stream.seek(start)
             position, number = start, first_line
             for raw in stream:
                 if end is not None and position >= end:
                     return
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    text = _NotUtf8(str(error))
-                yield number, position, text
+                yield number, position, raw
                 position += len(raw)
                 number += 1
 
@@ -168,12 +197,12 @@ class Source:
         for index, (line, byte, fields) in enumerate(parse, start=first_index):
             yield Record(index=index, line=line, **fields), byte
 
-    def _single_line_records(
-        self, lines: Iterator[tuple[int, int, str]]
-    ) -> Iterator[tuple[int, int, dict[str, Any]]]:
-        for number, byte, text in lines:
-            if isinstance(text, _NotUtf8):
-                yield number, byte, {"doc_id": str(number), "error": text.message}
+    def _single_line_records(self, lines: Iterator[_Line]) -> Iterator[_Parsed]:
+        for number, byte, raw in lines:
+            try:
+                text = _decode(raw, number)
+            except _NotUtf8 as error:
+                yield number, byte, {"doc_id": str(number), "error": str(error)}
                 continue
             content = text.removesuffix("\n").removesuffix("\r")
             if self.format == "text":
@@ -190,20 +219,25 @@ class Source:
                 continue
             yield number, byte, self._fields(row, number)
 
-    def _csv_records(
-        self, lines: Iterator[tuple[int, int, str]]
-    ) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    def _csv_records(self, lines: Iterator[_Line]) -> Iterator[_Parsed]:
         header, _, _ = self._csv_header()
         tracked = _Tracked(lines)
         reader = csv.reader(tracked)
         while True:
             start_line, start_byte = tracked.next_line, tracked.next_byte
+            tracked.taken.clear()
             try:
                 values = next(reader)
             except StopIteration:
                 return
             except csv.Error as error:
-                yield start_line, start_byte, {"doc_id": str(start_line), "error": f"CSV: {error}"}
+                message = f"CSV: {_csv_problem(error)}"
+                yield start_line, start_byte, {"doc_id": str(start_line), "error": message}
+                continue
+            try:
+                _decode(b"".join(tracked.taken), start_line)
+            except _NotUtf8 as error:
+                yield start_line, start_byte, {"doc_id": str(start_line), "error": str(error)}
                 continue
             if len(values) != len(header):
                 message = f"CSV row has {len(values)} fields but the header has {len(header)}"
@@ -213,39 +247,66 @@ class Source:
 
     def _csv_header(self) -> tuple[list[str], int, int]:
         """The header row, and the byte offset and line number where the data starts."""
-        tracked = _Tracked(self._lines(0, None, 1))
-        header = next(csv.reader(tracked), None)
+        tracked = _Tracked(self._lines(self._after_mark(), None, 1))
+        try:
+            header = next(csv.reader(tracked), None)
+        except csv.Error as error:
+            problem = _csv_problem(error)
+            raise InputError(f"the header of the CSV file {str(self.path)!r}: {problem}") from None
         if not header:
             raise InputError(f"the CSV file {str(self.path)!r} has no header row")
+        try:
+            _decode(b"".join(tracked.taken), 1)
+        except _NotUtf8 as error:
+            raise InputError(f"the header of the CSV file {str(self.path)!r}: {error}") from None
         missing = [f for f in (self.text_field, self.id_field) if f and f not in header]
         if missing:
             raise InputError(f"CSV column(s) {missing} not found; the header has {header}")
         return header, tracked.next_byte, tracked.next_line
 
     def _data_start(self) -> tuple[int, int]:
-        """Byte offset and line number of the first record (after a CSV header)."""
+        """Byte offset and line number of the first record (after a byte-order mark and a CSV
+        header)."""
         if self.format != "csv":
-            return 0, 1
+            return self._after_mark(), 1
         _, byte, line = self._csv_header()
         return byte, line
 
-    def _conll_records(
-        self, lines: Iterator[tuple[int, int, str]]
-    ) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    def _after_mark(self) -> int:
+        """Where the content starts: after a UTF-8 byte-order mark, if the file has one."""
+        with self.path.open("rb") as stream:
+            return len(UTF8_BOM) if stream.read(len(UTF8_BOM)) == UTF8_BOM else 0
+
+    def _conll_records(self, lines: Iterator[_Line]) -> Iterator[_Parsed]:
+        """One record per sentence; a sentence with a line that is not UTF-8 is an error record.
+
+        Lines are split into columns after a lenient decoding (a bad byte is a lone surrogate,
+        never whitespace), so a bad byte cannot move a sentence boundary.
+        """
         offsets: dict[int, tuple[int, int]] = {}
+        bad: dict[int, str] = {}  # local line -> why it is not UTF-8
+        fed = 0
 
         def feed() -> Iterator[str]:
-            for local, (number, byte, text) in enumerate(lines, start=1):
-                if isinstance(text, _NotUtf8):
-                    raise InputError(f"line {number}: {text.message}")
+            nonlocal fed
+            for local, (number, byte, raw) in enumerate(lines, start=1):
                 offsets[local] = (number, byte)
-                yield text
+                fed = local
+                try:
+                    yield _decode(raw, number)
+                except _NotUtf8 as error:
+                    bad[local] = str(error)
+                    yield raw.decode("utf-8", "surrogateescape")
 
         try:
             for document in read_conll(feed()):
                 number, byte = offsets[document.line]
                 for key in [k for k in offsets if k <= document.line]:
                     del offsets[key]
+                problems = [bad.pop(k) for k in sorted(bad) if k <= fed]
+                if problems:  # the lines read so far end with this sentence (and a separator)
+                    yield number, byte, {"doc_id": str(number), "error": problems[0]}
+                    continue
                 gold = replace(document, line=number)
                 yield number, byte, {"doc_id": str(number), "text": document.text, "gold": gold}
         except InputError as error:
@@ -256,6 +317,10 @@ class Source:
         if self.text_field not in row:
             message = f"no field {self.text_field!r} (fields: {sorted(row)}); see --text-field"
             return {"doc_id": str(line), "error": message}
+        for name in (self.text_field, self.id_field):
+            problem = name and _unicode_problem(name, row.get(name))
+            if problem:
+                return {"doc_id": str(line), "error": problem}
         if self.id_field is None:
             return {"doc_id": str(line), "text": row[self.text_field]}
         doc_id = row.get(self.id_field)
@@ -284,34 +349,105 @@ class Source:
             group_rows = parquet.metadata.row_group(group).num_rows
             if first_row + group_rows > start and first_row < end:
                 for batch in parquet.iter_batches(1024, row_groups=[group], columns=columns):
-                    rows = batch.to_pylist()
-                    for offset, row in enumerate(rows):
+                    values = {name: _cells(batch.column(name)) for name in columns}
+                    for offset in range(batch.num_rows):
                         index = first_row + offset
                         if start <= index < end:
-                            yield Record(
-                                index=index, line=index + 1, **self._fields(row, index + 1)
-                            )
-                    first_row += len(rows)
+                            yield self._parquet_record(index, values, offset)
+                    first_row += batch.num_rows
             else:
                 first_row += group_rows
 
+    def _parquet_record(self, index: int, values: dict[str, list[Any]], offset: int) -> Record:
+        """Row ``index`` (at ``offset`` in its batch's ``values``), its text decoded on its own."""
+        try:
+            row = {
+                name: _decoded(cells[offset], f"row {index + 1}, column {name!r}")
+                for name, cells in values.items()
+            }
+        except _NotUtf8 as error:
+            return Record(index=index, line=index + 1, doc_id=str(index + 1), error=str(error))
+        return Record(index=index, line=index + 1, **self._fields(row, index + 1))
 
-class _NotUtf8(str):
-    """A line whose bytes are not UTF-8: carries the decoding error instead of text."""
 
-    message: str
+def _cells(column: Any) -> list[Any]:
+    """A Parquet column's values; text columns as bytes, so that a value that is not UTF-8
+    spoils its own row only (pyarrow would refuse the whole batch)."""
+    import pyarrow as pa
 
-    def __new__(cls, error: str) -> _NotUtf8:
-        value = super().__new__(cls, "\ufffd\n")
-        value.message = f"not UTF-8: {error}"
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        column = column.cast(pa.large_binary())
+    return column.to_pylist()
+
+
+class _NotUtf8(ValueError):
+    """A record's bytes are not UTF-8; the message names the line (or cell) and the bytes."""
+
+
+def _decode(raw: bytes, first_line: int) -> str:
+    """``raw`` (a record's bytes, from line ``first_line``) as text, strictly; else _NotUtf8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = first_line + raw.count(b"\n", 0, error.start)
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise _NotUtf8(
+            f"not UTF-8: line {line}, byte {column} of the line ({_bad_bytes(error)}); "
+            "save the file as UTF-8"
+        ) from None
+
+
+def _decoded(value: Any, where: str) -> Any:
+    """A Parquet cell: bytes decoded strictly as UTF-8 (else _NotUtf8 naming ``where``)."""
+    if not isinstance(value, bytes):
         return value
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as error:
+        message = f"not UTF-8: {where}, byte {error.start + 1} ({_bad_bytes(error)})"
+        raise _NotUtf8(message) from None
+
+
+def _bad_bytes(error: UnicodeDecodeError) -> str:
+    """``0xe9: invalid continuation byte``: the bytes that failed and why."""
+    bad = " ".join(f"0x{b:02x}" for b in error.object[error.start : error.end])
+    return f"{bad}: {error.reason}"
+
+
+def _csv_problem(error: csv.Error) -> str:
+    """A CSV parsing error in words that fit a file (csv's own speaks of opening it)."""
+    if "new-line character seen in unquoted field" in str(error):
+        return (
+            "a carriage return (\\r) inside an unquoted field; quote the field, or end lines "
+            "with \\n or \\r\\n"
+        )
+    return str(error)
+
+
+def _unicode_problem(field: str, value: Any) -> str | None:
+    """Why a str ``value`` is not Unicode text (a lone surrogate, from a JSON ``\\ud800``
+    escape), else None: such a value can be neither explained nor stored as UTF-8."""
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        character = value[error.start]
+        return (
+            f"field {field!r} holds a lone surrogate \\u{ord(character):04x} at character "
+            f"{error.start}, which is not Unicode text"
+        )
+    return None
 
 
 class _Tracked:
-    """Lines for ``csv.reader`` that remember where the next unread line starts."""
+    """Lines for ``csv.reader``: decoded leniently (a byte that is not UTF-8 stays a lone
+    surrogate, so quotes and newlines are found as they are); remembers where the next unread
+    line starts and the raw bytes ``taken`` since the caller last cleared them."""
 
-    def __init__(self, lines: Iterator[tuple[int, int, str]]) -> None:
+    def __init__(self, lines: Iterator[_Line]) -> None:
         self.lines = lines
+        self.taken: list[bytes] = []
         self.next_line, self.next_byte = -1, -1
         self.peeked = next(lines, None)
         if self.peeked is not None:
@@ -323,10 +459,11 @@ class _Tracked:
     def __next__(self) -> str:
         if self.peeked is None:
             raise StopIteration
-        number, byte, text = self.peeked
+        number, byte, raw = self.peeked
         self.peeked = next(self.lines, None)
         if self.peeked is not None:
             self.next_line, self.next_byte = self.peeked[0], self.peeked[1]
         else:
-            self.next_line, self.next_byte = number + 1, byte + len(text.encode())
-        return text
+            self.next_line, self.next_byte = number + 1, byte + len(raw)
+        self.taken.append(raw)
+        return raw.decode("utf-8", "surrogateescape")

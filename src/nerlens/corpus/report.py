@@ -60,7 +60,7 @@ def _overview(corpus: Corpus) -> str:
         "throughput": _rate(overview["docs_per_second"], overview["compute_seconds"]),
         "model": f"{manifest['model']} (weights sha256 {manifest['model_hash'][:12]}…)",
         "input": f"{manifest['input']} (sha256 {manifest['input_hash'][:12]}…)",
-        "versions": ", ".join(f"{k} {v}" for k, v in manifest["versions"].items()),
+        "versions": _versions(corpus),
     }
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
@@ -72,6 +72,19 @@ def _overview(corpus: Corpus) -> str:
     return (
         f"<h2>Overview</h2><table>{rows}</table>"
         f"<details><summary>settings</summary><p class='settings'>{settings}</p></details>{listed}"
+    )
+
+
+def _versions(corpus: Corpus) -> str:
+    """The versions that computed the shards (with shard counts where they differ)."""
+    sets = corpus.versions()
+    if len(sets) <= 1:
+        return ", ".join(f"{k} {v}" for k, v in corpus.manifest["versions"].items())
+    rows = sets.to_dict("records")
+    return "; ".join(
+        ", ".join(f"{k} {v}" for k, v in row.items() if k != "shards")
+        + f" ({row['shards']} shards)"
+        for row in rows
     )
 
 
@@ -104,10 +117,17 @@ def _context(corpus: Corpus, top: int, min_count: int) -> str:
 
 
 def _gold(corpus: Corpus, examples: int, report: Path) -> str:
-    """Scores, then each false positive/negative: inline table, linked interactive view."""
+    """Scores, then each false positive/negative: inline table, linked interactive view.
+
+    The views are written anew by every report (a view left by an earlier report may show
+    another job's, or an earlier run's, numbers) and the earlier ones are deleted.
+    """
     from nerlens.render import render_html
 
     views = report.with_name(f"{report.stem}_documents")
+    for stale in views.glob("record-*.html"):
+        stale.unlink()
+    written: set[int] = set()
     scores = corpus.gold_scores()
     errors = corpus.gold_errors()
     parts = [f"<h2>Against the gold labels (seqeval, entity level)</h2>{_table(scores)}"]
@@ -123,9 +143,10 @@ def _gold(corpus: Corpus, examples: int, report: Path) -> str:
             )
             table = render_html(explanation).data if len(explanation) else "(no targets here)"
             view = views / f"record-{row.record}.html"
-            if not view.exists():
+            if row.record not in written:
                 views.mkdir(exist_ok=True)
                 corpus.explanation(row.record).save_html(view)
+                written.add(row.record)
             link = f"<a href='{html.escape(f'{views.name}/{view.name}')}'>interactive view</a>"
             parts.append(
                 f"<details><summary>document {html.escape(str(row.doc_id))}: {marked} "

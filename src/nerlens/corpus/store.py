@@ -8,10 +8,11 @@ Layout::
     DIR/errors/shard-NNNNN.parquet
     DIR/done/shard-NNNNN.json    written last: the shard is finished (row counts, timings)
 
-Every file is written to a temporary name and renamed into place (``os.replace`` is atomic), and
-the ``done`` marker is renamed last, so a crash at any moment leaves each shard either finished or
-not. The set of markers on disk is the whole state of a job: a re-run deletes what unfinished
-shards left behind and redoes exactly those shards.
+Every file is written to a temporary name, flushed to the disk (``fsync``) and renamed into
+place (``os.replace`` is atomic); the directories are flushed before the ``done`` marker is
+written, and the marker is renamed last. So a crash at any moment, a power cut included, leaves
+each shard either finished or not. The set of markers on disk is the whole state of a job: a
+re-run deletes what unfinished shards left behind and redoes exactly those shards.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from nerlens.corpus import require
 from nerlens.errors import CONVERGENCE_DELTA, InputError
 
 TABLES = ("documents", "targets", "errors")
+# The tables' layout, in every manifest (2: targets have their window span).
+SCHEMA = 2
 DONE = "done"
 LOCK = ".lock"
 
@@ -79,6 +85,8 @@ def schemas() -> dict[str, Any]:
                 ("target_labels", pa.list_(pa.string())),
                 ("position", pa.int32()),
                 ("token_end", pa.int32()),
+                ("window_start", pa.int32()),
+                ("window_end", pa.int32()),
                 ("start", pa.int32()),
                 ("end", pa.int32()),
                 ("probability", pa.float64()),
@@ -117,11 +125,9 @@ class Store:
             return None
         return json.loads(self.manifest_path.read_text(encoding="utf-8"))
 
-    def claim(self, manifest: dict[str, Any], identity: tuple[str, ...]) -> None:
-        """Start or continue the job of ``manifest``; a DIR holding another job is refused.
-
-        ``identity`` names the manifest keys that must match: settings, fingerprints, versions.
-        """
+    def claim(self, manifest: dict[str, Any], check: Callable[[dict[str, Any]], None]) -> None:
+        """Start the job of ``manifest``, or continue the one the directory holds if ``check``
+        (given that job's manifest) accepts it; a non-empty directory without a job is refused."""
         existing = self.read_manifest()
         if existing is None:
             if any(not _ours(path) for path in self.directory.iterdir()):
@@ -130,38 +136,35 @@ class Store:
                     "give a new or empty directory for --out"
                 )
             _write_atomic(self.manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
-            existing = manifest
-        before = _flatten({key: existing.get(key) for key in identity})
-        now = _flatten({key: manifest.get(key) for key in identity})
-        changed = sorted(
-            key for key in before.keys() | now.keys() if before.get(key) != now.get(key)
-        )
-        if changed:
-            details = "; ".join(
-                f"{key} was {before.get(key)!r}, now {now.get(key)!r}" for key in changed
-            )
-            raise InputError(
-                f"{str(self.directory)!r} holds a job with other settings ({details}); "
-                "re-run with the same settings to finish it, or give a new --out directory"
-            )
+        else:
+            check(existing)
         for name in (*TABLES, DONE):
             (self.directory / name).mkdir(exist_ok=True)
+        _sync_directory(self.directory)
 
-    def lock(self) -> Any:
-        """Hold an exclusive lock on the directory (a second job on it is refused, not mixed in)."""
-        import fcntl
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on the directory (a second job on it is refused, not mixed in).
+
+        An operating-system lock (``filelock``: POSIX and Windows alike), released by the system
+        when the process dies, so a killed job never leaves the directory locked.
+        """
+        require("filelock", "corpus")
+        from filelock import FileLock, Timeout
 
         self.directory.mkdir(parents=True, exist_ok=True)
-        handle = (self.directory / LOCK).open("a")  # "a": the file is never rewritten
+        lock = FileLock(self.directory / LOCK, timeout=0)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
+            lock.acquire()
+        except Timeout:
             raise InputError(
                 f"another nerlens batch is running on {str(self.directory)!r}; wait for it to "
                 "finish (or stop it) and run this command again"
             ) from None
-        return handle
+        try:
+            yield
+        finally:
+            lock.release()
 
     def finished(self) -> dict[int, dict[str, Any]]:
         """The finished shards and their markers, read back from disk."""
@@ -183,8 +186,11 @@ class Store:
         """The files of ``table`` that belong to finished shards."""
         return [self.directory / table / f"shard-{k:05d}.parquet" for k in sorted(self.finished())]
 
-    def write_shard(self, shard: int, rows: Any, started: float, device: str) -> dict[str, Any]:
-        """Write one shard's three tables, then its marker (each atomically); return the marker."""
+    def write_shard(
+        self, shard: int, rows: Any, started: float, device: str, versions: dict[str, str]
+    ) -> dict[str, Any]:
+        """Write one shard's three tables, then its marker (each atomically and durably); return
+        the marker. It records the device and library ``versions`` that computed the shard."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -192,9 +198,9 @@ class Store:
         for name in TABLES:
             table = pa.Table.from_pylist(getattr(rows, name), schema=tables[name])
             path = self.directory / name / f"shard-{shard:05d}.parquet"
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            pq.write_table(table, temporary)
-            os.replace(temporary, path)
+            _write_atomic(path, lambda stream, table=table: pq.write_table(table, stream))
+        for name in TABLES:  # the renames reach the disk before the marker says they happened
+            _sync_directory(self.directory / name)
         marker = {
             "documents": len(rows.documents),
             "targets": len(rows.targets),
@@ -203,9 +209,11 @@ class Store:
             "started": started,
             "finished": time.time(),
             "device": device,
+            "versions": versions,
         }
         path = self.directory / DONE / f"shard-{shard:05d}.json"
         _write_atomic(path, json.dumps(marker, sort_keys=True))
+        _sync_directory(path.parent)
         return marker
 
 
@@ -214,18 +222,27 @@ def _ours(path: Path) -> bool:
     return path.name == LOCK or (path.name.startswith(".") and path.name.endswith(".tmp"))
 
 
-def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"settings": {"n_steps": 8}}`` → ``{"settings.n_steps": 8}``."""
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, content: str | Callable[[Any], None]) -> None:
+    """Write ``content`` (text, or a function that writes to a binary stream) to a temporary
+    file, flush it to the disk, then rename it to ``path``: readers see all of it or nothing."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
+    with temporary.open("wb") as stream:
+        if isinstance(content, str):
+            stream.write(content.encode("utf-8"))
+        else:
+            content(stream)
+        stream.flush()
+        os.fsync(stream.fileno())
     os.replace(temporary, path)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Flush ``directory``'s entries (the files renamed into it) to the disk. POSIX only:
+    Windows cannot open a directory, and its file system journals renames itself."""
+    if os.name == "nt":
+        return
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)

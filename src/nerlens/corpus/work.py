@@ -1,8 +1,10 @@
 """The per-document work, a pure function of (explainer, record): both engines call it.
 
-A record becomes either one ``documents`` row and its ``targets`` rows, or one ``errors`` row.
-Nothing here depends on which process, engine or shard runs it, so the local and Ray engines
-write the same rows.
+A record becomes either one ``documents`` row and its ``targets`` rows, or one ``errors`` row:
+whatever one record raises (a bad input, a RuntimeError, a numpy error, a tokenizer's panic)
+is that record's error row, and the others are explained as if it were not there. Only an
+interrupt (Ctrl-C, ``SystemExit``) stops the work. Nothing here depends on which process, engine
+or shard runs it, so the local and Ray engines write the same rows.
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
 from nerlens.gold import GoldDocument, GoldSpan, gold_entities
 from nerlens.targets import EntityTarget
+from nerlens.windows import assign_homes, plan_windows
 
 TARGET_CHOICES = ("tokens", "entities", "gold")
+# What stops a job instead of failing one record. Everything else a record raises is caught as
+# a BaseException: a Rust tokenizer's panic (pyo3's PanicException) is not an Exception.
+STOPS = (KeyboardInterrupt, SystemExit)
 
 
 @dataclass(frozen=True)
@@ -68,17 +74,20 @@ def explain_records(
 ) -> list[Explained]:
     """Each record's ``(document row, target rows, None)`` or ``(None, [], error row)``, in order.
 
-    The good records are explained in one call, so that texts of one length share passes. An
-    input error in that call (it checks every text before any model work) sends each record
-    through a call of its own, where only the bad one becomes an error row.
+    The good records are explained in one call, so that texts of one length share passes. If
+    that call raises (an input error: it checks every text before any model work; or anything
+    else), each record goes through a call of its own, where only the failing one becomes an
+    error row.
     """
     explained: dict[int, Explained] = {}
     ready: list[tuple[int, Any]] = []  # (index in records, its targets)
     for k, record in enumerate(records):
         try:
             ready.append((k, _selection(explainer, record, settings)))
-        except InputError as error:
-            explained[k] = None, [], _error(record, str(error))
+        except STOPS:
+            raise
+        except BaseException as error:
+            explained[k] = None, [], _error(record, _failure(error))
     if ready:
         selections = [selection for _, selection in ready]
         try:
@@ -88,24 +97,41 @@ def explain_records(
                 settings.targets if settings.targets != "gold" else selections,
                 settings,
             )
-        except InputError:
+        except STOPS:
+            raise
+        except BaseException:  # found again, record by record, below
             explanations = [None] * len(ready)
         for (k, selection), explanation in zip(ready, explanations):
             record = records[k]
-            if explanation is None:
-                try:
+            try:
+                if explanation is None:
                     explanation = _explain(explainer, record.text, selection, settings)
-                except InputError as error:
-                    explained[k] = None, [], _error(record, str(error))
-                    continue
-            gold = record.gold
-            spans = gold.spans if gold is not None else None
-            explained[k] = (
-                document_row(record, explanation, gold),
-                target_rows(record, explanation, spans),
-                None,
-            )
+                explained[k] = _rows(explainer, record, explanation)
+            except STOPS:
+                raise
+            except BaseException as error:
+                explained[k] = None, [], _error(record, _failure(error))
     return [explained[k] for k in range(len(records))]
+
+
+def _failure(error: BaseException) -> str:
+    """An error row's message: an InputError's own (it names the bad value and the fix), any
+    other exception's type and message."""
+    if isinstance(error, InputError):
+        return str(error)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _rows(explainer: Explainer, record: Record, explanation: Explanation) -> Explained:
+    """The document row and target rows of an explained record."""
+    gold = record.gold
+    spans = gold.spans if gold is not None else None
+    windows = window_spans(explainer, explanation)
+    return (
+        document_row(record, explanation, gold),
+        target_rows(record, explanation, spans, windows),
+        None,
+    )
 
 
 def _selection(explainer: Explainer, record: Record, settings: JobSettings) -> Any:
@@ -162,9 +188,14 @@ def document_row(
 
 
 def target_rows(
-    record: Record, explanation: Explanation, gold: tuple[GoldSpan, ...] | None
+    record: Record,
+    explanation: Explanation,
+    gold: tuple[GoldSpan, ...] | None,
+    windows: Sequence[tuple[int, int]],
 ) -> list[dict[str, Any]]:
-    """One ``targets`` row per explained target, with the gold entity it falls in where known."""
+    """One ``targets`` row per explained target, with the tokens ``[window_start, window_end)``
+    it was attributed over (``windows``, per target) and the gold entity it falls in where
+    known."""
     rows = []
     for index, target in enumerate(explanation.targets):
         start, end = _char_span(explanation, target.positions)
@@ -184,6 +215,8 @@ def target_rows(
                 "target_labels": list(getattr(target, "labels", ())) or None,
                 "position": target.positions[0],
                 "token_end": target.positions[-1] + 1,
+                "window_start": windows[index][0],
+                "window_end": windows[index][1],
                 "start": start,
                 "end": end,
                 "probability": explanation.target_probability(target),
@@ -197,6 +230,29 @@ def target_rows(
             }
         )
     return rows
+
+
+def window_spans(explainer: Explainer, explanation: Explanation) -> list[tuple[int, int]]:
+    """Per target, the document tokens ``[start, end)`` of the model window it was explained in:
+    every token unless the text was explained in windows (``long_text="window"``), where the text
+    tokens outside a target's window score exactly 0 without having been weighed (the template
+    tokens, such as [CLS], are in every window).
+
+    The window is found by the explainer's own rule (:func:`nerlens.windows.assign_homes`).
+    """
+    num_windows = int(explanation.settings.get("windows", 1))
+    if num_windows == 1:
+        return [(0, len(explanation.tokens))] * len(explanation.targets)
+    max_length = int(explanation.settings["max_length"])
+    document = explainer.kind.encode(explanation.text)
+    windows = plan_windows(document, max_length, int(explanation.settings["stride"]))
+    homes = assign_homes(document, explanation.targets, windows, max_length)
+    first, last = document.content
+    spans = []
+    for home in homes:
+        text = [p for p in windows[home].document_positions if first <= p < last]
+        spans.append((text[0], text[-1] + 1))
+    return spans
 
 
 def word_tags(explanation: Explanation, gold: GoldDocument) -> list[str]:
@@ -226,5 +282,6 @@ def _error(record: Record, message: str) -> dict[str, Any]:
         "record": record.index,
         "line": record.line,
         "doc_id": record.doc_id,
-        "message": message,
+        # an exception's message may quote the record's own text: keep it storable as UTF-8
+        "message": message.encode("utf-8", "backslashreplace").decode("utf-8"),
     }

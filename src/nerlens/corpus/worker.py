@@ -6,6 +6,7 @@ Both engines run :class:`ShardWorker`, the local one in the driver, Ray in each 
 from __future__ import annotations
 
 import ctypes
+import platform
 import time
 import warnings
 from collections.abc import Callable
@@ -64,7 +65,7 @@ class ShardWorker:
                 rows.add(explained)
         advance(len(records))
         device = str(next(self.explainer.model.parameters()).device)
-        marker = self.store.write_shard(span.shard, rows, started, device)
+        marker = self.store.write_shard(span.shard, rows, started, device, versions())
         release_free_memory()
         return marker
 
@@ -91,3 +92,18 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 def source_of(settings: JobSettings) -> Source:
     return Source(settings.input, settings.format, settings.text_field, settings.id_field)
+
+
+def versions() -> dict[str, str]:
+    """The library versions that compute a shard (recorded in its marker and the manifest)."""
+    import torch
+    import transformers
+
+    from nerlens import __version__
+
+    return {
+        "nerlens": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }

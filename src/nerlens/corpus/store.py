@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from nerlens.corpus import require
+from nerlens.corpus.extras import require
 from nerlens.errors import CONVERGENCE_DELTA, InputError
 
 TABLES = ("documents", "targets", "errors")

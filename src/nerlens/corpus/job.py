@@ -72,6 +72,8 @@ class ShardWorker:
             tokenizer,
             settings.method,
             long_text=settings.long_text,
+            stride=settings.stride,
+            context=settings.context,
             aggregation_strategy=settings.aggregation_strategy,
             device=device,
             threads=threads,
@@ -261,7 +263,9 @@ def _progress(show: bool, total: int) -> Any:
 
     if not show:
         return nullcontext(lambda n: None)
-    return _DocumentsBar(total)
+    from rich.console import Console
+
+    return _DocumentsBar(total, Console(stderr=True))
 
 
 class _DocumentsBar:

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from nerlens.errors import InputError, is_int_at_least
 from nerlens.methods._common import TargetScores, label_probabilities, steps_per_chunk
 from nerlens.methods.base import Budget, ModelInput
 from nerlens.targets import Term
@@ -80,11 +79,3 @@ def perturbed_ids(
         keep_t, ids[positions], torch.full_like(ids[positions], baseline_token_id)
     )
     return batch
-
-
-def check_sampling(n_samples: object, minimum: int, seed: object) -> None:
-    """Validate a sampling method's ``n_samples`` (an int >= ``minimum``) and ``seed``."""
-    if not is_int_at_least(n_samples, minimum):
-        raise InputError(f"n_samples must be an int >= {minimum}, got {n_samples!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise InputError(f"seed must be an int or None, got {seed!r}")

@@ -20,14 +20,18 @@ class OptionError(InputError):
     point spells it (``--n-steps`` on the command line), so no entry point re-checks values."""
 
     def __init__(self, template: str, option: str, names: Sequence[str] = ()) -> None:
-        self.template = template  # option names as {name}; braces of values doubled
+        # option names as {name}, " or None" (where None is allowed) as {or_none}; braces of
+        # values doubled
+        self.template = template
         self.option = option
         self.names = (option, *names)
         super().__init__(self.worded(str))
 
-    def worded(self, spell: Callable[[str], str]) -> str:
-        """The message with each option name as ``spell`` writes it."""
-        return self.template.format_map({name: spell(name) for name in self.names})
+    def worded(self, spell: Callable[[str], str], unset: str | None = "None") -> str:
+        """The message with each option name as ``spell`` writes it, and the value that leaves
+        an option unset as ``unset`` (None: an entry point where leaving it out unsets it)."""
+        none = "" if unset is None else f" or {unset}"
+        return self.template.format_map({"or_none": none} | {n: spell(n) for n in self.names})
 
 
 def shown(value: object) -> str:

@@ -65,11 +65,10 @@ def count(
     """An int option of at least ``minimum`` (a bool is not an int here), or one of ``words``,
     or None where ``optional``."""
     kind = {0: "a non-negative int", 1: "a positive int"}.get(minimum, f"an int >= {minimum}")
-    extra = [repr(w) for w in words] + (["None"] if optional else [])
     return Option(
         name,
         default,
-        " or ".join([kind, *extra]),
+        " or ".join([kind, *(repr(w) for w in words)]) + ("{or_none}" if optional else ""),
         lambda v: is_int_at_least(v, minimum) or v in words or (optional and v is None),
         help,
         stage,
@@ -105,7 +104,7 @@ def choice(
     optional: bool = False,
 ) -> Option:
     """One of ``choices`` (or None where ``optional``)."""
-    allowed = f"one of {list(choices)}" + (" or None" if optional else "")
+    allowed = f"one of {shown(list(choices))}" + ("{or_none}" if optional else "")
     return Option(
         name,
         default,
@@ -122,7 +121,7 @@ def seed(name: str = "seed") -> Option:
     return Option(
         name,
         0,
-        "an int or None",
+        "an int{or_none}",
         lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
         "Seed of the random samples (None: different each call).",
         "method",
@@ -133,7 +132,7 @@ def flag(name: str, default: Any, help: str, stage: Stage, optional: bool = Fals
     return Option(
         name,
         default,
-        "True or False" + (" or None" if optional else ""),
+        "True or False" + ("{or_none}" if optional else ""),
         lambda v: isinstance(v, bool) or (optional and v is None),
         help,
         stage,

@@ -169,7 +169,7 @@ def fail_with(error: InputError) -> NoReturn:
     """:func:`fail` with a library error, its options named as the command line names them."""
     from nerlens.errors import OptionError
 
-    fail(error.worded(spell) if isinstance(error, OptionError) else str(error))
+    fail(error.worded(spell, unset=None) if isinstance(error, OptionError) else str(error))
 
 
 def parse_value(text: str) -> Any:

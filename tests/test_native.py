@@ -255,3 +255,18 @@ def test_progress_bar_shows_on_request_and_can_be_turned_off(tokenizer, tiny_mod
         advance(1)
         advance(1)
     assert "explaining" in console.export_text()
+
+
+def test_the_explainers_keywords_are_the_declared_options_with_their_defaults():
+    """One declaration per option: the constructor's defaults are the declared ones."""
+    import inspect
+
+    from nerlens.options import EXPLAINER_OPTIONS, MODEL_KEYWORDS
+
+    parameters = inspect.signature(Explainer.__init__).parameters
+    keywords = {
+        name: p.default
+        for name, p in parameters.items()
+        if p.kind is p.KEYWORD_ONLY and name not in ("method_options", *MODEL_KEYWORDS)
+    }
+    assert keywords == {option.name: option.default for option in EXPLAINER_OPTIONS}

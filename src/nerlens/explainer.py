@@ -1,7 +1,7 @@
 """The native API: text(s) → encoding → targets → attributions → Explanation(s).
 
-Options are checked once, in the constructor or at the top of ``__call__``, and routed to the stage
-that uses them; every later stage can trust its inputs.
+Options are checked once (by :mod:`nerlens.options`), in the constructor or at the top of
+``__call__``, and routed to the stage that uses them; every later stage can trust its inputs.
 """
 
 from __future__ import annotations

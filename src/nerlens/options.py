@@ -34,7 +34,7 @@ class Option:
 
     name: str
     default: Any
-    allowed: str
+    allowed: str  # an OptionError template fragment: " or None" is written {or_none}
     accepts: Callable[[Any], bool]
     help: str
     stage: Stage
@@ -186,8 +186,8 @@ EXPLAINER_OPTIONS: tuple[Option, ...] = (
     INTERNAL_BATCH_SIZE, MAX_MEMORY_MB, DEVICE, PRECISION, PROGRESS, THREADS,
     AGGREGATION_STRATEGY, LONG_TEXT, STRIDE, CONTEXT,
 )  # fmt: skip
-# Explainer keywords that are not declared here: the model kind checks them against the model
-MODEL_KEYWORDS = ("method", "method_options", "embedding", "baseline_token_id")
+# Explainer keywords checked by the model kind against the model, not declared here
+MODEL_KEYWORDS = ("embedding", "baseline_token_id")
 
 
 def check_explainer_options(**values: Any) -> dict[str, Any]:
@@ -258,7 +258,7 @@ def check_method_keywords(
         accepted = list(accepted)
         unknown = sorted(set(keywords) - set(accepted))
         if unknown:
-            own = [o.name for o in EXPLAINER_OPTIONS] + ["embedding", "baseline_token_id"]
+            own = ["method_options", *(o.name for o in EXPLAINER_OPTIONS), *MODEL_KEYWORDS]
             raise OptionError(
                 f"method {method!r} takes no option(s) {shown(unknown)} and they are not "
                 f"Explainer keywords; {_its_options(accepted)}, the Explainer's are {shown(own)}",

@@ -51,13 +51,15 @@ def main() -> None:
     model = BertForTokenClassification(config).eval()
     report: dict = {"card": torch.cuda.get_device_name(), "torch": torch.__version__}
 
-    cpu = Explainer(model, tokenizer)(TEXTS["seed"], include_special_tokens=True)
-    gpu = Explainer(model, tokenizer, device="cuda")(TEXTS["seed"], include_special_tokens=True)
+    cpu = Explainer(model, tokenizer, n_steps=50)(TEXTS["seed"], include_special_tokens=True)
+    gpu = Explainer(model, tokenizer, device="cuda", n_steps=50)(
+        TEXTS["seed"], include_special_tokens=True
+    )
     report["cpu_vs_cuda_float32_max_abs_diff"] = float(np.abs(cpu.scores - gpu.scores).max())
     for precision in ("bfloat16", "float16"):
         half_model = BertForTokenClassification(config).eval()
         half_model.load_state_dict(model.state_dict())
-        half = Explainer(half_model, tokenizer, device="cuda", precision=precision)(
+        half = Explainer(half_model, tokenizer, device="cuda", precision=precision, n_steps=50)(
             TEXTS["seed"], include_special_tokens=True
         )
         report[f"{precision}_vs_float32_max_abs_diff"] = float(
@@ -68,7 +70,7 @@ def main() -> None:
     rows = []
     for name in ("seed", "news64", "news256"):
         text = TEXTS[name]
-        explainer = Explainer(model, tokenizer, device="cuda", progress=False)
+        explainer = Explainer(model, tokenizer, device="cuda", n_steps=50, progress=False)
         explainer(text)  # warm-up
         shared, shared_s = timed(explainer, text, include_special_tokens=True)
         targets = list(shared.targets)

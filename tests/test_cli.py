@@ -111,22 +111,29 @@ def test_a_file_that_is_not_utf8(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["   "], "text must contain at least one non-whitespace character"),
+        (["   "], "the text argument is empty"),
         (["Hi", "--ignore-label", "PERSON"], "--ignore-label 'PERSON' is not one of"),
         (["Hi", "--ignore-index", "9"], "--ignore-index 9 is out of range: the text has 3 tokens"),
         (["Hi", "--targets", "words"], "--targets must be one of tokens, entities, gold;"),
         (["Hi", "--method", "shap"], "--method 'shap' is not a registered method; available:"),
         (["word " * 600], "text is 602 tokens long"),
         (["Hi", "--top", "0"], "--top must be positive, got 0"),
-        (["Hi", "--n-steps", "8", "--tolerance", "1e-3"], "--tolerance applies only with"),
-        (["Hi", "--tolerance", "0"], "--tolerance must be positive"),
-        (["Hi", "--stride", "16"], "--stride applies only with --long-text window"),
+        (["Hi", "--n-steps", "8", "--tolerance", "0.5"],
+         "--tolerance=0.5 applies only with --n-steps='auto', got 8"),
+        (["Hi", "--tolerance", "0"], "--tolerance must be a number > 0, got 0.0"),
+        (["Hi", "--n-steps", "0"], "--n-steps must be a positive int or 'auto', got 0"),
+        (["Hi", "--n-steps", "x"], "--n-steps must be a positive int or 'auto', got 'x'"),
+        (["Hi", "--stride", "16"], "--stride=16 only applies with --long-text='window'"),
         (["Hi", "--long-text", "window", "--stride", "510"], "--stride must be smaller than 510"),
-        (["Hi", "--long-text", "split"], "--long-text must be one of error, window"),
-        (["Hi", "--device", "tpu"], "--device must be one of cpu, cuda, auto"),
-        (["Hi", "--threads", "0"], "--threads must be positive"),
-        (["Hi", "--context", "64"], "--context applies only with --long-text window"),
-        (["Hi", "--long-text", "window", "--context", "8"], "--context must be at least 16"),
+        (["Hi", "--long-text", "split"], "--long-text must be one of ['error', 'window'], got"),
+        (["Hi", "--device", "tpu"], "--device must be one of ['cpu', 'cuda', 'auto'], got 'tpu'"),
+        (["Hi", "--threads", "0"], "--threads must be a positive int, got 0"),
+        (["Hi", "--context", "64"], "--context=64 only applies with --long-text='window'"),
+        (["Hi", "--long-text", "window", "--context", "8"], "--context must be an int >= 16, got"),
+        (["Hi", "--method", "occlusion", "--n-steps", "4"],
+         "--n-steps does not apply to --method occlusion; it takes no options"),
+        (["Hi", "--method", "lime", "--method-option", "kernel_width=0"],
+         "--method-option kernel_width must be a number > 0, got 0"),
         (["Hi", "--position", "7"], "--position 7 is out of range: the text has 3 tokens (0..2)"),
         (["Hi", "--position", "1", "--targets", "entities"], "--targets chooses every token"),
         (["Hi", "--position", "1", "--ignore-label", "O"], "--ignore-label and --ignore-index"),
@@ -198,10 +205,37 @@ def test_unreachable_hub_fails_fast_without_offline_mode(tmp_path):
     assert "Retrying" not in done.stderr
 
 
-def test_bad_n_steps_is_a_usage_error(model_dir):
-    result = runner.invoke(app, ["explain", "Hi", "--model", model_dir, "--n-steps", "x"])
-    assert result.exit_code == 2
-    assert "must be a positive integer or 'auto'" in result.output + result.stderr
+@pytest.mark.parametrize("command", ["explain", "tag"])
+@pytest.mark.parametrize("how", ["stdin", "file"])
+def test_undecodable_input_is_one_line_naming_the_byte(command, how, tmp_path):
+    """Every input path decodes strictly: a Latin-1 byte is named with its offset (exit 2)."""
+    data = b"Caf\xe9 in M\xfcnchen\n"
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(data)
+    args = ["-"] if how == "stdin" else ["--file", str(path)]
+    line = one_line_error([command, *args, "--model", str(tmp_path / "x")], input=data)
+    assert "is not UTF-8 text: byte 0xe9 at offset 3" in line
+
+
+def test_a_lone_surrogate_in_the_argument_is_one_line(tmp_path):
+    """What Python makes of an argument its locale cannot decode (surrogateescape)."""
+    line = one_line_error(["explain", "Caf\udce9", "--model", str(tmp_path / "x")])
+    assert "lone surrogate U+DCE9 (byte 0xe9" in line and "character 3" in line
+
+
+def test_every_argument_is_checked_before_the_model_loads(tmp_path):
+    """A model that does not exist would fail to load: these errors must come first."""
+    missing = str(tmp_path / "no-model")
+    for args, message in [
+        (["explain", "  "], "the text argument is empty"),
+        (["tag", "-"], "standard input is empty"),
+        (["explain", "Hi", "--n-steps", "0"], "--n-steps must be"),
+        (["explain", "Hi", "--method", "lime", "--method-option", "alpha=-1"], "alpha must be"),
+        (["batch", "x.txt", "--out", str(tmp_path / "no" / "out")], "does not exist"),
+        (["batch", "x.txt", "-o", "o", "--method-option", "seed=1"], "seed does not apply"),
+        (["batch", "x.txt", "-o", "o", "--stride", "4"], "--stride=4 only applies with"),
+    ]:
+        assert message in one_line_error([*args, "--model", missing], input=""), args
 
 
 # ---------------------------------------------------------------------- choosing targets
@@ -305,10 +339,8 @@ def test_tag_groups_as_the_pipeline_strategy_says(demo):
         expected = [e.as_pipeline() for e in explainer(text, []).entities]
         assert json.loads(result.stdout) == expected
     line = one_line_error(["tag", text, "--aggregation-strategy", "none"])
-    assert (
-        line
-        == "error: --aggregation-strategy must be one of simple, first, average, max; got 'none'"
-    )
+    choices = "['simple', 'first', 'average', 'max']"
+    assert line == f"error: --aggregation-strategy must be one of {choices}, got 'none'"
 
 
 def test_tag_with_no_entities_says_so(demo):
@@ -322,7 +354,7 @@ def test_tag_with_no_entities_says_so(demo):
     ("args", "message"),
     [
         (["explain", "Hi", "--top", "x"], "error: Invalid value for '--top': "),
-        (["batch"], "error: Missing argument 'input'."),
+        (["batch"], "error: Missing argument 'INPUT'."),
         (["explain", "Hi", "--nope"], "error: No such option: --nope"),
     ],
 )
@@ -459,7 +491,7 @@ def test_explain_analysis_options(model_dir, tmp_path):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--method-option", "n_samples"], "KEY=VALUE"),
+        (["--method-option", "n_samples"], "NAME=VALUE"),
         (["--method-option", "n_sample=3"], "--method-option n_sample does not apply"),
         (["--gold", "11-16-LOC"], "START:END:TYPE"),
         (["--gold-tags", "O O"], "one tag per word"),
@@ -481,3 +513,39 @@ def test_methods_lists_formulas_and_options():
     for name in ("occlusion", "shapley_sampling", "lime", "saliency", "gradient_x_input"):
         assert name in result.output
     assert "n_samples=25" in result.output and "f_t(x)" in result.output
+    assert "n_steps='auto'" in result.output  # the library's own default, as the CLI's
+
+
+def test_batch_takes_method_options_context_and_stride(model_dir, tmp_path):
+    """As explain does; progress and the summary go to stderr, stdout stays empty."""
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text("We visited Paris.\nAngela Merkel lives in Berlin.\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        ["batch", str(corpus), "--out", str(out), "--model", model_dir,
+         "--method", "shapley_sampling", "--method-option", "n_samples=2",
+         "--long-text", "window", "--context", "16", "--stride", "4"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and "finished 1 of 1 shards: 2 documents" in result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())["settings"]
+    assert manifest["method_options"] == {"n_samples": 2}
+    assert (manifest["context"], manifest["stride"]) == (16, 4)
+    line = one_line_error(["batch", str(corpus), "--out", str(out), "--method-option", "k=1"])
+    assert "k does not apply to --method integrated_gradients; its options: n_steps," in line
+
+
+def test_report_on_a_missing_folder_says_so(tmp_path):
+    missing = str(tmp_path / "nowhere")
+    line = one_line_error(["report", missing])
+    assert line == f"error: {missing!r} does not exist; give the --out folder of nerlens batch"
+
+
+@pytest.mark.parametrize("command", ["explain", "tag", "batch", "report", "serve", "methods"])
+def test_help_shows_no_internal_metavars(command):
+    """Flags show no <bool>, lists no <list[str]>, required arguments no {braces}."""
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for internal in ("<bool>", "<list[", "{"):
+        assert internal not in result.output, (internal, result.output)

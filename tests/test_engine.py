@@ -300,7 +300,7 @@ def test_context_explains_in_shorter_windows(tokenizer, tiny_model):
 
 
 def test_context_errors(tokenizer, tiny_model):
-    with pytest.raises(InputError, match="pass long_text='window' with it"):
+    with pytest.raises(InputError, match="context=64 only applies with long_text='window'"):
         Explainer(tiny_model, tokenizer, context=64)
     for bad in (8, 64.0, True):
         with pytest.raises(InputError, match=f"context must be an int >= 16 or None, got {bad!r}"):

@@ -229,7 +229,7 @@ def test_method_object_options_and_clear_errors(tiny_model, tokenizer):
         Explainer(tiny_model, tokenizer, n_steps=3, method_options={"n_steps": 4})
     with pytest.raises(InputError, match="ready method object"):
         Explainer(tiny_model, tokenizer, ShapleySampling(), method_options={"seed": 1})
-    with pytest.raises(InputError, match="n_samples must be an int >= 1"):
+    with pytest.raises(InputError, match="n_samples must be a positive int, got 0"):
         Explainer(tiny_model, tokenizer, "shapley_sampling", method_options={"n_samples": 0})
     with pytest.raises(InputError, match="unknown attribution method 'shap'"):
         Explainer(tiny_model, tokenizer, "shap")
@@ -260,5 +260,18 @@ def test_users_register_their_own_method(tiny_model, tokenizer, monkeypatch):
     assert info.formula == "phi[t,i] = 1 for every token."
     explanation = Explainer(tiny_model, tokenizer, "constant_for_test")(SEED_TEXT)
     assert (explanation.attributions == 1).all()
+    assert info.options == {}  # its constructor is object's: no *args, **kwargs as options
+    with pytest.raises(InputError, match=r"takes no option\(s\) \['scale'\]; it takes no options"):
+        methods.create_method("constant_for_test", scale=2)
+
+    class Scaled(Constant):
+        name = "scaled_for_test"
+
+        def __init__(self, scale: float = 1.0) -> None:  # undeclared: read from the signature
+            self.scale = scale
+
+    register_method(Scaled)
+    assert methods.method_options(Scaled) == {"scale": 1.0}
+    assert methods.create_method("scaled_for_test", scale=2).scale == 2
     with pytest.raises(ValueError, match="already registered"):
         register_method(Constant)

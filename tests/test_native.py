@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+import nerlens.methods
 from conftest import CONLL_LABELS, SEED_TEXT
 from nerlens import (
     ContrastTarget,
@@ -17,6 +18,7 @@ from nerlens import (
     TextTooLongError,
     TokenTarget,
 )
+from nerlens.errors import OptionError
 
 
 @pytest.fixture(scope="module")
@@ -173,12 +175,57 @@ def test_bad_options_raise_clear_errors(explainer, tokenizer, tiny_model):
         Explainer(tiny_model, tokenizer, n_steps="auto", max_steps=2)
     with pytest.raises(InputError, match="embedding must be one of"):
         Explainer(tiny_model, tokenizer, embedding="token_type")
-    with pytest.raises(InputError, match="device must be 'cpu', 'cuda', 'auto' or None"):
+    with pytest.raises(
+        InputError, match=r"device must be one of \['cpu', 'cuda', 'auto'\] or None"
+    ):
         Explainer(tiny_model, tokenizer, device="tpu")
     with pytest.raises(InputError, match="precision='float16' needs a CUDA device"):
         Explainer(tiny_model, tokenizer, precision="float16")
     with pytest.raises(InputError, match="precision must be one of"):
         Explainer(tiny_model, tokenizer, precision="int8")
+
+
+@pytest.mark.parametrize(
+    ("keywords", "option"),
+    [
+        ({"internal_batch_size": True}, "internal_batch_size"),  # a bool is not a count
+        ({"internal_batch_size": 0}, "internal_batch_size"),
+        ({"max_memory_mb": float("nan")}, "max_memory_mb"),
+        ({"threads": True}, "threads"),
+        ({"progress": "yes"}, "progress"),
+        ({"long_text": "cut"}, "long_text"),
+        ({"stride": 8}, "stride"),  # without long_text="window"
+        ({"n_steps": 2.5}, "n_steps"),
+        ({"n_steps": 8, "max_steps": 16}, "max_steps"),
+        ({"method": "lime", "kernel_width": 0}, "kernel_width"),
+        ({"method": "shapley", "seed": 1.5}, "seed"),
+    ],
+)
+def test_a_bad_option_is_named_by_the_error(tiny_model, tokenizer, keywords, option):
+    """Every option error carries the option's declared name, for the CLI and server to spell."""
+    with pytest.raises(InputError) as error:
+        Explainer(tiny_model, tokenizer, **keywords)
+    assert error.value.option == option
+    assert str(error.value).startswith(option)
+
+
+def test_option_errors_are_worded_for_each_entry_point(tiny_model, tokenizer):
+    with pytest.raises(OptionError) as error:
+        Explainer(tiny_model, tokenizer, n_steps=8, tolerance=0.1)
+    assert error.value.worded(lambda name: f"--{name.replace('_', '-')}") == (
+        "--tolerance=0.1 applies only with --n-steps='auto', got 8"
+    )
+
+
+def test_integrated_gradients_defaults_to_auto_steps_everywhere(tiny_model, tokenizer):
+    """One default per option: the library's integrated gradients adapts its steps, as the CLI,
+    server and corpus jobs do; the drop-in keeps the reference's 50."""
+    from nerlens.compat import TokenClassificationExplainer
+
+    explanation = Explainer(tiny_model, tokenizer)("Paris")
+    assert explanation.settings["n_steps"] == "auto"
+    assert nerlens.methods.method_options(nerlens.methods.IntegratedGradients)["n_steps"] == "auto"
+    assert TokenClassificationExplainer(tiny_model, tokenizer).n_steps == 50
 
 
 def test_too_long_text_raises_until_windowing_is_asked_for(explainer):
@@ -210,3 +257,18 @@ def test_progress_bar_shows_on_request_and_can_be_turned_off(tokenizer, tiny_mod
         advance(1)
         advance(1)
     assert "explaining" in console.export_text()
+
+
+def test_the_explainers_keywords_are_the_declared_options_with_their_defaults():
+    """One declaration per option: the constructor's defaults are the declared ones."""
+    import inspect
+
+    from nerlens.options import EXPLAINER_OPTIONS, MODEL_KEYWORDS
+
+    parameters = inspect.signature(Explainer.__init__).parameters
+    keywords = {
+        name: p.default
+        for name, p in parameters.items()
+        if p.kind is p.KEYWORD_ONLY and name not in ("method_options", *MODEL_KEYWORDS)
+    }
+    assert keywords == {option.name: option.default for option in EXPLAINER_OPTIONS}

@@ -61,7 +61,7 @@ def test_demo_model_matches_captum_exactly_in_float64(demo):
 def test_native_api_matches_captum_and_raw_attributions(tokenizer, tiny_model):
     positions = [1, 3, 8, 10]
     expected, raw, deltas = captum_reference(tiny_model, tokenizer, SEED_TEXT, positions)
-    explanation = Explainer(tiny_model, tokenizer, internal_batch_size=7)(SEED_TEXT)
+    explanation = Explainer(tiny_model, tokenizer, n_steps=50, internal_batch_size=7)(SEED_TEXT)
     rows = [explanation.positions.index(p) for p in positions]
     np.testing.assert_allclose(explanation.scores[rows], expected, atol=TOLERANCE, rtol=0)
     np.testing.assert_allclose(explanation.attributions[rows], raw, atol=1e-6, rtol=1e-4)
@@ -78,8 +78,8 @@ def test_position_embeddings_match_captum(tokenizer, tiny_model):
 
 @pytest.mark.parametrize("chunk", [1, 3, None])
 def test_chunking_does_not_change_numbers(tokenizer, tiny_model, chunk):
-    reference = Explainer(tiny_model, tokenizer, internal_batch_size=50)(SEED_TEXT)
-    chunked = Explainer(tiny_model, tokenizer, internal_batch_size=chunk)(SEED_TEXT)
+    reference = Explainer(tiny_model, tokenizer, n_steps=50, internal_batch_size=50)(SEED_TEXT)
+    chunked = Explainer(tiny_model, tokenizer, n_steps=50, internal_batch_size=chunk)(SEED_TEXT)
     np.testing.assert_allclose(chunked.attributions, reference.attributions, atol=1e-7)
 
 

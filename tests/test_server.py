@@ -100,6 +100,17 @@ def test_adaptive_steps_are_bounded_by_the_operators_max_steps(client, demo):
     assert explanation == expected
 
 
+def test_a_request_without_steps_gets_the_librarys_default_within_the_operators_bound(client):
+    """The server's default n_steps is the method's declared one ("auto"), bounded by
+    --max-steps like an explicit "auto"; a method without steps gets no step options."""
+    body = {"text": SEED_TEXT, "targets": "entities"}
+    explanation = Explanation.from_dict(client.post("/api/explain", json=body).json())
+    assert explanation.settings["n_steps"] == "auto"
+    assert explanation.settings["max_steps"] == 20
+    occluded = client.post("/api/explain", json={**body, "method": "occlusion"})
+    assert occluded.status_code == 200, occluded.text
+
+
 def test_view_endpoint_gives_the_explanation_and_the_views_data(client):
     data = client.post("/api/view", json={"text": SEED_TEXT, "n_steps": 2}).json()
     assert data["warnings"] and data["view"]["warning"] == " ".join(data["warnings"])

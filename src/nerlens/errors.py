@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 class InputError(ValueError):
-    """A user-supplied value is not acceptable; the message says which and what to pass instead."""
+    """A user-supplied value is not acceptable; the message says which and what to pass instead.
+
+    ``option`` names the option at fault where one is (see :class:`OptionError`), else None.
+    """
+
+    option: str | None = None
+
+
+class OptionError(InputError):
+    """A bad option value. ``option`` is its declared name (:mod:`nerlens.options`); the message
+    may name other options too (``names``). :meth:`worded` spells every such name as an entry
+    point spells it (``--n-steps`` on the command line), so no entry point re-checks values."""
+
+    def __init__(self, template: str, option: str, names: Sequence[str] = ()) -> None:
+        # option names as {name}, " or None" (where None is allowed) as {or_none}; braces of
+        # values doubled
+        self.template = template
+        self.option = option
+        self.names = (option, *names)
+        super().__init__(self.worded(str))
+
+    def worded(self, spell: Callable[[str], str], unset: str | None = "None") -> str:
+        """The message with each option name as ``spell`` writes it, and the value that leaves
+        an option unset as ``unset`` (None: an entry point where leaving it out unsets it)."""
+        none = "" if unset is None else f" or {unset}"
+        return self.template.format_map({"or_none": none} | {n: spell(n) for n in self.names})
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` made safe inside an :class:`OptionError` template."""
+    return repr(value).replace("{", "{{").replace("}", "}}")
 
 
 def is_int_at_least(value: object, minimum: int) -> bool:

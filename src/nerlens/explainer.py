@@ -14,17 +14,16 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
-import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from nerlens import __version__
 from nerlens.encoding import Encoding
-from nerlens.entities import Entity, Strategy, check_strategy
-from nerlens.errors import ConvergenceWarning, InputError, is_int_at_least, unconverged
+from nerlens.entities import Entity, Strategy
+from nerlens.errors import ConvergenceWarning, InputError, unconverged
 from nerlens.explanation import Explanation
 from nerlens.faithfulness import check_token_level
 from nerlens.faithfulness import evaluate as evaluate_faithfulness
-from nerlens.gold import GoldSpan, check_gold, check_gold_types, correctness, error_targets
+from nerlens.gold import GoldSpan, check_gold_types, correctness, error_targets
 from nerlens.methods import AttributionMethod, Budget, get_method_class, resolve_method
 from nerlens.methods import method_options as method_options_of
 from nerlens.methods.base import Attribution, ProgressCallback
@@ -35,6 +34,16 @@ from nerlens.model_input import (
 )
 from nerlens.models import kind_of
 from nerlens.models.base import Embedding
+from nerlens.options import (
+    check_explainer_options,
+    check_in_range,
+    check_indexes,
+    check_method_keywords,
+    check_texts,
+    place,
+    split_gold,
+    split_targets,
+)
 from nerlens.progress import progress
 from nerlens.runner import ModelRunner, intra_op_threads, run_concurrently, workers_for
 from nerlens.scheduling import (
@@ -67,13 +76,7 @@ TargetSelector = Literal["tokens", "entities", "gold"]
 LongText = Literal["error", "window"]
 Device = Literal["cpu", "cuda", "auto"]
 Precision = Literal["float32", "float16", "bfloat16"]
-PRECISIONS: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
 AUTO_PROGRESS_TOKENS = 256
-MIN_CONTEXT = 16
 
 
 class Explainer:
@@ -141,21 +144,22 @@ class Explainer:
         **options: Any,
     ) -> None:
         self.kind = kind_of(model, tokenizer)
-        if internal_batch_size is not None and (
-            not isinstance(internal_batch_size, int) or internal_batch_size < 1
-        ):
-            raise InputError(
-                f"internal_batch_size must be a positive int or None, got {internal_batch_size!r}"
-            )
-        if not max_memory_mb > 0:
-            raise InputError(f"max_memory_mb must be > 0, got {max_memory_mb!r}")
-        if long_text not in ("error", "window"):
-            raise InputError(f"long_text must be 'error' or 'window', got {long_text!r}")
-        if threads is not None and not is_int_at_least(threads, 1):
-            raise InputError(f"threads must be a positive int or None, got {threads!r}")
-        self.model = _place(model, device, precision)
+        check_explainer_options(
+            internal_batch_size=internal_batch_size,
+            max_memory_mb=max_memory_mb,
+            long_text=long_text,
+            stride=stride,
+            context=context,
+            device=device,
+            precision=precision,
+            progress=progress,
+            threads=threads,
+            aggregation_strategy=aggregation_strategy,
+        )
+        accepted = method_options_of(get_method_class(method)) if isinstance(method, str) else None
+        check_method_keywords(method, options, method_options, accepted)
+        self.model = place(model, device, precision)
         self.tokenizer = tokenizer
-        _check_method_keywords(method, options, method_options)
         self.method: AttributionMethod = resolve_method(
             method, {**(method_options or {}), **options}
         )
@@ -168,24 +172,15 @@ class Explainer:
         self.max_length = self.kind.max_length
         self.long_text = long_text
         if context is not None:
-            if not is_int_at_least(context, MIN_CONTEXT):
-                raise InputError(
-                    f"context must be an int >= {MIN_CONTEXT} or None, got {context!r}"
-                )
-            if long_text != "window":
-                raise InputError(
-                    f"context={context} explains texts in windows of {context} tokens: "
-                    "pass long_text='window' with it"
-                )
             self.max_length = min(self.max_length, context)
         self.context = context
-        self.stride = _check_stride(stride, long_text)
+        self.stride = stride
         self.progress = progress
         self.threads = threads
         self._method_reports_progress = (
             "progress" in inspect.signature(self.method.attribute).parameters
         )
-        self.aggregation_strategy = check_strategy(aggregation_strategy)
+        self.aggregation_strategy = aggregation_strategy
         self.kind.verify(self.runner)
 
     # ------------------------------------------------------------------ public API
@@ -234,11 +229,11 @@ class Explainer:
         wrong (see :func:`nerlens.gold.error_targets`).
         """
         single = isinstance(text, str)
-        texts = [text] if single else list(_texts(text))
-        per_text_targets = _split_targets(targets, len(texts), single)
+        texts = [text] if single else list(check_texts(text))
+        per_text_targets = split_targets(targets, len(texts), single)
         ignored_labels = check_ignored_labels(ignored_labels, self.label2id)
-        ignored_indexes = _check_indexes(ignored_indexes)
-        per_text_gold = _split_gold(gold, texts, single)
+        ignored_indexes = check_indexes(ignored_indexes)
+        per_text_gold = split_gold(gold, texts, single)
         for spans in per_text_gold:
             check_gold_types(spans or (), self.labels)
         if any(g is None for g in per_text_gold) and "gold" in per_text_targets:
@@ -247,7 +242,7 @@ class Explainer:
             )
         encoded = [self._windows(t) for t in texts]
         for index, (document, _) in enumerate(encoded):
-            _check_in_range(ignored_indexes, len(document))
+            check_in_range(ignored_indexes, len(document))
             if not isinstance(per_text_targets[index], str):
                 per_text_targets[index] = check_targets(
                     per_text_targets[index], len(document), self.label2id
@@ -385,7 +380,7 @@ class Explainer:
         """One text's Explanation from its windows' attributions."""
         document, windows, targets = text.document, text.windows, text.targets
         result = gather(done, windows, len(targets), len(document))
-        if self.method.settings().get("n_steps") != "auto":  # auto warns when it stops short
+        if not self.method.warns_when_unconverged:
             _warn_unconverged(result.deltas)
         return Explanation(
             text=document.text,
@@ -465,121 +460,7 @@ class _Predicted:
     correct: tuple[bool, ...] | None
 
 
-def _place(
-    model: PreTrainedModel, device: Device | None, precision: Precision | None
-) -> PreTrainedModel:
-    """Move/convert the model as asked; half precision only where it is fast and safe (GPU)."""
-    if device not in (None, "cpu", "cuda", "auto"):
-        raise InputError(f"device must be 'cpu', 'cuda', 'auto' or None, got {device!r}")
-    if precision not in (None, *PRECISIONS):
-        raise InputError(f"precision must be one of {[*PRECISIONS]} or None, got {precision!r}")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError(
-            "device='cuda' was requested but torch sees no CUDA device; use device='cpu' or 'auto'"
-        )
-    target = torch.device(device) if device else next(model.parameters()).device
-    if precision in ("float16", "bfloat16") and target.type != "cuda":
-        raise InputError(
-            f"precision={precision!r} needs a CUDA device (on CPU it is slower and less "
-            "accurate); use precision='float32' or device='cuda'"
-        )
-    if device is not None:
-        model = model.to(target)
-    return model if precision is None else model.to(PRECISIONS[precision])
-
-
-def _check_stride(stride: int | None, long_text: LongText) -> int | None:
-    """``stride`` is a non-negative int and only given where windows use it."""
-    if stride is None:
-        return None
-    if not is_int_at_least(stride, 0):
-        raise InputError(f"stride must be a non-negative int or None, got {stride!r}")
-    if long_text != "window":
-        raise InputError(f"stride={stride} only applies with long_text='window'")
-    return stride
-
-
-def _texts(texts: object) -> Iterable[str]:
-    if not isinstance(texts, Sequence) or isinstance(texts, (bytes, bytearray)):
-        raise InputError(f"text must be a str or a list of str, got {type(texts).__name__}")
-    if not texts:
-        raise InputError("the list of texts is empty; pass at least one text")
-    return texts  # each is validated by encode()
-
-
-def _split_targets(targets: Any, count: int, single: bool) -> list[Any]:
-    if isinstance(targets, str):
-        if targets not in ("tokens", "entities", "gold"):
-            raise InputError(
-                "targets must be 'tokens', 'entities', 'gold' or a list of Target objects, "
-                f"got {targets!r}"
-            )
-        return [targets] * count
-    if single:
-        return [list(targets)]
-    per_text = list(targets)
-    if len(per_text) != count or any(isinstance(t, str) for t in per_text):
-        raise InputError(
-            f"for {count} texts, pass targets as 'tokens', 'entities' or a list of {count} "
-            "lists of Target objects"
-        )
-    return [list(t) for t in per_text]
-
-
 GoldSpanLike = GoldSpan | tuple[int, int, str]
-
-
-def _check_method_keywords(
-    method: object, options: Mapping[str, Any], method_options: Mapping[str, Any] | None
-) -> None:
-    """Keywords the Explainer does not take must be options of the named method, once."""
-    both = sorted(set(options) & set(method_options or {}))
-    if both:
-        raise InputError(f"method option(s) {both} given twice: as keywords and in method_options")
-    if options and isinstance(method, str):
-        accepted = method_options_of(get_method_class(method))
-        unknown = sorted(set(options) - set(accepted))
-        if unknown:
-            own = [p for p in inspect.signature(Explainer.__init__).parameters if p != "self"]
-            keywords = [p for p in own if p not in ("model", "tokenizer", "options")]
-            raise InputError(
-                f"method {method!r} takes no option(s) {unknown} and they are not Explainer "
-                f"keywords; its options are {list(accepted)}, the Explainer's are {keywords}"
-            )
-
-
-def _split_gold(gold: Any, texts: list[str], single: bool) -> list[tuple[GoldSpan, ...] | None]:
-    """Validated gold spans per text (None where no gold was given)."""
-    if gold is None:
-        return [None] * len(texts)
-    if single:
-        return [check_gold(gold, texts[0])]
-    per_text = list(gold)
-    if len(per_text) != len(texts):
-        raise InputError(
-            f"for {len(texts)} texts, pass gold as a list of {len(texts)} span lists (or None)"
-        )
-    return [None if g is None else check_gold(g, t) for g, t in zip(per_text, texts)]
-
-
-def _check_indexes(indexes: Iterable[int]) -> frozenset[int]:
-    indexes = list(indexes)
-    bad = [i for i in indexes if isinstance(i, bool) or not isinstance(i, (int, np.integer))]
-    if bad:
-        raise InputError(f"ignored_indexes must be ints, got {bad!r}")
-    return frozenset(int(i) for i in indexes)
-
-
-def _check_in_range(indexes: frozenset[int], num_tokens: int) -> None:
-    """Ignored indexes must point at tokens of the text (checked before any computation)."""
-    out_of_range = sorted(i for i in indexes if not 0 <= i < num_tokens)
-    if out_of_range:
-        raise InputError(
-            f"ignored_indexes {out_of_range} are out of range for a text of "
-            f"{num_tokens} tokens (valid: 0..{num_tokens - 1})"
-        )
 
 
 def _warn_unconverged(deltas: np.ndarray) -> None:

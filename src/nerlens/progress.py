@@ -31,6 +31,8 @@ class ProgressBar:
     """A rich bar: ``unit`` done out of ``total``, their rate, elapsed time and ETA.
 
     ``transient`` bars disappear when done (a library call's), others stay (a corpus job's).
+    Bars draw on standard error (default ``console``), so that results piped from standard
+    output stay clean.
     """
 
     def __init__(
@@ -48,7 +50,7 @@ class ProgressBar:
             TextColumn("ETA"),
             TimeRemainingColumn(),
             transient=transient,
-            console=console,
+            console=console or Console(stderr=True),
         )
         self.task = self.bar.add_task("explaining", total=total, rate="…")
         self.started = time.monotonic()

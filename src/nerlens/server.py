@@ -364,20 +364,21 @@ def _takes_steps(method: str) -> bool:
 
 
 def _step_options(method: str, n_steps: int | str | None, max_steps: int) -> dict[str, Any]:
-    """The method options a request's ``n_steps`` gives. With ``"auto"`` the operator's
-    ``max_steps`` bounds the adaptive steps too, where the method has that option (elsewhere
-    the method's own error names only what the request gave)."""
-    if n_steps is None:
-        return {}
-    if not _takes_steps(method):
+    """The method options a request's ``n_steps`` gives. With ``"auto"``, given or the method's
+    declared default, the operator's ``max_steps`` bounds the adaptive steps too, where the
+    method has that option. ``n_steps`` for a method without steps is refused in the API's terms."""
+    if n_steps is not None and not _takes_steps(method):
         with_steps = [name for name in available_methods() if _takes_steps(name)]
         raise InputError(
             f"n_steps does not apply to method {method!r}; leave it out, or choose a method "
             f"that takes steps: {with_steps}"
         )
-    if n_steps == "auto" and "max_steps" in method_options(get_method_class(method)):
-        return {"n_steps": n_steps, "max_steps": max_steps}
-    return {"n_steps": n_steps}
+    declared = method_options(get_method_class(method))
+    options = {} if n_steps is None else {"n_steps": n_steps}
+    steps = declared.get("n_steps") if n_steps is None else n_steps  # None: the method's default
+    if steps == "auto" and "max_steps" in declared:
+        options["max_steps"] = max_steps
+    return options
 
 
 def _check_target_count(

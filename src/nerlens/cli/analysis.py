@@ -1,10 +1,9 @@
-"""Parsing and printing for ``nerlens explain``'s analysis options: method options, gold
-entities and faithfulness scores. Bad values exit with one ``error:`` line."""
+"""Parsing and printing for ``nerlens explain``'s analysis options: gold entities and
+faithfulness scores. Bad values exit with one ``error:`` line."""
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nerlens.cli.common import fail, require
 
@@ -12,23 +11,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from nerlens.gold import GoldSpan
-
-
-def parse_method_options(values: list[str] | None) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; a value is read as JSON (``50``, ``0.5``, ``null``) else as text."""
-    options: dict[str, Any] = {}
-    for item in values or []:
-        key, sep, raw = item.partition("=")
-        require(
-            bool(sep) and bool(key.strip()),
-            f"--method-option must be KEY=VALUE (e.g. n_samples=50), got {item!r}",
-        )
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        options[key.strip()] = value
-    return options
 
 
 def parse_gold(spans: list[str] | None, tags: str | None, text: str) -> list[GoldSpan] | None:

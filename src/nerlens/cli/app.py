@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
+import typer.core
 from rich.console import Console
 
 app = typer.Typer(
@@ -19,6 +20,24 @@ app = typer.Typer(
     help="Explain why a token-classification model labelled each token.",
 )
 console = Console()
+_display_type = typer.core.TyperOption.display_type_rich
+
+
+def _flags_take_no_value(option: typer.core.TyperOption, ctx: typer.Context) -> str | None:
+    """Help shows a value's type (``<int>``) only for options that take a value, not flags."""
+    return None if option.is_flag else _display_type(option, ctx)
+
+
+def _usage_name(argument: typer.core.TyperArgument) -> str:
+    """Usage lines as POSIX writes them: a required argument plain (``INPUT``, not
+    ``{INPUT}``), an optional one in brackets."""
+    name = argument.display_name_raw
+    name = name if argument.required else f"[{name}]"
+    return name + ("..." if argument.nargs != 1 else "")
+
+
+typer.core.TyperOption.display_type_rich = _flags_take_no_value  # type: ignore[method-assign]
+typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
 
 
 def versions() -> dict[str, str]:

@@ -7,60 +7,57 @@ from typing import Annotated
 
 import typer
 
-from nerlens.cli.app import app, console
+from nerlens.cli.app import app
 from nerlens.cli.common import (
+    ContextOption,
+    IgnoreIndexOption,
+    IgnoreLabelOption,
+    IncludeSpecialOption,
     LongTextOption,
+    MethodOption,
+    MethodOptionsOption,
     ModelOption,
+    NStepsOption,
     StrategyOption,
+    StrideOption,
     ThreadsOption,
+    ToleranceOption,
+    check_folder,
+    fail_with,
+    method_settings,
     quiet_transformers,
 )
-from nerlens.cli.explain import _steps, method_options
 from nerlens.errors import InputError, ModelLoadError
 
 
 @app.command()
 def batch(
     input: Annotated[
-        Path, typer.Argument(help="Text (one document per line), JSONL, CSV, Parquet or CoNLL.")
+        Path,
+        typer.Argument(
+            metavar="INPUT", help="Text (one document per line), JSONL, CSV, Parquet or CoNLL."
+        ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (resumable).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="Output folder (resumable); its parent must exist."
+        ),
+    ],
     model: ModelOption = "demo",
-    method: Annotated[str, typer.Option(help="Attribution method (see `nerlens methods`).")] = (
-        "integrated_gradients"
-    ),
+    method: MethodOption = "integrated_gradients",
     targets: Annotated[
         str, typer.Option(help="'tokens', 'entities', or 'gold' (CoNLL input: gold entities).")
     ] = "tokens",
-    n_steps: Annotated[
-        str | None,
-        typer.Option(
-            "--n-steps",
-            metavar="INTEGER|auto",
-            help="Integration steps, or 'auto'. \\[default: auto]",
-            parser=_steps,
-            show_default=False,
-        ),
-    ] = None,
-    tolerance: Annotated[
-        float | None,
-        typer.Option(
-            help="With --n-steps auto: the largest |delta| and estimated error of a token's "
-            "score accepted. [default: 1e-3]"
-        ),
-    ] = None,
-    ignore_label: Annotated[
-        list[str] | None,
-        typer.Option("--ignore-label", help="Do not explain tokens predicted with this label."),
-    ] = None,
-    ignore_index: Annotated[
-        list[int] | None,
-        typer.Option("--ignore-index", help="Do not explain the token at this position."),
-    ] = None,
-    include_special: Annotated[
-        bool, typer.Option(help="Also explain special tokens such as [CLS] and [SEP].")
-    ] = False,
+    n_steps: NStepsOption = None,
+    tolerance: ToleranceOption = None,
+    method_option: MethodOptionsOption = None,
+    ignore_label: IgnoreLabelOption = None,
+    ignore_index: IgnoreIndexOption = None,
+    include_special: IncludeSpecialOption = False,
     long_text: LongTextOption = "error",
+    stride: StrideOption = None,
+    context: ContextOption = None,
     aggregation_strategy: StrategyOption = "simple",
     format: Annotated[
         str | None, typer.Option(help="text, jsonl, csv, parquet or conll (default: suffix).")
@@ -81,7 +78,9 @@ def batch(
         str, typer.Option(help="Local engine: 'auto' (a GPU if there is one), 'cpu' or 'cuda'.")
     ] = "auto",
     threads: ThreadsOption = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: Annotated[
+        bool, typer.Option(help="Show a progress bar (on standard error).", show_default=False)
+    ] = True,
     allow_version_change: Annotated[
         bool,
         typer.Option(
@@ -90,12 +89,26 @@ def batch(
         ),
     ] = False,
 ) -> None:
-    """Explain every document of INPUT into Parquet tables under --out (see `nerlens report`)."""
+    """Explain every document of INPUT into Parquet tables under --out (see `nerlens report`).
+
+    Progress and the summary go to standard error.
+    """
     from nerlens.corpus.job import run_job
     from nerlens.corpus.work import JobSettings
+    from nerlens.options import check_explainer_options
 
+    check_folder(out, "--out")
+    options = method_settings(method, n_steps, tolerance, method_option)
     quiet_transformers()
     try:
+        check_explainer_options(
+            long_text=long_text,
+            stride=stride,
+            context=context,
+            device=device,
+            threads=threads,
+            aggregation_strategy=aggregation_strategy,
+        )
         settings = JobSettings(
             input=str(input),
             format=_format(input, format),
@@ -103,12 +116,14 @@ def batch(
             id_field=id_field,
             model=model,
             method=method,
-            method_options=method_options(method, n_steps, tolerance),
+            method_options=options,
             targets=targets,
             ignore_labels=tuple(ignore_label or ()),
             ignore_indexes=tuple(ignore_index or ()),
             include_special=include_special,
             long_text=long_text,
+            stride=stride,
+            context=context,
             aggregation_strategy=aggregation_strategy,
             shard_size=shard_size,
         )
@@ -123,7 +138,9 @@ def batch(
             progress=progress,
             allow_version_change=allow_version_change,
         )
-    except (InputError, ModelLoadError) as error:
+    except InputError as error:
+        fail_with(error)
+    except ModelLoadError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     from nerlens.errors import CONVERGENCE_DELTA
@@ -135,12 +152,11 @@ def batch(
             "(use more steps or --n-steps auto)"
         )
     if result.nothing_to_do:
-        console.print(f"nothing to do: all {result.shards} shards in {out} are finished ({totals})")
+        summary = f"nothing to do: all {result.shards} shards in {out} are finished ({totals})"
     else:
         resumed = f", {result.already_done} were already done" if result.already_done else ""
-        console.print(
-            f"finished {result.ran} of {result.shards} shards{resumed}: {totals} in {out}"
-        )
+        summary = f"finished {result.ran} of {result.shards} shards{resumed}: {totals} in {out}"
+    typer.echo(summary, err=True)
 
 
 def _format(path: Path, given: str | None) -> str:

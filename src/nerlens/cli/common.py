@@ -6,12 +6,16 @@ Nothing here imports torch or transformers at module level, so ``--help`` stays 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+if TYPE_CHECKING:
+    from nerlens.errors import InputError
 
 import typer
 
@@ -20,6 +24,17 @@ if TYPE_CHECKING:
     from nerlens.explanation import Explanation
 
 STDIN = "-"
+# the options with a flag of their own; every other method option is --method-option NAME=VALUE
+OWN_FLAGS = (
+    "n_steps",
+    "tolerance",
+    "long_text",
+    "stride",
+    "context",
+    "device",
+    "threads",
+    "aggregation_strategy",
+)
 
 # ---------------------------------------------------------------------- shared options
 TextArgument = Annotated[
@@ -64,6 +79,64 @@ ThreadsOption = Annotated[
     int | None,
     typer.Option(help="CPU threads for torch. \\[default: torch's choice]", show_default=False),
 ]
+MethodOption = Annotated[
+    str, typer.Option(help="Attribution method ('nerlens methods' lists them).")
+]
+NStepsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--n-steps",
+        metavar="INTEGER|auto",
+        help="Integration steps, or 'auto': adaptive, until every |delta| and every token's "
+        "estimated error <= --tolerance. \\[default: auto]",
+        parser=lambda text: parse_value(text),
+        show_default=False,
+    ),
+]
+ToleranceOption = Annotated[
+    float | None,
+    typer.Option(
+        metavar="FLOAT",
+        help="Largest |convergence delta| and estimated error of a token's score allowed with "
+        "--n-steps auto. \\[default: 1e-3]",
+        show_default=False,
+    ),
+]
+MethodOptionsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--method-option",
+        metavar="NAME=VALUE",
+        help="A method option, e.g. n_samples=50 (repeatable; 'nerlens methods' lists them).",
+        show_default=False,
+    ),
+]
+IgnoreLabelOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ignore-label",
+        metavar="LABEL",
+        help="Do not explain tokens predicted with this label (repeatable).",
+        show_default=False,
+    ),
+]
+IgnoreIndexOption = Annotated[
+    list[int] | None,
+    typer.Option(
+        "--ignore-index",
+        metavar="N",
+        help="Do not explain the token at this position (repeatable).",
+        show_default=False,
+    ),
+]
+IncludeSpecialOption = Annotated[
+    bool,
+    typer.Option(
+        "--include-special",
+        help="Also explain special tokens such as \\[CLS] and \\[SEP].",
+        show_default=False,
+    ),
+]
 StrategyOption = Annotated[
     str,
     typer.Option(
@@ -72,9 +145,6 @@ StrategyOption = Annotated[
         "first, average or max.",
     ),
 ]
-
-DEVICES = ("cpu", "cuda", "auto")
-LONG_TEXT = ("error", "window")
 
 
 # ---------------------------------------------------------------------- errors
@@ -90,26 +160,81 @@ def require(condition: bool, message: str) -> None:
         fail(message)
 
 
+def spell(option: str) -> str:
+    """How the command line names a library option: its own flag, else ``--method-option``."""
+    return f"--{option.replace('_', '-')}" if option in OWN_FLAGS else f"--method-option {option}"
+
+
+def fail_with(error: InputError) -> NoReturn:
+    """:func:`fail` with a library error, its options named as the command line names them."""
+    from nerlens.errors import OptionError
+
+    fail(error.worded(spell, unset=None) if isinstance(error, OptionError) else str(error))
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as the library takes it: JSON (``50``, ``0.5``, ``null``), else text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 # ---------------------------------------------------------------------- input
 def read_text(text: str | None, file: Path | None) -> str:
-    """The text to work on: the argument, standard input (``-``) or ``--file``; exactly one."""
+    """The text to work on: the argument, standard input (``-``) or ``--file``; exactly one.
+
+    It must be UTF-8 (an undecodable byte is named with its offset) and not blank: both are
+    checked here, before any model work.
+    """
     if file is not None:
         require(
             text is None,
             f"give the text one way, not two: got {_given(text)} and --file {str(file)!r}",
         )
         try:
-            return file.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            fail(f"--file {str(file)!r} is not UTF-8 text")
+            data = file.read_bytes()
         except OSError as error:
             fail(f"cannot read --file {str(file)!r}: {error.strerror or error}")
+        return _checked(_decoded(data, f"--file {str(file)!r}"), f"--file {str(file)!r}")
     require(text is not None, "give the text as an argument, '-' for standard input, or --file")
     if text == STDIN:
         if sys.stdin.isatty():
             typer.echo("reading the text from standard input; end it with Ctrl-D", err=True)
-        return sys.stdin.read()
-    return text  # type: ignore[return-value]  (checked above)
+        return _checked(_decoded(sys.stdin.buffer.read(), "standard input"), "standard input")
+    return _checked(_argument(text), "the text argument")  # type: ignore[arg-type]  (checked)
+
+
+def _decoded(data: bytes, source: str) -> str:
+    """``data`` decoded as strict UTF-8, or one error line naming the first bad byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        fail(
+            f"{source} is not UTF-8 text: byte 0x{data[error.start]:02x} at offset "
+            f"{error.start} cannot be decoded; convert it first (e.g. iconv -f latin1 -t utf-8)"
+        )
+
+
+def _argument(text: str) -> str:
+    """A text argument without lone surrogates (what Python makes of bytes its locale cannot
+    decode); else one error line naming the first."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        char = ord(text[error.start])
+        byte = f" (byte 0x{char - 0xDC00:02x} of the shell's input)" if char >= 0xDC80 else ""
+        fail(
+            f"the text argument is not valid text: a lone surrogate U+{char:04X}{byte} at "
+            f"character {error.start}; set a UTF-8 locale or pass the text with --file"
+        )
+    return text
+
+
+def _checked(text: str, source: str) -> str:
+    """``text`` unless it is blank."""
+    require(bool(text.strip()), f"{source} is empty; give a text with at least one word")
+    return text
 
 
 def _given(text: str | None) -> str:
@@ -132,6 +257,14 @@ def check_output(path: Path | None, option: str) -> None:
         not path.exists() or os.access(path, os.W_OK),
         f"{option} {str(path)!r} exists and is not writable",
     )
+
+
+def check_folder(path: Path, option: str) -> None:
+    """An output folder's parent must exist, as an output file's folder must (nothing is
+    created but the folder itself); checked before any model work."""
+    parent = path.parent if str(path.parent) else Path(".")
+    require(not path.is_file(), f"{option} {str(path)!r} is a file; give a folder")
+    require(parent.is_dir(), f"{option} {str(path)!r}: the folder {str(parent)!r} does not exist")
 
 
 def check_choice(value: str | None, option: str, choices: tuple[str, ...]) -> None:
@@ -160,32 +293,66 @@ class ModelSettings:
     context: int | None = None
 
     def check(self) -> None:
-        """Each option on its own, in CLI terms (those that need the model come later)."""
-        from nerlens.entities import STRATEGIES
+        """Each option as the library checks it, before any model work (those that need the
+        model, such as --stride's upper bound, come later)."""
+        from nerlens.errors import InputError
+        from nerlens.options import check_explainer_options
 
-        check_choice(self.aggregation_strategy, "--aggregation-strategy", STRATEGIES)
-        check_choice(self.long_text, "--long-text", LONG_TEXT)
-        check_choice(self.device, "--device", DEVICES)
-        check_positive(self.threads, "--threads")
-        require(
-            self.stride is None or self.long_text == "window",
-            "--stride applies only with --long-text window",
-        )
-        require(
-            self.stride is None or self.stride >= 0,
-            f"--stride must be 0 or more, got {self.stride}",
-        )
-        require(
-            self.context is None or self.long_text == "window",
-            "--context applies only with --long-text window",
-        )
-        if self.context is not None:
-            from nerlens.explainer import MIN_CONTEXT
-
-            require(
-                self.context >= MIN_CONTEXT,
-                f"--context must be at least {MIN_CONTEXT} tokens, got {self.context}",
+        try:
+            check_explainer_options(
+                long_text=self.long_text,
+                stride=self.stride,
+                context=self.context,
+                device=self.device,
+                threads=self.threads,
+                aggregation_strategy=self.aggregation_strategy,
             )
+        except InputError as error:
+            fail_with(error)
+
+
+def method_settings(
+    method: str,
+    n_steps: int | str | None = None,
+    tolerance: float | None = None,
+    method_option: list[str] | None = None,
+) -> dict[str, Any]:
+    """The method's options from --n-steps, --tolerance and --method-option, checked by the
+    library (before any model work); a flag the method has no option for is an error that lists
+    the options it has."""
+    from nerlens.errors import InputError
+    from nerlens.methods import available_methods, create_method, get_method_class, options_of
+
+    try:
+        declared = [option.name for option in options_of(get_method_class(method))]
+    except InputError:
+        fail(
+            f"--method {method!r} is not a registered method; available: "
+            f"{', '.join(available_methods())} ('nerlens methods' describes them)"
+        )
+    takes = f"its options: {', '.join(declared)}" if declared else "it takes no options"
+    options: dict[str, Any] = {}
+    for name, value in (("n_steps", n_steps), ("tolerance", tolerance)):
+        if value is not None:
+            require(name in declared, f"{spell(name)} does not apply to --method {method}; {takes}")
+            options[name] = value
+    for item in method_option or []:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        require(
+            bool(sep) and bool(name),
+            f"--method-option must be NAME=VALUE (e.g. n_samples=50), got {item!r}",
+        )
+        require(
+            name in declared, f"--method-option {name} does not apply to --method {method}; {takes}"
+        )
+        require(name not in options, f"--method-option {name} repeats an option given above")
+        options[name] = parse_value(raw)
+    try:
+        create_method(method, **options)
+    except InputError as error:
+        fail_with(error)
+    return options
 
 
 # ---------------------------------------------------------------------- model work
@@ -251,7 +418,9 @@ def make_explainer(
             threads=settings.threads,
             **method_options,
         )
-    except (InputError, ModelLoadError) as error:
+    except InputError as error:
+        fail_with(error)
+    except ModelLoadError as error:
         fail(str(error))
     text_tokens = explainer.max_length - tokenizer.num_special_tokens_to_add()
     require(
@@ -269,4 +438,4 @@ def predict(explainer: Explainer, text: str) -> Explanation:
     try:
         return explainer(text, [])
     except InputError as error:
-        fail(str(error))
+        fail_with(error)

@@ -9,29 +9,38 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from nerlens.cli.analysis import faithfulness_table, parse_gold, parse_method_options
+from nerlens.cli.analysis import faithfulness_table, parse_gold
 from nerlens.cli.app import app, console
 from nerlens.cli.common import (
     ContextOption,
     DeviceOption,
     FileOption,
+    IgnoreIndexOption,
+    IgnoreLabelOption,
+    IncludeSpecialOption,
     LongTextOption,
+    MethodOption,
+    MethodOptionsOption,
     ModelOption,
     ModelSettings,
+    NStepsOption,
     StrategyOption,
     StrideOption,
     TextArgument,
     ThreadsOption,
+    ToleranceOption,
     check_choice,
     check_output,
     check_positive,
     fail,
+    fail_with,
     make_explainer,
+    method_settings,
     predict,
     read_text,
     require,
@@ -48,18 +57,6 @@ if TYPE_CHECKING:
 SELECTORS = ("tokens", "entities", "gold")
 FORMATS = ("text", "json")
 PLOT_SUFFIXES = (".png", ".svg")
-
-
-def _steps(value: str | None) -> int | str | None:
-    if value is None or value == "auto":
-        return value
-    try:
-        steps = int(value)
-    except ValueError:
-        raise typer.BadParameter(f"must be a positive integer or 'auto', got {value!r}") from None
-    if steps < 1:
-        raise typer.BadParameter(f"must be a positive integer or 'auto', got {value!r}")
-    return steps
 
 
 @dataclass(frozen=True)
@@ -118,69 +115,19 @@ def explain(
             show_default=False,
         ),
     ] = None,
-    ignore_label: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--ignore-label",
-            metavar="LABEL",
-            help="Do not explain tokens predicted with this label.",
-            show_default=False,
-        ),
-    ] = None,
-    ignore_index: Annotated[
-        list[int] | None,
-        typer.Option(
-            "--ignore-index",
-            metavar="N",
-            help="Do not explain the token at this position.",
-            show_default=False,
-        ),
-    ] = None,
-    method: Annotated[
-        str, typer.Option(help="Attribution method ('nerlens methods' lists them).")
-    ] = "integrated_gradients",
-    n_steps: Annotated[
-        str | None,
-        typer.Option(
-            "--n-steps",
-            metavar="INTEGER|auto",
-            help="Integration steps, or 'auto': adaptive, until every |delta| and every token's "
-            "estimated error <= --tolerance. "
-            "\\[default: auto]",
-            parser=_steps,
-            show_default=False,
-        ),
-    ] = None,
-    tolerance: Annotated[
-        float | None,
-        typer.Option(
-            help="Largest |convergence delta| and estimated error of a token's score allowed with "
-            "--n-steps auto. \\[default: 1e-3]",
-            show_default=False,
-        ),
-    ] = None,
-    include_special: Annotated[
-        bool,
-        typer.Option(
-            "--include-special",
-            help="Also explain special tokens such as \\[CLS] and \\[SEP].",
-            show_default=False,
-        ),
-    ] = False,
+    ignore_label: IgnoreLabelOption = None,
+    ignore_index: IgnoreIndexOption = None,
+    method: MethodOption = "integrated_gradients",
+    n_steps: NStepsOption = None,
+    tolerance: ToleranceOption = None,
+    include_special: IncludeSpecialOption = False,
     strategy: StrategyOption = "simple",
     long_text: LongTextOption = "error",
     stride: StrideOption = None,
     device: DeviceOption = None,
     context: ContextOption = None,
     threads: ThreadsOption = None,
-    method_option: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="KEY=VALUE",
-            help="A method option, e.g. n_samples=50 (repeatable; 'nerlens methods' lists them).",
-            show_default=False,
-        ),
-    ] = None,
+    method_option: MethodOptionsOption = None,
     gold: Annotated[
         list[str] | None,
         typer.Option(
@@ -259,13 +206,12 @@ def explain(
     check_choice(output_format, "--format", FORMATS)
     check_plot(plot)
     check_choice(aggregate, "--aggregate", ("word", "entity"))
-    extra = parse_method_options(method_option)
+    options = method_settings(method, n_steps, tolerance, method_option)
     gold_spans = parse_gold(gold, gold_tags, source)
     require(
         choice.targets != "gold" or gold_spans is not None,
         "--targets gold needs the truth: give --gold START:END:TYPE or --gold-tags",
     )
-    options = method_options(method, n_steps, tolerance, extra)
     explainer = make_explainer(settings, method, **options)
     check_labels(explainer, choice)
     selection = choose_targets(explainer, source, choice)
@@ -304,52 +250,6 @@ def check_choice_options(choice: Choice) -> None:
         "--ignore-label and --ignore-index apply only to token targets (the default "
         "--targets tokens)",
     )
-
-
-def method_options(
-    method: str,
-    n_steps: int | str | None,
-    tolerance: float | None,
-    extra: dict[str, Any] | None = None,
-) -> dict:
-    """The method's own options from --n-steps, --tolerance and --method-option; an option it
-    lacks is an error."""
-    import inspect
-
-    from nerlens.errors import InputError
-    from nerlens.methods import available_methods, get_method_class
-
-    try:
-        accepted = inspect.signature(get_method_class(method).__init__).parameters
-    except InputError:
-        fail(
-            f"--method {method!r} is not a registered method; available: "
-            f"{', '.join(available_methods())} ('nerlens methods' describes them)"
-        )
-    options: dict[str, Any] = {}
-    for option, name, value in (
-        ("--n-steps", "n_steps", n_steps),
-        ("--tolerance", "tolerance", tolerance),
-    ):
-        if value is not None:
-            require(name in accepted, f"{option} does not apply to --method {method}")
-            options[name] = value
-    for name, value in (extra or {}).items():
-        require(
-            name in accepted and name != "self",
-            f"--method-option {name} does not apply to --method {method}; its options: "
-            f"{', '.join(p for p in accepted if p != 'self') or 'none'}",
-        )
-        require(name not in options, f"--method-option {name} repeats an option given above")
-        options[name] = value
-    if "n_steps" in accepted:
-        options.setdefault("n_steps", "auto")
-    check_positive(tolerance, "--tolerance")
-    require(
-        tolerance is None or options.get("n_steps") == "auto",
-        "--tolerance applies only with --n-steps auto",
-    )
-    return options
 
 
 def check_plot(plot: Path | None) -> None:
@@ -460,7 +360,7 @@ def run(
                 gold=gold,
             )
     except InputError as error:
-        fail(str(error))
+        fail_with(error)
 
 
 def analyse(explainer: Explainer, explanation: Explanation, evaluate: bool) -> pd.DataFrame | None:
@@ -472,7 +372,7 @@ def analyse(explainer: Explainer, explanation: Explanation, evaluate: bool) -> p
     try:
         return explainer.evaluate(explanation)
     except InputError as error:
-        fail(str(error))
+        fail_with(error)
 
 
 # ---------------------------------------------------------------------- output

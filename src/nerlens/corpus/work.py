@@ -43,6 +43,8 @@ class JobSettings:
     ignore_indexes: tuple[int, ...] = ()
     include_special: bool = False
     long_text: str = "error"
+    stride: int | None = None
+    context: int | None = None
     aggregation_strategy: str = "simple"
     shard_size: int = 64
     method_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"n_steps": "auto"}

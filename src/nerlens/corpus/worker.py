@@ -43,6 +43,8 @@ class ShardWorker:
             tokenizer,
             settings.method,
             long_text=settings.long_text,
+            stride=settings.stride,
+            context=settings.context,
             aggregation_strategy=settings.aggregation_strategy,
             device=device,
             threads=threads,

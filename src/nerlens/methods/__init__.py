@@ -25,6 +25,7 @@ from nerlens.methods.occlusion import Occlusion
 from nerlens.methods.saliency import Saliency
 from nerlens.methods.shapley_sampling import ShapleySampling
 from nerlens.model_input import ModelInput
+from nerlens.options import Option, check_method_options, declared_options
 
 _REGISTRY: dict[str, type[AttributionMethod]] = {}
 _ALIASES: dict[str, str] = {}
@@ -43,6 +44,11 @@ class MethodInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "aliases": list(self.aliases)}
+
+    @property
+    def declarations(self) -> tuple[Option, ...]:
+        """The method's options as declared: default, allowed values and help of each."""
+        return options_of(get_method_class(self.name))
 
 
 def register_method(
@@ -78,14 +84,14 @@ def get_method_class(name: str) -> type[AttributionMethod]:
     return _REGISTRY[key]
 
 
+def options_of(cls: type[AttributionMethod]) -> tuple[Option, ...]:
+    """The options a method class declares (see :mod:`nerlens.options`)."""
+    return declared_options(cls)
+
+
 def method_options(cls: type[AttributionMethod]) -> dict[str, Any]:
     """The options a method class takes, with their defaults."""
-    parameters = inspect.signature(cls.__init__).parameters
-    return {
-        name: (None if p.default is inspect.Parameter.empty else p.default)
-        for name, p in parameters.items()
-        if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    }
+    return {option.name: option.default for option in options_of(cls)}
 
 
 def describe_methods() -> list[MethodInfo]:
@@ -105,13 +111,7 @@ def describe_methods() -> list[MethodInfo]:
 def create_method(name: str, **options: Any) -> AttributionMethod:
     """Instantiate a registered method; an option it does not take raises with the valid ones."""
     cls = get_method_class(name)
-    accepted = list(method_options(cls))
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise InputError(
-            f"method {cls.name!r} takes no option(s) {unknown}; its options are {accepted}"
-        )
-    return cls(**options)
+    return cls(**check_method_options(cls.name, options_of(cls), options))
 
 
 def resolve_method(
@@ -165,6 +165,7 @@ __all__ = [
     "describe_methods",
     "get_method_class",
     "method_options",
+    "options_of",
     "register_method",
     "resolve_method",
 ]

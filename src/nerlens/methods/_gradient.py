@@ -69,6 +69,7 @@ class GradientMethod(AttributionMethod):
         has_convergence_delta=False,
         all_targets_one_pass=True,
     )
+    options = ()
 
     @abstractmethod
     def reduce(self, gradient: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:

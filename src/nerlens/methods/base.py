@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nerlens.model_input import ModelInput
+from nerlens.options import Option
 from nerlens.targets import Term
 
 
@@ -65,6 +66,15 @@ class AttributionMethod(ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    # the options the constructor takes, declared once (name, default, allowed values, help);
+    # None: undeclared (a user's method), read from the constructor's keyword parameters
+    options: ClassVar[tuple[Option, ...] | None] = None
+
+    @property
+    def warns_when_unconverged(self) -> bool:
+        """Whether the method itself warns about targets it leaves unconverged (adaptive steps
+        do); else the Explainer warns about large convergence deltas."""
+        return False
 
     @abstractmethod
     def attribute(

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from nerlens.errors import ConvergenceWarning, InputError, is_int_at_least
+from nerlens.errors import ConvergenceWarning, OptionError, shown
 from nerlens.methods.base import (
     Attribution,
     AttributionMethod,
@@ -54,6 +54,7 @@ from nerlens.methods.quadrature import (
     quadrature,
 )
 from nerlens.methods.scoring import TargetScores
+from nerlens.options import choice, count, number
 from nerlens.targets import Term
 
 # What n_steps="auto"'s tolerance bounds: each target's delta and every token's estimated error,
@@ -64,6 +65,23 @@ CRITERIA: tuple[Criterion, ...] = ("tokens", "delta")
 DEFAULT_TOLERANCE = 1e-3
 DEFAULT_MAX_STEPS = 256
 DEFAULT_CRITERION: Criterion = "tokens"
+N_STEPS = count(
+    "n_steps", "auto", 1, "Integration steps, or 'auto': adaptive, until every |delta| and every "
+    "token's estimated error is within the tolerance.", "method", words=("auto",),
+)  # fmt: skip
+RULE = choice("rule", "gausslegendre", RULES, "Quadrature rule, as Captum's methods.", "method")
+TOLERANCE = number(
+    "tolerance", DEFAULT_TOLERANCE, "With n_steps 'auto': the largest |convergence delta| and "
+    "estimated error of a token's score allowed.", "method", above=0,
+)  # fmt: skip
+MAX_STEPS = count(
+    "max_steps", DEFAULT_MAX_STEPS, AUTO_FIRST_STEPS, "With n_steps 'auto': at most this many "
+    "steps per target.", "method",
+)  # fmt: skip
+CRITERION = choice(
+    "criterion", DEFAULT_CRITERION, CRITERIA, "With n_steps 'auto': what the tolerance bounds, "
+    "every token's error ('tokens') or the delta only.", "method",
+)  # fmt: skip
 
 
 class IntegratedGradients(AttributionMethod):
@@ -76,44 +94,40 @@ class IntegratedGradients(AttributionMethod):
         has_convergence_delta=True,
         all_targets_one_pass=True,
     )
+    options = (N_STEPS, RULE, TOLERANCE, MAX_STEPS, CRITERION)
 
     def __init__(
         self,
-        n_steps: int | Literal["auto"] = 50,
-        rule: Rule = "gausslegendre",
-        tolerance: float = DEFAULT_TOLERANCE,
-        max_steps: int = DEFAULT_MAX_STEPS,
-        criterion: Criterion = DEFAULT_CRITERION,
+        n_steps: int | Literal["auto"] = N_STEPS.default,
+        rule: Rule = RULE.default,
+        tolerance: float = TOLERANCE.default,
+        max_steps: int = MAX_STEPS.default,
+        criterion: Criterion = CRITERION.default,
     ) -> None:
         """``tolerance``, ``max_steps`` (nodes per target) and ``criterion`` (what the
         tolerance bounds) belong to ``n_steps="auto"``: other values with fixed steps are an
         error, since nothing would apply them."""
-        if n_steps != "auto" and not is_int_at_least(n_steps, 1):
-            raise InputError(f"n_steps must be a positive int or 'auto', got {n_steps!r}")
-        if rule not in RULES:
-            raise InputError(f"rule must be one of {list(RULES)}, got {rule!r}")
-        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance <= 0:
-            raise InputError(f"tolerance must be a number > 0, got {tolerance!r}")
-        if not is_int_at_least(max_steps, AUTO_FIRST_STEPS):
-            raise InputError(f"max_steps must be an int >= {AUTO_FIRST_STEPS}, got {max_steps!r}")
-        if criterion not in CRITERIA:
-            raise InputError(f"criterion must be one of {list(CRITERIA)}, got {criterion!r}")
-        adaptive = {
-            "tolerance": (tolerance, DEFAULT_TOLERANCE),
-            "max_steps": (max_steps, DEFAULT_MAX_STEPS),
-            "criterion": (criterion, DEFAULT_CRITERION),
-        }
-        given = [
-            f"{name}={value!r}" for name, (value, default) in adaptive.items() if value != default
-        ]
-        if given and n_steps != "auto":
-            verb = "applies" if len(given) == 1 else "apply"
-            raise InputError(f"{', '.join(given)} {verb} only with n_steps='auto', got {n_steps!r}")
+        for option, value in zip(self.options, (n_steps, rule, tolerance, max_steps, criterion)):
+            option.check(value)
+        only_auto = ((TOLERANCE, tolerance), (MAX_STEPS, max_steps), (CRITERION, criterion))
+        adaptive = [(option.name, value) for option, value in only_auto if value != option.default]
+        if adaptive and n_steps != "auto":
+            given = ", ".join(f"{{{name}}}={shown(value)}" for name, value in adaptive)
+            verb = "applies" if len(adaptive) == 1 else "apply"
+            raise OptionError(
+                f"{given} {verb} only with {{n_steps}}='auto', got {shown(n_steps)}",
+                adaptive[0][0],
+                [name for name, _ in adaptive[1:]] + ["n_steps"],
+            )
         self.n_steps = n_steps
         self.rule = rule
         self.tolerance = float(tolerance)
         self.max_steps = max_steps
         self.criterion = criterion
+
+    @property
+    def warns_when_unconverged(self) -> bool:
+        return self.n_steps == "auto"  # it warns when max_steps stops a target short
 
     def settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {"n_steps": self.n_steps, "rule": self.rule}

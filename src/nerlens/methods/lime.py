@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from nerlens.errors import InputError
 from nerlens.methods.base import (
     Attribution,
     AttributionMethod,
@@ -16,8 +15,16 @@ from nerlens.methods.base import (
     ModelInput,
     ProgressCallback,
 )
-from nerlens.methods.perturbation import candidates, check_sampling, perturbed_values
+from nerlens.methods.perturbation import candidates, perturbed_values
+from nerlens.options import count, number, seed
 from nerlens.targets import Term
+
+N_SAMPLES = count("n_samples", 200, 2, "Perturbed texts sampled (the input is one).", "method")
+KERNEL_WIDTH = number(
+    "kernel_width", 0.25, "Width of the similarity kernel on cosine distances.", "method", above=0
+)
+ALPHA = number("alpha", 1.0, "Ridge penalty of the linear fit.", "method", at_least=0)
+SEED = seed()
 
 
 class Lime(AttributionMethod):
@@ -44,22 +51,19 @@ class Lime(AttributionMethod):
         all_targets_one_pass=True,
     )
 
+    options = (N_SAMPLES, KERNEL_WIDTH, ALPHA, SEED)
+
     def __init__(
         self,
-        n_samples: int = 200,
-        kernel_width: float = 0.25,
-        alpha: float = 1.0,
-        seed: int | None = 0,
+        n_samples: int = N_SAMPLES.default,
+        kernel_width: float = KERNEL_WIDTH.default,
+        alpha: float = ALPHA.default,
+        seed: int | None = SEED.default,
     ) -> None:
-        check_sampling(n_samples, 2, seed)
-        if not kernel_width > 0:
-            raise InputError(f"kernel_width must be > 0, got {kernel_width!r}")
-        if not alpha >= 0:
-            raise InputError(f"alpha must be >= 0, got {alpha!r}")
-        self.n_samples = n_samples
-        self.kernel_width = kernel_width
-        self.alpha = alpha
-        self.seed = seed
+        self.n_samples = N_SAMPLES.check(n_samples)
+        self.kernel_width = KERNEL_WIDTH.check(kernel_width)
+        self.alpha = ALPHA.check(alpha)
+        self.seed = SEED.check(seed)
 
     def settings(self) -> dict[str, Any]:
         return {

@@ -38,6 +38,7 @@ class Occlusion(AttributionMethod):
         has_convergence_delta=False,
         all_targets_one_pass=True,
     )
+    options = ()
 
     def settings(self) -> dict[str, Any]:
         return {}

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from nerlens.errors import InputError, is_int_at_least
 from nerlens.methods.base import Budget
 from nerlens.methods.chunking import rows_per_chunk
 from nerlens.methods.scoring import TargetScores, label_probabilities
@@ -54,11 +53,3 @@ def perturbed_values(
     if not values:
         return np.zeros((0, len(terms)))
     return np.concatenate(values)
-
-
-def check_sampling(n_samples: object, minimum: int, seed: object) -> None:
-    """Validate a sampling method's ``n_samples`` (an int >= ``minimum``) and ``seed``."""
-    if not is_int_at_least(n_samples, minimum):
-        raise InputError(f"n_samples must be an int >= {minimum}, got {n_samples!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise InputError(f"seed must be an int or None, got {seed!r}")

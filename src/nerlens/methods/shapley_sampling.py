@@ -15,8 +15,12 @@ from nerlens.methods.base import (
     ModelInput,
     ProgressCallback,
 )
-from nerlens.methods.perturbation import candidates, check_sampling, perturbed_values
+from nerlens.methods.perturbation import candidates, perturbed_values
+from nerlens.options import count, seed
 from nerlens.targets import Term
+
+N_SAMPLES = count("n_samples", 25, 1, "Random orders of the tokens sampled.", "method")
+SEED = seed()
 
 
 class ShapleySampling(AttributionMethod):
@@ -41,11 +45,11 @@ class ShapleySampling(AttributionMethod):
         has_convergence_delta=True,
         all_targets_one_pass=True,
     )
+    options = (N_SAMPLES, SEED)
 
-    def __init__(self, n_samples: int = 25, seed: int | None = 0) -> None:
-        check_sampling(n_samples, 1, seed)
-        self.n_samples = n_samples
-        self.seed = seed
+    def __init__(self, n_samples: int = N_SAMPLES.default, seed: int | None = SEED.default) -> None:
+        self.n_samples = N_SAMPLES.check(n_samples)
+        self.seed = SEED.check(seed)
 
     def settings(self) -> dict[str, Any]:
         return {"n_samples": self.n_samples, "seed": self.seed}

@@ -43,7 +43,13 @@ from nerlens.gold import (
     gold_tags,
     is_correct,
 )
-from nerlens.methods import AttributionMethod, Budget, get_method_class, resolve_method
+from nerlens.methods import (
+    DEFAULT_METHOD,
+    AttributionMethod,
+    Budget,
+    get_method_class,
+    resolve_method,
+)
 from nerlens.methods import method_options as method_options_of
 from nerlens.methods._perturbation import rows_per_chunk
 from nerlens.methods.base import Attribution, ProgressCallback
@@ -135,7 +141,7 @@ class Explainer:
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
-        method: str | AttributionMethod = "integrated_gradients",
+        method: str | AttributionMethod = DEFAULT_METHOD,
         *,
         method_options: Mapping[str, Any] | None = None,
         embedding: Embedding = "word",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -36,6 +36,7 @@ from nerlens.cli.common import (
     read_text,
     require,
 )
+from nerlens.methods import DEFAULT_METHOD, DEFAULT_N_STEPS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,7 +88,8 @@ def explain(
         str | None,
         typer.Option(
             help="Explain every token ('tokens'), every predicted entity ('entities'), or the "
-            "truth where the model was wrong ('gold', needs --gold). \\[default: tokens]",
+            "truth where the model was wrong ('gold', needs --gold). \\[default: entities; "
+            "tokens when the model predicts none, or with --ignore-label/--ignore-index]",
             show_default=False,
         ),
     ] = None,
@@ -138,7 +140,7 @@ def explain(
     ] = None,
     method: Annotated[
         str, typer.Option(help="Attribution method ('nerlens methods' lists them).")
-    ] = "integrated_gradients",
+    ] = DEFAULT_METHOD,
     n_steps: Annotated[
         str | None,
         typer.Option(
@@ -214,6 +216,15 @@ def explain(
         ),
     ] = False,
     top: Annotated[int, typer.Option(help="Tokens shown for and against each label.")] = 3,
+    pieces: Annotated[
+        bool,
+        typer.Option(
+            "--pieces",
+            help="Show the tokenizer's word pieces ('mag ##de ##burg') instead of words as "
+            "written in the text.",
+            show_default=False,
+        ),
+    ] = False,
     html: Annotated[
         Path | None,
         typer.Option(help="Also write the interactive HTML page here.", show_default=False),
@@ -274,10 +285,11 @@ def explain(
     if aggregate is not None:
         explanation = explanation.aggregate(aggregate)  # type: ignore[arg-type]  (checked)
     notes = Console(stderr=True) if output_format == "json" else console  # stdout: JSON only
-    show(explanation, top, output_format)
+    view: Literal["words", "tokens"] = "tokens" if pieces else "words"
+    show(explanation, top, output_format, view)
     if scores is not None:
         notes.print(faithfulness_table(scores), highlight=False)
-    save(explanation, html, json, plot, notes)
+    save(explanation, html, json, plot, notes, view)
 
 
 # ---------------------------------------------------------------------- option checks
@@ -301,8 +313,8 @@ def check_choice_options(choice: Choice) -> None:
     ignoring = choice.ignore_labels or choice.ignore_indexes
     require(
         not ignoring or not (choice.explicit or choice.targets == "entities"),
-        "--ignore-label and --ignore-index apply only to token targets (the default "
-        "--targets tokens)",
+        "--ignore-label and --ignore-index apply only to token targets (--targets tokens, "
+        "the default when they are given)",
     )
 
 
@@ -343,7 +355,7 @@ def method_options(
         require(name not in options, f"--method-option {name} repeats an option given above")
         options[name] = value
     if "n_steps" in accepted:
-        options.setdefault("n_steps", "auto")
+        options.setdefault("n_steps", DEFAULT_N_STEPS)
     check_positive(tolerance, "--tolerance")
     require(
         tolerance is None or options.get("n_steps") == "auto",
@@ -382,12 +394,27 @@ def check_labels(explainer: Explainer, choice: Choice) -> None:
 
 # ---------------------------------------------------------------------- targets
 def choose_targets(explainer: Explainer, text: str, choice: Choice) -> str | list[Target]:
-    """``"tokens"``/``"entities"``, or the targets chosen by --position/--entity/--contrast.
+    """``"tokens"``/``"entities"``/``"gold"``, or the targets chosen by --position/--entity/
+    --contrast.
 
-    Chosen targets need the model's predictions first: one forward pass, no attribution.
+    Without a choice, the predicted entities ("why each entity?", what a tagger's user asks
+    first); a text with none, or --ignore-label/--ignore-index, gets every token, with a note on
+    stderr. Chosen and default targets need the model's predictions first: one forward pass,
+    no attribution.
     """
+    if choice.targets:
+        return choice.targets
     if not choice.explicit:
-        return choice.targets or "tokens"
+        if choice.ignore_labels or choice.ignore_indexes:
+            return "tokens"
+        if predict(explainer, text).entities:
+            return "entities"
+        typer.echo(
+            "note: the model predicts no entity in this text; explaining every token "
+            "(--targets tokens)",
+            err=True,
+        )
+        return "tokens"
     from nerlens.targets import ContrastTarget, TokenTarget
 
     predictions = predict(explainer, text)
@@ -477,14 +504,17 @@ def analyse(explainer: Explainer, explanation: Explanation, evaluate: bool) -> p
 
 
 # ---------------------------------------------------------------------- output
-def show(explanation: Explanation, top: int, output_format: str) -> None:
-    """The terminal view (plain text when piped), or the Explanation as JSON on stdout."""
+def show(
+    explanation: Explanation, top: int, output_format: str, view: Literal["words", "tokens"]
+) -> None:
+    """The terminal view (plain text when piped) in words or pieces, or the Explanation as JSON
+    on stdout."""
     if output_format == "json":
         typer.echo(explanation.to_json())
         return
     from nerlens.render.terminal import print_terminal
 
-    print_terminal(explanation, console, top=top)
+    print_terminal(explanation, console, top=top, view=view)
 
 
 def save(
@@ -493,6 +523,7 @@ def save(
     json: Path | None,
     plot: Path | None,
     notes: Console,
+    view: Literal["words", "tokens"] = "words",
 ) -> None:
     """Write the files asked for (their folders were checked before any model work) and say so
     on ``notes`` (stderr when stdout carries JSON)."""
@@ -503,5 +534,5 @@ def save(
         explanation.save(json)
         notes.print(f"JSON written to {json}")
     if plot is not None:
-        explanation.plot("heatmap", plot)
+        explanation.plot("heatmap", plot, view=view)
         notes.print(f"Plot written to {plot}")

@@ -36,7 +36,7 @@ from nerlens.cli.common import (
     read_text,
     require,
 )
-from nerlens.methods import DEFAULT_METHOD, DEFAULT_N_STEPS
+from nerlens.defaults import DEFAULT_METHOD, DEFAULT_N_STEPS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,7 +89,7 @@ def explain(
         typer.Option(
             help="Explain every token ('tokens'), every predicted entity ('entities'), or the "
             "truth where the model was wrong ('gold', needs --gold). \\[default: entities; "
-            "tokens when the model predicts none, or with --ignore-label/--ignore-index]",
+            "tokens when none is predicted or --ignore-* is given]",
             show_default=False,
         ),
     ] = None,
@@ -248,7 +248,8 @@ def explain(
         ),
     ] = None,
 ) -> None:
-    """Explain TEXT and print, per token, its label and the tokens that pushed it most.
+    """Explain TEXT and print, per predicted entity (or token), its label and the words that
+    pushed it most.
 
     TEXT can be '-' to read standard input; --file reads a file instead.
     """

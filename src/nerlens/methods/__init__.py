@@ -9,8 +9,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
+from nerlens.defaults import DEFAULT_METHOD, DEFAULT_N_STEPS
 from nerlens.errors import InputError
 from nerlens.methods.base import (
     Attribution,
@@ -25,11 +26,6 @@ from nerlens.methods.lime import Lime
 from nerlens.methods.occlusion import Occlusion
 from nerlens.methods.saliency import Saliency
 from nerlens.methods.shapley_sampling import ShapleySampling
-
-# The library's default method, and the steps every entry point (library CLI, server, web page)
-# gives a method that integrates when the caller names none (the reference drop-in keeps 50).
-DEFAULT_METHOD = "integrated_gradients"
-DEFAULT_N_STEPS: Literal["auto"] = "auto"
 
 _REGISTRY: dict[str, type[AttributionMethod]] = {}
 _ALIASES: dict[str, str] = {}

@@ -63,14 +63,15 @@ def unit_names(explanation: Explanation, view: View) -> list[str]:
 
 
 def _word_span(explanation: Explanation, position: int) -> tuple[int, int]:
-    """The characters of the whole word that holds token ``position``."""
-    word = explanation.word_ids[position]
-    same = [
-        explanation.offsets[p]
-        for p, w in enumerate(explanation.word_ids)
-        if w == word and not explanation.special[p]
-    ]
-    return min(start for start, _ in same), max(end for _, end in same)
+    """The characters of the whole word that holds token ``position`` (a word's tokens are
+    adjacent, so only its neighbours are looked at)."""
+    word, ids = explanation.word_ids[position], explanation.word_ids
+    first = last = position
+    while first > 0 and ids[first - 1] == word and not explanation.special[first - 1]:
+        first -= 1
+    while last + 1 < len(ids) and ids[last + 1] == word and not explanation.special[last + 1]:
+        last += 1
+    return explanation.offsets[first][0], explanation.offsets[last][1]
 
 
 def target_text(explanation: Explanation, target: Target, view: View = "words") -> str:

@@ -28,7 +28,8 @@ CHROMIUM = os.environ.get("NERLENS_CHROMIUM", "/usr/bin/chromium")
 
 
 def terminal_svg(explanation) -> Path:
-    """`nerlens explain` as it looks in a terminal (the CLI defaults to n_steps="auto")."""
+    """`nerlens explain` as it looks in a terminal (the CLI's defaults: entity targets,
+    n_steps="auto")."""
     console = Console(record=True, width=110, file=io.StringIO(), force_terminal=True)
     console.print(f'$ nerlens explain "{TEXT}"')
     console.print(render_terminal(explanation))
@@ -56,7 +57,7 @@ def serve_in_thread(app) -> tuple[uvicorn.Server, str]:
 
 def main() -> None:
     model, tokenizer = load_model("demo")
-    explanation = Explainer(model, tokenizer, n_steps="auto")(TEXT)
+    explanation = Explainer(model, tokenizer, n_steps="auto")(TEXT, "entities")  # as the CLI
     written = [terminal_svg(explanation)]
     server, url = serve_in_thread(create_app(model, tokenizer))
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:

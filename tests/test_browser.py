@@ -133,6 +133,7 @@ def click_and_check_paris(page) -> None:
 def test_served_page_explains_and_recolours(page, server):
     page.goto(server)
     page.fill("textarea", SEED_TEXT)
+    page.select_option("#nl-targets", "tokens")
     page.select_option("#nl-steps", "4")
     page.get_by_role("button", name="Explain").click()
     page.wait_for_selector(".nerlens [data-token-index]")
@@ -191,10 +192,12 @@ def test_toggles_and_target_list(page, hostile_file):
     raw_row = page.locator(".nl-for li .nl-value").first.inner_text()
     assert raw_row != paris_row and "normalised" not in page.locator(".nl-legend").inner_text()
     page.uncheck("text=raw scores")
-    subwords = page.locator(".nerlens [data-token-index]").count()
-    page.check("text=words")  # the word level: Explanation.aggregate("word")
-    assert page.locator(".nerlens [data-token-index]").count() < subwords
-    assert page.locator(".nl-tok", has_text="Macron").count() == 1  # was "macro" + "##n"
+    assert page.is_checked("text=words")  # words first: Explanation.aggregate("word")
+    words = page.locator(".nerlens [data-token-index]").count()
+    assert page.locator(".nl-tok", has_text="Macron").count() == 1
+    page.uncheck("text=words")  # the word pieces, on request
+    assert page.locator(".nerlens [data-token-index]").count() > words
+    assert page.locator(".nl-tok", has_text="Macro").count() == 1  # "macro" + "##n"
     assert page.locator(".nl-detail .nl-label").inner_text() == "B-LOC"  # still Paris
     options = page.locator(".nl-select option")
     assert options.count() == len(page.eval_on_selector_all(".nl-select option", "o => o"))
@@ -232,4 +235,100 @@ def test_two_renderings_on_one_page_do_not_clash(page, tmp_path, demo):
     assert views.count() == 2
     views.nth(1).locator(".nl-tok", has_text="Berlin").click()
     assert views.nth(1).locator(".nl-detail .nl-label").inner_text() == "B-LOC"
-    assert "paris" in views.nth(0).locator(".nl-detail .nl-title").inner_text()
+    assert "Paris" in views.nth(0).locator(".nl-detail .nl-title").inner_text()
+
+
+def test_served_page_starts_at_the_library_defaults_and_explains_entities(page, server):
+    """The menus start where the library does (integrated gradients, auto steps, entities);
+    a text without entities falls back to every token and says so."""
+    from nerlens.methods import DEFAULT_METHOD, DEFAULT_N_STEPS
+
+    page.goto(server)
+    assert page.eval_on_selector("#nl-method", "s => s.value") == DEFAULT_METHOD
+    assert page.eval_on_selector("#nl-steps", "s => s.value") == DEFAULT_N_STEPS
+    assert page.eval_on_selector("#nl-targets", "s => s.value") == "entities"
+    page.fill("textarea", SEED_TEXT)
+    page.fill("#nl-gold", "11:16:ORG")  # the truth says ORG where the model says LOC
+    page.get_by_role("button", name="Explain").click()
+    page.wait_for_selector(".nerlens [data-token-index]")
+    options = page.eval_on_selector_all(".nl-select option", "o => o.map(x => x.textContent)")
+    assert [o.split(" (p")[0] for o in options] == ["#3 Paris → LOC", "#8 Emmanuel Macron → PER"]
+    assert all(o.endswith("✗ wrong") for o in options)
+    assert page.locator(".nl-tag.nl-missed-tag").inner_text() == "missed ORG"
+    assert page.locator(".nl-tag.nl-spurious").all_inner_texts() == [
+        "LOC · spurious", "PER · spurious"
+    ]  # fmt: skip
+    assert page.locator(".nl-detail .nl-wrong").inner_text() == "✗ wrong"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "served-gold.png", full_page=True)
+    page.fill("#nl-gold", "")
+    page.fill("textarea", "the cat sat on the mat.")
+    page.get_by_role("button", name="Explain").click()
+    page.wait_for_selector("#nl-status:has-text('no entity')")
+    assert page.locator(".nl-select option").count() == 7  # every token instead
+
+
+def test_without_javascript_the_saved_page_shows_the_default_target(browser, demo, tmp_path):
+    """As GitHub, nbviewer and untrusted notebooks show it: no script runs, the static view
+    (coloured sentence, entity chips, top tokens) is there; with scripts it is replaced."""
+    model, tokenizer = demo
+    path = Explainer(model, tokenizer, n_steps=4)(SEED_TEXT, "entities").save_html(
+        tmp_path / "static.html"
+    )
+    viewport = {"width": 1000, "height": 400}
+    context = browser.new_context(viewport=viewport, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(path.as_uri())
+    static = page.locator(".nerlens .nl-static")
+    assert "Paris → LOC" in static.inner_text() and "top tokens for LOC" in static.inner_text()
+    assert page.locator(".nl-chip").all_inner_texts() == ["LOC", "PER"]
+    words = page.eval_on_selector_all(
+        "[data-static-index]",
+        "s => s.map(x => [x.textContent, getComputedStyle(x).backgroundColor])",
+    )
+    assert "Macron" in [w for w, _ in words] and len({c for _, c in words}) > 3
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "static-no-js.png", full_page=True)
+    context.close()
+    scripted = browser.new_page()
+    scripted.goto(path.as_uri())
+    scripted.wait_for_selector(".nerlens [data-token-index]")
+    assert scripted.locator(".nl-static").count() == 0
+    scripted.close()
+
+
+@pytest.mark.parametrize("width", [1200, 900])
+def test_the_corpus_report_fits_the_window(browser, report_page, width):
+    """No table pushes the page sideways: wide tables wrap or scroll inside their own box."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(report_page.as_uri())
+    page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"report-{width}.png", full_page=True)
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory):
+    """The report of 12 held-out sentences with their gold tags (the demo model, 2 steps)."""
+    import json
+
+    import nerlens.corpus
+    from nerlens.corpus.report import write_report
+
+    folder = tmp_path_factory.mktemp("report")
+    heldout = Path(__file__).resolve().parents[1] / "training" / "data" / "heldout.jsonl"
+    with (folder / "heldout.conll").open("w", encoding="utf-8") as stream:
+        for line in heldout.read_text(encoding="utf-8").splitlines()[:12]:
+            sentence = json.loads(line)
+            stream.writelines(f"{w} {t}\n" for w, t in zip(sentence["tokens"], sentence["tags"]))
+            stream.write("\n")
+    nerlens.corpus.run(
+        folder / "heldout.conll",
+        folder / "run",
+        targets="entities",
+        method_options={"n_steps": 2},
+        progress=False,
+    )
+    return write_report(nerlens.corpus.open(folder / "run"), folder / "report.html")

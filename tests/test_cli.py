@@ -416,8 +416,9 @@ def test_help_fits_80_columns_without_cutting_names_or_defaults(command):
     assert "…" not in result.stdout
     if command == ["explain"]:
         flat = re.sub(r"[│\s]+", " ", result.stdout)  # text as read, across wrapped lines
-        defaults = ("integrated_gradients", "auto", "demo", "tokens", "3", "error")
-        for shown in [f"[default: {d}]" for d in defaults] + ["LABEL:FOIL", "--include-special"]:
+        defaults = ("integrated_gradients", "auto", "demo", "3", "error")
+        shown_defaults = [f"[default: {d}]" for d in defaults] + ["[default: entities;"]
+        for shown in [*shown_defaults, "LABEL:FOIL", "--include-special"]:
             assert shown in flat
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
 
 from conftest import SEED_TEXT
 from nerlens import Explainer, Explanation, TokenTarget
+from nerlens.errors import ConvergenceWarning
 from nerlens.render.interactive import (
     SCALE,
+    colour,
     render_interactive,
     script_json,
     view_payload,
@@ -135,3 +138,63 @@ def test_methods_without_a_convergence_delta_render(explanation):
     assert {t["delta"] for t in payload["levels"]["subword"]["targets"]} == {None}
     assert "\tn/a\t" in render_terminal(no_deltas).plain()
     assert bar_chart(no_deltas).axes[0].get_title().endswith("Δ = n/a")
+
+
+# ---------------------------------------------------------------------- words, gold, static view
+PIECES_TEXT = "Emmanuel Macron met Angela Merkel in Magdeburg."
+
+
+@pytest.fixture(scope="module")
+def judged(demo):
+    model, tokenizer = demo
+    gold = [(0, 15, "PER"), (37, 46, "ORG")]  # Magdeburg is gold ORG; the model says LOC
+    with warnings.catch_warnings():  # few steps: unconverged, which the views do not mind
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return Explainer(model, tokenizer, n_steps=4)(PIECES_TEXT, "entities", gold=gold)
+
+
+def without_scripts(page: str) -> str:
+    """What a viewer that runs no JavaScript shows (GitHub, nbviewer, an untrusted notebook
+    drop scripts; GitHub drops <style> blocks too)."""
+    return re.sub(r"<(script|style)\b.*?</\1>", "", page, flags=re.S)
+
+
+def test_the_view_opens_on_words_and_names_targets_as_written(judged):
+    payload = view_payload(judged)
+    assert payload["level"] == "word"
+    assert [t["text"] for t in payload["levels"]["word"]["targets"]] == [
+        "Emmanuel Macron → PER", "Angela Merkel → PER", "Magdeburg → LOC"
+    ]  # fmt: skip
+    assert [t["text"] for t in payload["levels"]["subword"]["targets"]] == [
+        "emmanuel macro ##n → PER", "angela mer ##kel → PER", "mag ##de ##burg → LOC"
+    ]  # fmt: skip
+    assert payload["levels"]["word"]["names"][1:3] == ["Emmanuel", "Macron"]
+
+
+def test_the_payload_carries_gold_verdicts_and_missed_and_spurious_entities(judged):
+    payload = view_payload(judged)
+    assert [t["correct"] for t in payload["levels"]["word"]["targets"]] == [True, False, False]
+    assert payload["gold"] == {"missed": [[37, 46, "ORG"]], "spurious": [1, 2]}
+    assert view_payload(judged.aggregate("entity"))["gold"]["missed"] == [[37, 46, "ORG"]]
+
+
+def test_without_javascript_the_default_target_is_shown_statically(judged):
+    """The notebook output and the saved page carry the sentence coloured by the default target
+    (the first entity), its entity chips and its top tokens, with inline styles only."""
+    page = without_scripts(judged._repr_html_())
+    assert "needs JavaScript" not in page
+    words = judged.aggregate("word")
+    scores = np.rint(words.scores[0] * SCALE) / SCALE
+    spans = re.findall(r"<span data-static-index='(\d+)'[^>]*background-color:(rgb\([^)]*\))[^>]*>"
+                       r"([^<]*)</span>", page)  # fmt: skip
+    assert [text for _, _, text in spans] == list(words.tokens)  # every word, as written
+    for index, background, _ in spans:
+        assert background == colour(scores[int(index)])
+    assert len({background for _, background, _ in spans}) > 3  # coloured, not blank
+    chips = re.findall(r"<span class='nl-chip'[^>]*>([^<]*)</span>", page)
+    assert chips == ["PER", "PER", "LOC"]
+    assert "<b>Emmanuel Macron → PER</b>" in page and "✓ right" in page
+    best = int(np.argmax(scores))
+    assert f"<li>{words.tokens[best]} <span" in page.split("top tokens for PER")[1]
+    saved = without_scripts(render_interactive(judged, full_page=True).data)
+    assert re.findall(r"<span class='nl-chip'[^>]*>([^<]*)</span>", saved) == chips

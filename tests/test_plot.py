@@ -21,7 +21,7 @@ def explanation(tokenizer, tiny_model):
 
 
 def test_heatmap_shows_every_target_and_token_of_a_short_text(explanation):
-    axes = heatmap(explanation).axes[0]
+    axes = heatmap(explanation, view="tokens").axes[0]
     assert [t.get_text() for t in axes.get_xticklabels()] == token_names(explanation.tokens)
     assert len(axes.get_yticklabels()) == len(explanation)
     np.testing.assert_allclose(axes.images[0].get_array(), explanation.scores)
@@ -43,7 +43,7 @@ def test_heatmap_of_a_long_text_shows_60_tokens_and_says_how_to_see_the_rest(exp
 
 def test_bar_chart_shows_the_strongest_tokens_in_order(explanation):
     row = explanation.row(2)
-    axes = bar_chart(explanation, target=2, top=4).axes[0]
+    axes = bar_chart(explanation, target=2, top=4, view="tokens").axes[0]
     widths = [bar.get_width() for bar in axes.patches]
     expected = sorted(row.scores, key=abs, reverse=True)[:4]
     np.testing.assert_allclose(widths, expected)
@@ -79,3 +79,22 @@ def test_faithfulness_curves_plot_the_mean_per_q_and_method():
     assert [line.get_label() for line in sufficiency.get_lines()] == ["a", "b"]
     with pytest.raises(InputError, match="no comprehensiveness@q or sufficiency@q columns"):
         faithfulness_curves(pd.DataFrame({"x": [1]}))
+
+
+def test_plots_show_words_and_entities_as_written_by_default(demo):
+    model, tokenizer = demo
+    text = "Emmanuel Macron met Angela Merkel in Magdeburg."
+    entities = Explainer(model, tokenizer, n_steps=2)(text, "entities")
+    words = entities.aggregate("word")
+    axes = heatmap(entities).axes[0]
+    assert [t.get_text() for t in axes.get_xticklabels()] == list(words.tokens)
+    assert [t.get_text() for t in axes.get_yticklabels()] == [
+        "Emmanuel Macron → PER", "Angela Merkel → PER", "Magdeburg → LOC"
+    ]  # fmt: skip
+    np.testing.assert_allclose(axes.images[0].get_array(), words.scores)
+    bar = bar_chart(entities, target=2, top=3).axes[0]
+    assert bar.get_title().startswith("Magdeburg → LOC")
+    names = {t.get_text() for t in bar.get_yticklabels()}
+    assert names <= set(words.tokens) and not any("##" in n for n in names)
+    pieces = heatmap(entities, view="tokens").axes[0]
+    assert "mag ##de ##burg → LOC" in [t.get_text() for t in pieces.get_yticklabels()]

@@ -4,6 +4,7 @@ correct under concurrency, and nothing a request says can choose a model or a pa
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 import time
@@ -244,6 +245,21 @@ def test_health_openapi_and_page(client):
     page = client.get("/").text
     assert "<textarea" in page and ">Explain</button>" in page
     assert not re.search(r"https?://|\bsrc=", page)
+
+
+def test_gold_in_a_request_gives_verdicts_and_the_page_the_library_defaults(client):
+    from nerlens.methods import DEFAULT_METHOD, DEFAULT_N_STEPS
+
+    body = {"text": SEED_TEXT, "targets": "entities", "n_steps": 2}
+    gold = [{"start": 11, "end": 16, "label": "LOC"}, {"start": 36, "end": 51, "label": "ORG"}]
+    result = client.post("/api/view", json=body | {"gold": gold}).json()
+    assert result["explanation"]["correct"] == [True, False]  # Paris right, Macron wrong type
+    assert result["view"]["gold"] == {"missed": [[36, 51, "ORG"]], "spurious": [1]}
+    bad = client.post("/api/view", json=body | {"gold": [{"start": 0, "end": 99, "label": "X"}]})
+    assert bad.status_code == 422 and "gold span (0, 99, 'X')" in bad.json()["error"]
+    config = re.search(r"id='nl-config'>(.*?)</script>", client.get("/").text).group(1)
+    defaults = {"method": DEFAULT_METHOD, "n_steps": DEFAULT_N_STEPS}
+    assert json.loads(config)["defaults"] == defaults
 
 
 def test_work_past_its_deadline_stops_and_frees_the_only_worker(demo):

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from conftest import SEED_TEXT
 from nerlens import Explainer, Explanation, TokenTarget
 from nerlens.cli import app
+from nerlens.errors import InputError
 from nerlens.render.terminal import print_terminal, render_terminal
 
 pytestmark = pytest.mark.filterwarnings("ignore::nerlens.errors.ConvergenceWarning")  # few steps
@@ -42,10 +43,12 @@ def test_piped_output_is_plain_text_with_tags_and_numbers(explanation):
     ]  # fmt: skip
     row = explanation[3]
     cells = next(line for line in lines if line.startswith("3\t")).split("\t")
-    assert cells[1:4] == ["paris", "B-LOC", f"{row.probability:.2f}"]
+    assert cells[1:4] == ["Paris", "B-LOC", f"{row.probability:.2f}"]  # as written
     assert cells[4].rstrip("!") == f"{row.delta:.1e}"
-    best = int(np.argmax(row.scores))
-    assert cells[5].startswith(f"{explanation.tokens[best]} +{row.scores[best]:.2f}")
+    words = explanation.aggregate("word")  # the reasons are words, scored over their pieces
+    scores = words.row(row.index).scores
+    best = int(np.argmax(scores))
+    assert cells[5].startswith(f"{words.tokens[best]} +{scores[best]:.2f}")
     assert "\x1b[" not in out and max(map(len, lines)) > 40  # never cropped to the width
 
 
@@ -53,7 +56,7 @@ def test_narrow_terminal_gets_one_block_per_target(explanation):
     console = Console(file=io.StringIO(), force_terminal=True, width=60, color_system=None)
     console.print(render_terminal(explanation))
     out = console.file.getvalue()
-    assert "#3 paris → B-LOC  p 1.00" in out and "  for:     paris +" in out
+    assert "#3 Paris → B-LOC  p 1.00" in out and "  for:     Paris +" in out
     assert max(len(line) for line in out.splitlines()) <= 60
 
 
@@ -123,3 +126,73 @@ def test_cli_rejects_bad_format_and_plot_before_any_work(args, message):
     result = CliRunner().invoke(app, ["explain", SEED_TEXT, *args])
     assert result.exit_code == 2
     assert result.stderr.startswith(message) and len(result.stderr.splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def judged(demo):
+    """Entity targets of a text with word pieces, against a gold that the model partly misses."""
+    model, tokenizer = demo
+    gold = [(0, 15, "PER"), (37, 46, "ORG")]  # Magdeburg is gold ORG; the model says LOC
+    return Explainer(model, tokenizer, n_steps=4)(PIECES_TEXT, "entities", gold=gold)
+
+
+PIECES_TEXT = "Emmanuel Macron met Angela Merkel in Magdeburg."
+
+
+def test_entities_and_reasons_are_written_as_in_the_text_and_pieces_on_request(judged):
+    rows = [line.split("\t") for line in piped(judged).splitlines()[3:6]]
+    assert [r[1] for r in rows] == ["Emmanuel Macron", "Angela Merkel", "Magdeburg"]
+    assert not any("##" in cell for r in rows for cell in r)  # no piece anywhere
+    reasons = [name for r in rows for name in re.findall(r"(\S+) [+-]\d", f"{r[5]}, {r[6]}")]
+    assert reasons and set(reasons) <= set(PIECES_TEXT.rstrip(".").split()) | {"."}
+    out = io.StringIO()
+    print_terminal(judged, Console(file=out, width=40), view="tokens")
+    pieces = [line.split("\t") for line in out.getvalue().splitlines()[3:6]]
+    assert [r[1] for r in pieces] == ["emmanuel macro ##n", "angela mer ##kel", "mag ##de ##burg"]
+    with pytest.raises(InputError, match=r"view must be one of \['words', 'tokens'\]"):
+        render_terminal(judged, view="pieces")
+
+
+def test_a_token_target_inside_a_word_names_the_word_and_its_piece(demo):
+    model, tokenizer = demo
+    explanation = Explainer(model, tokenizer, n_steps=2)(PIECES_TEXT, [TokenTarget(3, "I-PER")])
+    assert piped(explanation).splitlines()[3].split("\t")[1] == "Macron (n)"
+
+
+def test_gold_shows_per_target_whether_the_model_was_right_and_what_it_missed(judged):
+    lines = piped(judged).splitlines()
+    assert lines[2].split("\t")[-1] == "gold"
+    assert [line.split("\t")[-1] for line in lines[3:6]] == ["right", "wrong", "wrong"]
+    assert (
+        "# gold: missed Magdeburg (ORG); spurious (predicted, not in the gold) "
+        "Angela Merkel (PER), Magdeburg (LOC)"
+    ) in lines
+    console = Console(file=io.StringIO(), force_terminal=True, width=200, color_system=None)
+    console.print(render_terminal(judged))
+    table = console.file.getvalue()
+    assert "✓ right" in table and table.count("✗ wrong") == 2 and "missed Magdeburg" in table
+
+
+def test_cli_explains_entities_by_default_and_tokens_when_there_are_none():
+    result = CliRunner().invoke(app, ["explain", PIECES_TEXT, "--n-steps", "2"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t")[1] for line in result.stdout.splitlines()[3:] if "\t" in line]
+    assert rows == ["Emmanuel Macron", "Angela Merkel", "Magdeburg"]
+    assert result.stderr == ""
+    none = CliRunner().invoke(app, ["explain", "the cat sat.", "--n-steps", "2"])
+    assert none.exit_code == 0, none.output
+    assert [line.split("\t")[1] for line in none.stdout.splitlines()[3:7]] == [
+        "the", "cat", "sat", "."
+    ]  # fmt: skip
+    assert none.stderr.startswith("note: the model predicts no entity in this text")
+
+
+def test_cli_gold_marks_every_output_and_pieces_shows_word_pieces(tmp_path):
+    args = ["explain", PIECES_TEXT, "--n-steps", "2", "--gold", "0:15:PER", "--gold", "37:46:ORG"]
+    result = CliRunner().invoke(app, [*args, "--pieces", "--json", str(tmp_path / "e.json")])
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in result.stdout.splitlines()[3:6]]
+    assert [(r[1], r[-1]) for r in rows] == [
+        ("emmanuel macro ##n", "right"), ("angela mer ##kel", "wrong"), ("mag ##de ##burg", "wrong")
+    ]  # fmt: skip
+    assert Explanation.load(tmp_path / "e.json").to_dict()["correct"] == [True, False, False]

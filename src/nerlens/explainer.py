@@ -24,7 +24,13 @@ from nerlens.explanation import Explanation
 from nerlens.faithfulness import check_token_level
 from nerlens.faithfulness import evaluate as evaluate_faithfulness
 from nerlens.gold import GoldSpan, check_gold_types, correctness, error_targets
-from nerlens.methods import AttributionMethod, Budget, get_method_class, resolve_method
+from nerlens.methods import (
+    DEFAULT_METHOD,
+    AttributionMethod,
+    Budget,
+    get_method_class,
+    resolve_method,
+)
 from nerlens.methods import method_options as method_options_of
 from nerlens.methods.base import Attribution, ProgressCallback
 from nerlens.model_input import (
@@ -126,7 +132,7 @@ class Explainer:
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
-        method: str | AttributionMethod = "integrated_gradients",
+        method: str | AttributionMethod = DEFAULT_METHOD,
         *,
         method_options: Mapping[str, Any] | None = None,
         embedding: Embedding = "word",

@@ -36,7 +36,14 @@ from nerlens.entities import STRATEGIES
 from nerlens.errors import InputError, unconverged
 from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
-from nerlens.methods import available_methods, get_method_class, method_options
+from nerlens.gold import GoldSpan
+from nerlens.methods import (
+    DEFAULT_METHOD,
+    DEFAULT_N_STEPS,
+    available_methods,
+    get_method_class,
+    method_options,
+)
 from nerlens.render.interactive import asset, component, script_json, standalone_page, view_payload
 from nerlens.runner import Cancellation, Cancelled, cancellable
 from nerlens.targets import ContrastTarget, EntityTarget, Target, TokenTarget
@@ -99,6 +106,14 @@ class ContrastTargetIn(_Strict):
     foil: StrictStr
 
 
+class GoldIn(_Strict):
+    """A true entity: the characters ``text[start:end]`` are an entity of type ``label``."""
+
+    start: Annotated[StrictInt, Field(ge=0)]
+    end: Annotated[StrictInt, Field(ge=1)]
+    label: StrictStr
+
+
 TargetIn = Annotated[TokenTargetIn | EntityTargetIn | ContrastTargetIn, Field(discriminator="kind")]
 
 
@@ -109,7 +124,7 @@ def request_model(settings: ServerSettings, labels: Sequence[str]) -> type[BaseM
 
     class ExplainRequest(_Strict):
         text: Annotated[StrictStr, Field(min_length=1, max_length=settings.max_text_chars)]
-        method: Literal[methods] = "integrated_gradients"  # type: ignore[valid-type]
+        method: Literal[methods] = DEFAULT_METHOD  # type: ignore[valid-type]
         targets: (
             Literal["tokens", "entities"]
             | Annotated[list[TargetIn], Field(min_length=1, max_length=settings.max_targets)]
@@ -121,6 +136,7 @@ def request_model(settings: ServerSettings, labels: Sequence[str]) -> type[BaseM
             default_factory=list, max_length=len(label_choices)
         )
         aggregation_strategy: Literal[STRATEGIES] = "simple"  # type: ignore[valid-type]
+        gold: Annotated[list[GoldIn], Field(max_length=settings.max_targets)] | None = None
 
     return ExplainRequest
 
@@ -268,7 +284,8 @@ def create_app(
             targets = [_target(t) for t in targets]
         count = _target_count(explainer, request, settings.max_targets)
         _check_cost(explainer, request.text, count, speed, settings.timeout_s)
-        return explainer(request.text, targets, ignored_labels=request.ignored_labels)
+        gold = None if request.gold is None else [GoldSpan(**g.model_dump()) for g in request.gold]
+        return explainer(request.text, targets, ignored_labels=request.ignored_labels, gold=gold)
 
     async def run(request: Any, respond: Callable[[Explanation], dict[str, Any]]) -> Any:
         """Explain and build the response in the pool, so the event loop never computes."""
@@ -285,6 +302,7 @@ def create_app(
             "stepMethods": [m for m in available_methods() if _takes_steps(m)],
             "steps": [s for s in STEP_CHOICES if s <= settings.max_steps],
             "maxChars": settings.max_text_chars,
+            "defaults": {"method": DEFAULT_METHOD, "n_steps": DEFAULT_N_STEPS},
         }
         return web_page(config)
 
@@ -504,10 +522,13 @@ def web_page(config: dict[str, Any]) -> str:
         "</textarea>"
         "<div class='nl-form'>"
         "<label>Method <select id='nl-method'></select></label>"
-        "<label>Targets <select id='nl-targets'><option value='tokens'>every token</option>"
-        "<option value='entities'>entities</option></select></label>"
+        "<label title='Without predicted entities, every token is explained'>Targets "
+        "<select id='nl-targets'><option value='entities' selected>entities</option>"
+        "<option value='tokens'>every token</option></select></label>"
         "<label>Steps <select id='nl-steps'></select></label>"
         "<label><input type='checkbox' id='nl-skip-o'> skip tokens labelled O</label>"
+        "<label title='True entities as START:END:TYPE character spans, e.g. 11:16:LOC'>Gold "
+        "<input id='nl-gold' size='22' placeholder='START:END:TYPE, ...'></label>"
         "<button type='button' id='nl-explain'>Explain</button></div>"
         "<div id='nl-status' role='status' aria-live='polite'></div>"
         f"<div id='nl-result'>{component(None)}</div></main>"

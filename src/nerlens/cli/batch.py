@@ -27,6 +27,7 @@ from nerlens.cli.common import (
     method_settings,
     quiet_transformers,
 )
+from nerlens.defaults import DEFAULT_METHOD
 from nerlens.errors import InputError, ModelLoadError
 
 
@@ -45,7 +46,7 @@ def batch(
         ),
     ],
     model: ModelOption = "demo",
-    method: MethodOption = "integrated_gradients",
+    method: MethodOption = DEFAULT_METHOD,
     targets: Annotated[
         str, typer.Option(help="'tokens', 'entities', or 'gold' (CoNLL input: gold entities).")
     ] = "tokens",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -45,6 +45,7 @@ from nerlens.cli.common import (
     read_text,
     require,
 )
+from nerlens.defaults import DEFAULT_METHOD
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,7 +85,8 @@ def explain(
         str | None,
         typer.Option(
             help="Explain every token ('tokens'), every predicted entity ('entities'), or the "
-            "truth where the model was wrong ('gold', needs --gold). \\[default: tokens]",
+            "truth where the model was wrong ('gold', needs --gold). \\[default: entities; "
+            "tokens when none is predicted or --ignore-* is given]",
             show_default=False,
         ),
     ] = None,
@@ -117,7 +119,7 @@ def explain(
     ] = None,
     ignore_label: IgnoreLabelOption = None,
     ignore_index: IgnoreIndexOption = None,
-    method: MethodOption = "integrated_gradients",
+    method: MethodOption = DEFAULT_METHOD,
     n_steps: NStepsOption = None,
     tolerance: ToleranceOption = None,
     include_special: IncludeSpecialOption = False,
@@ -161,6 +163,15 @@ def explain(
         ),
     ] = False,
     top: Annotated[int, typer.Option(help="Tokens shown for and against each label.")] = 3,
+    pieces: Annotated[
+        bool,
+        typer.Option(
+            "--pieces",
+            help="Show the tokenizer's word pieces ('mag ##de ##burg') instead of words as "
+            "written in the text.",
+            show_default=False,
+        ),
+    ] = False,
     html: Annotated[
         Path | None,
         typer.Option(help="Also write the interactive HTML page here.", show_default=False),
@@ -184,7 +195,8 @@ def explain(
         ),
     ] = None,
 ) -> None:
-    """Explain TEXT and print, per token, its label and the tokens that pushed it most.
+    """Explain TEXT and print, per predicted entity (or token), its label and the words that
+    pushed it most.
 
     TEXT can be '-' to read standard input; --file reads a file instead.
     """
@@ -220,10 +232,11 @@ def explain(
     if aggregate is not None:
         explanation = explanation.aggregate(aggregate)  # type: ignore[arg-type]  (checked)
     notes = Console(stderr=True) if output_format == "json" else console  # stdout: JSON only
-    show(explanation, top, output_format)
+    view: Literal["words", "tokens"] = "tokens" if pieces else "words"
+    show(explanation, top, output_format, view)
     if scores is not None:
         notes.print(faithfulness_table(scores), highlight=False)
-    save(explanation, html, json, plot, notes)
+    save(explanation, html, json, plot, notes, view)
 
 
 # ---------------------------------------------------------------------- option checks
@@ -247,8 +260,8 @@ def check_choice_options(choice: Choice) -> None:
     ignoring = choice.ignore_labels or choice.ignore_indexes
     require(
         not ignoring or not (choice.explicit or choice.targets == "entities"),
-        "--ignore-label and --ignore-index apply only to token targets (the default "
-        "--targets tokens)",
+        "--ignore-label and --ignore-index apply only to token targets (--targets tokens, "
+        "the default when they are given)",
     )
 
 
@@ -282,12 +295,27 @@ def check_labels(explainer: Explainer, choice: Choice) -> None:
 
 # ---------------------------------------------------------------------- targets
 def choose_targets(explainer: Explainer, text: str, choice: Choice) -> str | list[Target]:
-    """``"tokens"``/``"entities"``, or the targets chosen by --position/--entity/--contrast.
+    """``"tokens"``/``"entities"``/``"gold"``, or the targets chosen by --position/--entity/
+    --contrast.
 
-    Chosen targets need the model's predictions first: one forward pass, no attribution.
+    Without a choice, the predicted entities ("why each entity?", what a tagger's user asks
+    first); a text with none, or --ignore-label/--ignore-index, gets every token, with a note on
+    stderr. Chosen and default targets need the model's predictions first: one forward pass,
+    no attribution.
     """
+    if choice.targets:
+        return choice.targets
     if not choice.explicit:
-        return choice.targets or "tokens"
+        if choice.ignore_labels or choice.ignore_indexes:
+            return "tokens"
+        if predict(explainer, text).entities:
+            return "entities"
+        typer.echo(
+            "note: the model predicts no entity in this text; explaining every token "
+            "(--targets tokens)",
+            err=True,
+        )
+        return "tokens"
     from nerlens.targets import ContrastTarget, TokenTarget
 
     predictions = predict(explainer, text)
@@ -376,14 +404,17 @@ def analyse(explainer: Explainer, explanation: Explanation, evaluate: bool) -> p
 
 
 # ---------------------------------------------------------------------- output
-def show(explanation: Explanation, top: int, output_format: str) -> None:
-    """The terminal view (plain text when piped), or the Explanation as JSON on stdout."""
+def show(
+    explanation: Explanation, top: int, output_format: str, view: Literal["words", "tokens"]
+) -> None:
+    """The terminal view (plain text when piped) in words or pieces, or the Explanation as JSON
+    on stdout."""
     if output_format == "json":
         typer.echo(explanation.to_json())
         return
     from nerlens.render.terminal import print_terminal
 
-    print_terminal(explanation, console, top=top)
+    print_terminal(explanation, console, top=top, view=view)
 
 
 def save(
@@ -392,6 +423,7 @@ def save(
     json: Path | None,
     plot: Path | None,
     notes: Console,
+    view: Literal["words", "tokens"] = "words",
 ) -> None:
     """Write the files asked for (their folders were checked before any model work) and say so
     on ``notes`` (stderr when stdout carries JSON)."""
@@ -402,5 +434,5 @@ def save(
         explanation.save(json)
         notes.print(f"JSON written to {json}")
     if plot is not None:
-        explanation.plot("heatmap", plot)
+        explanation.plot("heatmap", plot, view=view)
         notes.print(f"Plot written to {plot}")

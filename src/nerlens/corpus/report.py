@@ -12,12 +12,16 @@ if TYPE_CHECKING:
 
     from nerlens.corpus.queries import Corpus
 
-STYLE = (
-    "body{font-family:sans-serif;margin:2em;max-width:80em} table{border-collapse:collapse}"
-    " td,th{padding:2px 8px;text-align:left;border-bottom:1px solid #ddd}"
-    " h3{margin-top:1.5em} details{margin:0.5em 0}"
-    " .pair{display:grid;grid-template-columns:repeat(4,auto);gap:2em}"
-    " .settings{color:#555;font-size:0.85em;white-space:pre-wrap}"
+STYLE = (  # fits any window: tables wrap long cells, scroll inside their box, never the page
+    "body{font-family:sans-serif;margin:2em auto;max-width:80em;padding:0 1em}"
+    " table{border-collapse:collapse;max-width:100%}"
+    " td,th{padding:2px 8px;text-align:left;border-bottom:1px solid #ddd;"
+    "overflow-wrap:anywhere}"
+    " h3{margin-top:1.5em} details{margin:0.5em 0;max-width:100%;overflow-x:auto}"
+    " .pair{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(15em,100%),1fr));"
+    "gap:1em 2em}"
+    " .pair>div{min-width:0;overflow-x:auto} .pair td,.pair th{overflow-wrap:normal}"
+    " .settings{color:#555;font-size:0.85em;white-space:pre-wrap;overflow-wrap:anywhere}"
 )
 
 

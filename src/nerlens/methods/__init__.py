@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from nerlens.defaults import DEFAULT_METHOD, DEFAULT_N_STEPS
 from nerlens.errors import InputError
 from nerlens.methods.base import (
     Attribution,
@@ -148,6 +149,8 @@ register_method(ShapleySampling, aliases=("shapley",))
 register_method(Lime)
 
 __all__ = [
+    "DEFAULT_METHOD",
+    "DEFAULT_N_STEPS",
     "Attribution",
     "AttributionMethod",
     "Budget",

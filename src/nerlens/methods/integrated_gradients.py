@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from nerlens.defaults import DEFAULT_N_STEPS
 from nerlens.errors import ConvergenceWarning, OptionError, shown
 from nerlens.methods.base import (
     Attribution,
@@ -66,7 +67,7 @@ DEFAULT_TOLERANCE = 1e-3
 DEFAULT_MAX_STEPS = 256
 DEFAULT_CRITERION: Criterion = "tokens"
 N_STEPS = count(
-    "n_steps", "auto", 1, "Integration steps, or 'auto': adaptive, until every |delta| and every "
+    "n_steps", DEFAULT_N_STEPS, 1, "Integration steps, or 'auto': adaptive, until every |delta| and every "
     "token's estimated error is within the tolerance.", "method", words=("auto",),
 )  # fmt: skip
 RULE = choice("rule", "gausslegendre", RULES, "Quadrature rule, as Captum's methods.", "method")

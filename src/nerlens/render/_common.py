@@ -1,4 +1,5 @@
-"""What several renderers need: display text of tokens, entity spans, strongest tokens."""
+"""What several renderers need: display text of tokens and targets (as written, or as word
+pieces), entity spans, gold comparison, strongest tokens."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from nerlens.errors import CONVERGENCE_DELTA
+from nerlens.errors import CONVERGENCE_DELTA, InputError
 from nerlens.explanation import Explanation
+from nerlens.gold import GoldSpan, gold_entities
+from nerlens.targets import Target
 
 BPE_MARKERS = ("Ġ", "▁")
 DELTA_WARNING = CONVERGENCE_DELTA  # a convergence delta this large: scores not to be trusted
@@ -28,6 +32,97 @@ def token_names(tokens: Sequence[str]) -> list[str]:
     shown = [display_token(t) for t in tokens]
     counts = Counter(shown)
     return [f"{t} #{i}" if counts[t] > 1 else t for i, t in enumerate(shown)]
+
+
+View = Literal["words", "tokens"]
+VIEWS: tuple[View, ...] = ("words", "tokens")
+
+
+def check_view(view: object) -> View:
+    """``view`` if it is one of :data:`VIEWS`; anything else raises naming the valid values."""
+    if view not in VIEWS:
+        raise InputError(f"view must be one of {list(VIEWS)}, got {view!r}")
+    return view  # type: ignore[return-value]
+
+
+def shown_level(explanation: Explanation, view: View) -> Explanation:
+    """The units a view shows: words (:meth:`Explanation.aggregate` ``("word")``) where the
+    explanation has a word view, else the explanation's own units (word pieces, or an
+    aggregation the caller already chose)."""
+    check_view(view)
+    has_words = any(w is not None for w in explanation.word_ids)
+    if view == "tokens" or "aggregated" in explanation.settings or not has_words:
+        return explanation
+    return explanation.aggregate("word")
+
+
+def unit_names(explanation: Explanation, view: View) -> list[str]:
+    """Display names of the units :func:`shown_level` gives: words as written in the text, or
+    the tokenizer's pieces (``tokens``); a repeated name carries its position (``the #7``)."""
+    return token_names(shown_level(explanation, view).tokens)
+
+
+def _word_span(explanation: Explanation, position: int) -> tuple[int, int]:
+    """The characters of the whole word that holds token ``position`` (a word's tokens are
+    adjacent, so only its neighbours are looked at)."""
+    word, ids = explanation.word_ids[position], explanation.word_ids
+    first = last = position
+    while first > 0 and ids[first - 1] == word and not explanation.special[first - 1]:
+        first -= 1
+    while last + 1 < len(ids) and ids[last + 1] == word and not explanation.special[last + 1]:
+        last += 1
+    return explanation.offsets[first][0], explanation.offsets[last][1]
+
+
+def target_text(explanation: Explanation, target: Target, view: View = "words") -> str:
+    """What a target is about, for people: its characters as written ("Emmanuel Macron"); a
+    word piece is shown in its word ("Macron (n)"); ``view="tokens"`` gives the tokenizer's
+    pieces ("emmanuel macro ##n")."""
+    check_view(view)
+    positions = target.positions
+    if view == "tokens" or any(explanation.special[p] for p in positions):
+        return " ".join(display_token(explanation.tokens[p]) for p in positions)
+    start, end = explanation.offsets[positions[0]][0], explanation.offsets[positions[-1]][1]
+    written = explanation.text[start:end]
+    if len(positions) == 1 and explanation.word_ids[positions[0]] is not None:
+        word_start, word_end = _word_span(explanation, positions[0])
+        if (word_start, word_end) != (start, end):
+            return f"{explanation.text[word_start:word_end]} ({written})"
+    return written
+
+
+def target_label(target: Target) -> str:
+    """The label a target explains; a contrast names its foil: "B-LOC not O"."""
+    foil = getattr(target, "foil", None)
+    return f"{target.label} not {foil}" if foil else target.label
+
+
+@dataclass(frozen=True)
+class GoldComparison:
+    """Predicted entities against the gold, entity by entity (exact span and type)."""
+
+    missed: tuple[GoldSpan, ...]  # in the gold, not predicted exactly
+    spurious: tuple[int, ...]  # indexes into Explanation.entities with no exact gold match
+
+
+def compare_gold(explanation: Explanation) -> GoldComparison | None:
+    """Missed and spurious entities, when the explanation was given gold (else None); spans
+    are compared on the explanation's own units, as :func:`nerlens.gold.is_correct` does."""
+    if explanation.correct is None:
+        return None
+    golds = gold_entities(
+        explanation.gold, explanation.offsets, explanation.special, explanation.labels
+    )
+    gold_keys = {(g.start, g.end, g.label) for g in golds}
+    predicted = [(e.token_start, e.token_end, e.entity_group) for e in explanation.entities]
+    return GoldComparison(
+        missed=tuple(
+            span
+            for span, g in zip(explanation.gold, golds)
+            if (g.start, g.end, g.label) not in set(predicted)
+        ),
+        spurious=tuple(i for i, key in enumerate(predicted) if key not in gold_keys),
+    )
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,8 @@
     Object.keys(data.levels).forEach(function (name) {
       levels[name] = prepareLevel(data.levels[name], data.scale);
     });
-    var state = { level: "subword", raw: false, selected: -1, shown: -1 };
+    var state = { level: data.level || "subword", raw: false, selected: -1, shown: -1 };
+    var gold = data.gold || null;
     var spans = [];
     var marked = [];
 
@@ -85,6 +86,7 @@
     bar.appendChild(pickLabel);
     var wordBox = toggle(bar, "words", "Show whole words (scores summed over their subwords)");
     var rawBox = toggle(bar, "raw scores", "Show raw attributions instead of per-target normalised scores");
+    wordBox.checked = state.level === "word";
     if (!levels.word) {
       wordBox.disabled = true;
       wordBox.parentNode.title = "This explanation has no word aggregation";
@@ -100,6 +102,11 @@
     root.appendChild(legend);
 
     if (data.warning) root.appendChild(el("div", "nl-warning", data.warning));
+    if (gold) {
+      root.appendChild(el("div", "nl-gold", "Against the gold: " + gold.missed.length +
+        " missed (dashed, marked \u201cmissed\u201d), " + gold.spurious.length +
+        " spurious (marked \u201cspurious\u201d)"));
+    }
     var textBox = el("div", "nl-text");
     root.appendChild(textBox);
     var detail = el("div", "nl-detail");
@@ -128,14 +135,29 @@
       marked = [];
       var text = data.text;
       var entityAt = {};
-      level.entities.forEach(function (e) { entityAt[e[0]] = e; });
+      var spurious = {};
+      if (gold) gold.spurious.forEach(function (e) { spurious[e] = true; });
+      level.entities.forEach(function (e, k) { entityAt[e[0]] = e.concat([!!spurious[k]]); });
+      var missedEnd = {};
+      var missedAt = {};
+      if (gold) {
+        gold.missed.forEach(function (g) {
+          var last = -1;
+          for (var k = 0; k < level.tokens.length; k++) {
+            var o = level.offsets[k];
+            if (!level.special[k] && o[0] < g[1] && g[0] < o[1]) { missedAt[k] = true; last = k; }
+          }
+          if (last >= 0) missedEnd[last] = (missedEnd[last] || []).concat([g[2]]);
+        });
+      }
       var parent = textBox;
       var open = null;
       var cursor = 0;
       function close() {
         if (!open) return;
-        var tag = el("span", "nl-tag", open[2]);
-        tag.setAttribute("aria-label", "entity " + open[2]);
+        var tag = el("span", open[3] ? "nl-tag nl-spurious" : "nl-tag",
+          open[3] ? open[2] + " \u00b7 spurious" : open[2]);
+        tag.setAttribute("aria-label", (open[3] ? "spurious entity " : "entity ") + open[2]);
         parent.appendChild(tag);
         parent = textBox;
         open = null;
@@ -163,8 +185,14 @@
         span.setAttribute("data-token-index", String(i));
         span.tabIndex = 0;
         span.title = level.names[i] + ": " + level.labels[i] + " (p " + level.probs[i].toFixed(2) + ")";
+        if (missedAt[i]) span.classList.add("nl-missed");
         parent.appendChild(span);
         spans[i] = span;
+        (missedEnd[i] || []).forEach(function (label) {
+          var chip = el("span", "nl-tag nl-missed-tag", "missed " + label);
+          chip.setAttribute("aria-label", "missed gold entity " + label);
+          parent.appendChild(chip);
+        });
       }
       close();
       if (cursor < text.length) textBox.appendChild(document.createTextNode(text.slice(cursor)));
@@ -184,12 +212,17 @@
         level.targets.forEach(function (target) {
           if (target.kind !== kind) return;
           var option = el("option", "", "#" + target.positions[0] + " " + target.text +
-            " (p " + target.p.toFixed(2) + ")");
+            " (p " + target.p.toFixed(2) + ")" + verdictMark(target));
           option.value = String(target.index);
           group.appendChild(option);
         });
         if (group.childNodes.length) select.appendChild(group);
       });
+    }
+
+    function verdictMark(target) {
+      if (target.correct === null || target.correct === undefined) return "";
+      return target.correct ? " \u2713 right" : " \u2717 wrong";
     }
 
     // ---------------------------------------------------------------- colouring and detail
@@ -277,6 +310,9 @@
         : "this method has no convergence delta";
       if (known && Math.abs(target.delta) > data.deltaWarning) delta.classList.add("nl-bad");
       stats.appendChild(delta);
+      if (target.correct !== null && target.correct !== undefined) {
+        stats.appendChild(el("span", target.correct ? "nl-right" : "nl-wrong", verdictMark(target).trim()));
+      }
       detail.appendChild(stats);
       var lists = el("div", "nl-lists");
       lists.appendChild(list(level, t, 1, "top tokens for " + target.label));
@@ -358,10 +394,7 @@
           }
         }
       }
-      for (var e = 0; e < level.entities.length; e++) {
-        if (level.byToken[level.entities[e][0]] >= 0) return level.byToken[level.entities[e][0]];
-      }
-      return level.targets.length ? 0 : -1;
+      return level.initial;
     }
 
     function render(char) {

@@ -6,6 +6,12 @@ only, so no text of the explanation is ever parsed as markup. Scores are stored 
 target's scores divided by its L2 norm and rounded to thousandths (integers), without leading and
 trailing zeros, plus the norm, from which raw attributions are recovered to three significant
 digits.
+
+Tokens are shown as words written in the text by default (the "words" toggle; off: the
+tokenizer's pieces). Where JavaScript does not run (an untrusted notebook, GitHub, nbviewer), the
+rendering carries a static view of the default target, built from the same payload with inline
+styles only: the sentence coloured, the entity chips, and the top tokens for and against. The
+script replaces it when it runs.
 """
 
 from __future__ import annotations
@@ -25,59 +31,105 @@ from typing import Any
 import numpy as np
 
 from nerlens.explanation import Explanation
-from nerlens.render._common import DELTA_WARNING, delta_warning, display_token, token_names
+from nerlens.render._common import (
+    DELTA_WARNING,
+    View,
+    compare_gold,
+    delta_warning,
+    display_token,
+    shown_level,
+    target_label,
+    target_text,
+    token_names,
+)
 from nerlens.render.html import HtmlPage
 from nerlens.targets import target_to_dict
 
 SCALE = 1000  # normalised scores are stored as integers in [-SCALE, SCALE]
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2
 SHOWN_SETTINGS = ("method", "n_steps", "model")
+KIND_ORDER = ("token", "entity", "contrast")  # a token shows the first target of the first kind
+TOP = 5  # tokens listed for and against a label (as interactive.js lists them)
+RED, BLUE, WHITE = (178, 24, 43), (33, 102, 172), (247, 247, 247)  # as interactive.js colours
 
 
 def view_payload(explanation: Explanation) -> dict[str, Any]:
     """Everything the interactive view shows, JSON-ready: subword and word levels (the word
-    level is :meth:`Explanation.aggregate` ``("word")``; an aggregated Explanation has only its
-    own level)."""
-    levels = {"subword": _level(explanation)}
-    if "aggregated" not in explanation.settings:
-        levels["word"] = _level(explanation.aggregate("word"))
+    level is :meth:`Explanation.aggregate` ``("word")``, shown first; an aggregated Explanation
+    has only its own level), and the comparison with the gold when the explanation has one."""
+    levels = {"subword": _level(explanation, explanation, "tokens")}
+    words = shown_level(explanation, "words")
+    if words is not explanation:
+        levels["word"] = _level(words, explanation, "words")
     settings = explanation.settings
+    comparison = compare_gold(explanation)
     return {
         "version": PAYLOAD_VERSION,
         "text": explanation.text,
         "levels": levels,
+        "level": "word" if "word" in levels else "subword",
         "scale": SCALE,
         "deltaWarning": DELTA_WARNING,
         "warning": delta_warning(explanation),
         "settings": {key: settings[key] for key in SHOWN_SETTINGS if key in settings},
+        "gold": None
+        if comparison is None
+        else {
+            "missed": [[g.start, g.end, g.label] for g in comparison.missed],
+            "spurious": list(comparison.spurious),
+        },
     }
 
 
-def _level(explanation: Explanation) -> dict[str, Any]:
-    """One level (subwords or words): tokens, predictions, entities, targets and their scores."""
+def _level(explanation: Explanation, original: Explanation, view: View) -> dict[str, Any]:
+    """One level (subwords or words): tokens, predictions, entities, targets and their scores;
+    targets are named from ``original`` (the token-level explanation) as ``view`` shows them."""
     norms = np.linalg.norm(explanation.attributions, axis=1)
     scaled = np.rint(explanation.scores * SCALE).astype(np.int64)
-    shown = [display_token(t) for t in explanation.tokens]
+    targets = [
+        {
+            **target_to_dict(target),
+            "text": f"{target_text(original, source, view)} → {target_label(source)}",
+            "p": round(explanation.row(i).probability, 4),
+            "delta": _significant(explanation.deltas[i]),
+            "norm": float(f"{norms[i]:.6g}"),
+            "correct": None if explanation.correct is None else explanation.correct[i],
+        }
+        for i, (target, source) in enumerate(zip(explanation.targets, original.targets))
+    ]
+    entities = [[e.token_start, e.token_end, e.entity_group] for e in explanation.entities]
     return {
-        "tokens": shown,
+        "tokens": [display_token(t) for t in explanation.tokens],
         "names": token_names(explanation.tokens),
         "offsets": [list(o) for o in explanation.offsets],
         "special": [int(s) for s in explanation.special],
         "labels": list(explanation.predicted_labels),
         "probs": _rounded(explanation.predicted_probabilities, 3),
-        "entities": [[e.token_start, e.token_end, e.entity_group] for e in explanation.entities],
-        "targets": [
-            {
-                **target_to_dict(target),
-                "text": target.describe(shown),
-                "p": round(explanation.row(i).probability, 4),
-                "delta": _significant(explanation.deltas[i]),
-                "norm": float(f"{norms[i]:.6g}"),
-            }
-            for i, target in enumerate(explanation.targets)
-        ],
+        "entities": entities,
+        "targets": targets,
+        "initial": _initial(targets, entities),
         "scores": [_packed(row) for row in scaled],
     }
+
+
+def _initial(targets: list[dict[str, Any]], entities: list[list[Any]]) -> int:
+    """The target shown first: the one a click on the first explained entity shows (the first
+    target of the first kind in :data:`KIND_ORDER` covering it), else the first; -1: none."""
+    for start, _, _ in entities:
+        covering = [
+            (KIND_ORDER.index(t["kind"]), i)
+            for i, t in enumerate(targets)
+            if start in _positions(t)
+        ]
+        if covering:
+            return min(covering)[1]
+    return 0 if targets else -1
+
+
+def _positions(target: dict[str, Any]) -> range:
+    if target["kind"] == "entity":
+        return range(target["start"], target["end"])
+    return range(target["position"], target["position"] + 1)
 
 
 def _packed(row: np.ndarray) -> list[int]:
@@ -111,6 +163,114 @@ def asset(name: str) -> str:
     return files("nerlens.render").joinpath(name).read_text(encoding="utf-8")
 
 
+def static_view(payload: dict[str, Any]) -> str:
+    """The default target without JavaScript, from the payload the script reads (inline styles,
+    which notebook viewers keep): the sentence coloured by its scores, entity chips, and the
+    top tokens for and against its label."""
+    level = payload["levels"][payload["level"]]
+    chosen = level["initial"]
+    if chosen < 0:
+        return _note("No targets were explained.")
+    target = level["targets"][chosen]
+    row = _unpacked(level["scores"][chosen], len(level["tokens"]))
+    values = [v / payload["scale"] for v in row]
+    head = (
+        f"<div style='font-size:15px;margin:6px 0 2px'><b>{html.escape(target['text'])}</b>"
+        f" &nbsp;p = {target['p']:.3f}{_verdict(target['correct'])}</div>"
+    )
+    lists = "".join(
+        _static_list(level, values, sign, f"top tokens {word} {target['label']}")
+        for sign, word in ((1, "for"), (-1, "against"))
+    )
+    return (
+        f"<div class='nl-static'>{_static_sentence(payload, level, values, target)}{head}"
+        f"<div style='display:flex;flex-wrap:wrap;gap:4px 28px'>{lists}</div>"
+        + _note(
+            "A static view of one target: where JavaScript runs (a trusted notebook, a saved "
+            "page opened in a browser) every target can be picked."
+        )
+        + "</div>"
+    )
+
+
+def _static_sentence(
+    payload: dict[str, Any], level: dict[str, Any], values: list[float], target: dict[str, Any]
+) -> str:
+    """The text with every unit coloured by ``values`` and each predicted entity chipped."""
+    text, cursor, parts = payload["text"], 0, []
+    ends = {end - 1: label for _, end, label in level["entities"]}
+    marked = set(_positions(target))
+    for i, token in enumerate(level["tokens"]):
+        start, end = level["offsets"][i]
+        if level["special"][i]:
+            surface = token
+        else:
+            parts.append(html.escape(text[cursor:start]))
+            surface = text[max(start, cursor) : end] or token
+            cursor = max(cursor, end)
+        ring = "box-shadow:0 0 0 2px #111;" if i in marked else ""
+        dark = "color:#fff;" if abs(values[i]) > 0.55 else "color:#1f2933;"
+        small = "font-size:11px;margin:0 3px;" if level["special"][i] else ""
+        parts.append(
+            f"<span data-static-index='{i}' title='{values[i]:+.3f}' style='background-color:"
+            f"{colour(values[i])};{dark}{ring}{small}border-radius:3px;padding:1px 0'>"
+            f"{html.escape(surface)}</span>"
+        )
+        if i in ends:
+            parts.append(
+                "<span class='nl-chip' style='font-size:10px;font-weight:700;color:#fff;"
+                "background:#3e4c59;border-radius:3px;padding:0 4px;margin-left:3px'>"
+                f"{html.escape(ends[i])}</span>"
+            )
+    parts.append(html.escape(text[cursor:]))
+    return (
+        f"<div style='font-size:16px;line-height:2.1;white-space:pre-wrap'>{''.join(parts)}</div>"
+    )
+
+
+def _static_list(level: dict[str, Any], values: list[float], sign: int, title: str) -> str:
+    order = sorted(
+        (i for i, v in enumerate(values) if sign * v > 0), key=lambda i: -sign * values[i]
+    )
+    colour_of = f"rgb{RED if sign > 0 else BLUE}".replace(" ", "")
+    items = "".join(
+        f"<li>{html.escape(level['names'][i])} <span style='color:{colour_of}'>"
+        f"{'+' if values[i] > 0 else '−'}{abs(values[i]):.3f}</span></li>"
+        for i in order[:TOP]
+    )
+    body = f"<ol style='margin:2px 0'>{items}</ol>" if items else "<div><i>none</i></div>"
+    return f"<div><div style='font-size:12px;color:#52606d'>{html.escape(title)}</div>{body}</div>"
+
+
+def _verdict(correct: bool | None) -> str:
+    if correct is None:
+        return ""
+    return (
+        " &nbsp;<b style='color:#1a7f37'>✓ right</b>"
+        if correct
+        else (" &nbsp;<b style='color:#9b1c1c'>✗ wrong</b>")
+    )
+
+
+def _note(text: str) -> str:
+    return f"<div style='font-size:11px;color:#7b8794;margin-top:4px'>{html.escape(text)}</div>"
+
+
+def _unpacked(packed: list[int], length: int) -> list[int]:
+    """A stored row back to full length (as interactive.js reads it)."""
+    row = [0] * length
+    row[packed[0] : packed[0] + len(packed) - 1] = packed[1:]
+    return row
+
+
+def colour(value: float) -> str:
+    """The diverging colour of a score in [-1, 1], as interactive.js draws it."""
+    weight = min(1.0, abs(value))
+    end = RED if value >= 0 else BLUE
+    rgb = (round(w + (e - w) * weight) for w, e in zip(WHITE, end))
+    return f"rgb({','.join(map(str, rgb))})"
+
+
 def component(payload: dict[str, Any] | None = None) -> str:
     """The view's markup for one rendering, with its own id; ``payload=None`` leaves it empty.
 
@@ -131,7 +291,7 @@ def component(payload: dict[str, Any] | None = None) -> str:
     )
     return (
         f"<style>{asset('interactive.css')}</style>"
-        f'<div class="nerlens" id="{root}"><noscript>This view needs JavaScript.</noscript></div>'
+        f'<div class="nerlens" id="{root}">{static_view(payload) if payload else ""}</div>'
         f"{data}<script>{asset('interactive.js')}</script>{mount}"
     )
 

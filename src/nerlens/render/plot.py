@@ -1,6 +1,7 @@
 """Plots (matplotlib, ``pip install 'nerlens[plot]'``): targets × tokens heatmap, one target's top
 tokens, faithfulness curves. Figures are built without pyplot (Agg canvas), so plotting never
-needs a display and never changes the user's matplotlib state.
+needs a display and never changes the user's matplotlib state. Tokens are shown as words written
+in the text (``view="tokens"``: the tokenizer's pieces), targets by their text as written.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ import numpy as np
 
 from nerlens.errors import InputError
 from nerlens.explanation import Explanation
-from nerlens.render._common import delta_text, token_names
+from nerlens.render._common import (
+    View,
+    check_view,
+    delta_text,
+    shown_level,
+    target_label,
+    target_text,
+    unit_names,
+)
 
 try:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,9 +40,18 @@ CELL = 0.26  # inches per heatmap cell
 FAITHFULNESS_COLUMN = re.compile(r"^(comprehensiveness|sufficiency)@(\d+(?:\.\d+)?)$")
 
 
-def heatmap(explanation: Explanation, *, start: int = 0, raw: bool = False) -> Figure:
-    """Targets × tokens, coloured by score; shows at most 60 tokens from ``start`` (and the
-    targets among them), and says how to see the rest."""
+def _row_name(explanation: Explanation, index: int, view: View) -> str:
+    target = explanation.targets[index]
+    return f"{target_text(explanation, target, view)} → {target_label(target)}"
+
+
+def heatmap(
+    explanation: Explanation, *, start: int = 0, raw: bool = False, view: View = "words"
+) -> Figure:
+    """Targets × tokens (words, or pieces with ``view="tokens"``), coloured by score; shows at
+    most 60 columns from ``start`` (and the targets among them), and says how to see the rest."""
+    check_view(view)
+    original, explanation = explanation, shown_level(explanation, view)
     num_tokens = len(explanation.tokens)
     if not 0 <= start < max(num_tokens, 1):
         raise InputError(f"start must be a token position in 0..{num_tokens - 1}, got {start!r}")
@@ -42,8 +60,8 @@ def heatmap(explanation: Explanation, *, start: int = 0, raw: bool = False) -> F
         i for i, target in enumerate(explanation.targets) if start <= target.positions[0] < stop
     ][:MAX_LABELLED]
     values = (explanation.attributions if raw else explanation.scores)[rows][:, start:stop]
-    all_names = token_names(explanation.tokens)
-    row_names = [explanation.targets[i].describe(all_names) for i in rows]
+    all_names = unit_names(original, view)
+    row_names = [_row_name(original, i, view) for i in rows]
     if not rows:  # keep the token axis readable: one blank row says why it is empty
         values, row_names = np.zeros((1, stop - start)), ["(no target starts here)"]
     names = all_names[start:stop]
@@ -71,8 +89,12 @@ def _hidden_note(explanation: Explanation, start: int, stop: int, rows: list[int
     return f"{note}; see the rest with {follow} or save_html()"
 
 
-def bar_chart(explanation: Explanation, *, target: int = 0, top: int = 10) -> Figure:
-    """The ``top`` tokens with the largest |score| for the ``target``-th target."""
+def bar_chart(
+    explanation: Explanation, *, target: int = 0, top: int = 10, view: View = "words"
+) -> Figure:
+    """The ``top`` tokens (words, or pieces with ``view="tokens"``) with the largest |score|
+    for the ``target``-th target."""
+    check_view(view)
     if not 0 <= target < len(explanation):
         raise InputError(
             f"target must be an index into the {len(explanation)} explained targets "
@@ -80,10 +102,10 @@ def bar_chart(explanation: Explanation, *, target: int = 0, top: int = 10) -> Fi
         )
     if not isinstance(top, int) or top < 1:
         raise InputError(f"top must be a positive int, got {top!r}")
-    row = explanation.row(target)
+    row = shown_level(explanation, view).row(target)
     scores = np.asarray(row.scores)
     order = [int(i) for i in np.argsort(-np.abs(scores), kind="stable")[:top] if scores[i] != 0]
-    names = token_names(explanation.tokens)
+    names = unit_names(explanation, view)
     figure = _figure(5.5, 0.32 * max(len(order), 1) + 1.4)
     axes = figure.add_subplot()
     colours = ["#b2182b" if scores[i] > 0 else "#2166ac" for i in order]
@@ -93,7 +115,9 @@ def bar_chart(explanation: Explanation, *, target: int = 0, top: int = 10) -> Fi
     axes.axvline(0, color="#333", linewidth=0.8)
     axes.set_xlabel("score (÷ L2 norm of the target): red raises the label, blue lowers it")
     axes.set_title(
-        f"{row.description}   p = {row.probability:.2f}   Δ = {delta_text(row.delta)}", fontsize=10
+        f"{_row_name(explanation, target, view)}   p = {row.probability:.2f}   "
+        f"Δ = {delta_text(row.delta)}",
+        fontsize=10,
     )
     return figure
 

@@ -5,6 +5,11 @@ a narrow one, and plain tab-separated text with the numbers when the output is p
 redirected (entities written ``Paris/LOC``, ``[Emmanuel Macron]/PER``). Colours follow rich's
 console, which honours ``NO_COLOR``; an unconverged delta is also marked with ``!`` so it shows
 without colour.
+
+Targets and tokens are shown as written in the text, tokens as whole words (the explanation's word
+view, :meth:`Explanation.aggregate` ``("word")``); ``view="tokens"`` shows the tokenizer's pieces.
+With gold entities, each row says whether the model was right, and missed and spurious entities
+are listed.
 """
 
 from __future__ import annotations
@@ -19,12 +24,17 @@ from rich.text import Text
 from nerlens.explanation import Explanation, TargetRow
 from nerlens.render._common import (
     DELTA_WARNING,
+    View,
+    check_view,
+    compare_gold,
     delta_text,
     delta_warning,
-    display_token,
     entity_spans,
+    shown_level,
     strongest,
-    token_names,
+    target_label,
+    target_text,
+    unit_names,
 )
 
 ENTITY_STYLES = ("bold magenta", "bold cyan", "bold yellow", "bold green", "bold blue")
@@ -89,22 +99,44 @@ def _delta(row: TargetRow) -> Text:
     return Text(f"{delta_text(row.delta)}{'!' if bad else ''}", style="bold red" if bad else "")
 
 
-def _target_name(explanation: Explanation, row: TargetRow) -> str:
-    return " ".join(display_token(explanation.tokens[p]) for p in row.target.positions)
+def _verdict(row: TargetRow, plain: bool = False) -> Text:
+    """Whether the model was right on this target against the gold ("" without gold)."""
+    if row.correct is None:
+        return Text("")
+    if plain:
+        return Text("right" if row.correct else "wrong")
+    return Text("✓ right", style="green") if row.correct else Text("✗ wrong", style="bold red")
 
 
-def _label(row: TargetRow) -> str:
-    foil = getattr(row.target, "foil", None)
-    return f"{row.target.label} not {foil}" if foil else row.target.label
+def gold_lines(explanation: Explanation) -> list[str]:
+    """The gold entities the model missed and the predicted ones not in the gold (none: [])."""
+    comparison = compare_gold(explanation)
+    if comparison is None:
+        return []
+    missed = [f"{explanation.text[g.start : g.end]} ({g.label})" for g in comparison.missed]
+    spans = entity_spans(explanation)
+    spurious = [f"{spans[i].text} ({spans[i].label})" for i in comparison.spurious]
+    return [
+        f"gold: missed {', '.join(missed) or 'none'}; "
+        f"spurious (predicted, not in the gold) {', '.join(spurious) or 'none'}"
+    ]
 
 
 class TerminalView:
     """A rich renderable of an Explanation that picks its layout from the console it meets."""
 
-    def __init__(self, explanation: Explanation, top: int = 3) -> None:
+    def __init__(self, explanation: Explanation, top: int = 3, view: View = "words") -> None:
         self.explanation = explanation
         self.top = top
-        self.names = token_names(explanation.tokens)
+        self.view = view
+        self.units = shown_level(explanation, view)  # what the for/against lists name
+        self.names = unit_names(explanation, view)
+        self.gold = explanation.correct is not None
+
+    def _rows(self) -> Iterator[tuple[TargetRow, TargetRow, str]]:
+        """Each target's row, its row over the shown units, and its text as shown."""
+        for row, unit_row in zip(self.explanation, self.units):
+            yield row, unit_row, target_text(self.explanation, row.target, self.view)
 
     def __rich_console__(
         self, console: Console, options: ConsoleOptions
@@ -123,6 +155,7 @@ class TerminalView:
             Text(f"{method}, n_steps={steps}", style="dim"),
             Text(LEGEND.format(limit=DELTA_WARNING), style="dim"),
         ]
+        parts += [Text(line, style="bold") for line in gold_lines(self.explanation)]
         warning = delta_warning(self.explanation)
         if warning:
             parts.append(Text(warning, style="bold red"))
@@ -137,33 +170,38 @@ class TerminalView:
         table.add_column(f"top {self.top} for")
         table.add_column(f"top {self.top} against")
         table.add_column("Δ", justify="right", style="dim")
-        for row in self.explanation:
+        if self.gold:
+            table.add_column("gold")
+        for row, unit_row, text in self._rows():
             table.add_row(
                 str(row.target.positions[0]),
-                _target_name(self.explanation, row),
-                _label(row),
+                text,
+                target_label(row.target),
                 f"{row.probability:.2f}",
-                _pushes_text(pushes(row, self.names, +1, self.top), +1),
-                _pushes_text(pushes(row, self.names, -1, self.top), -1),
+                _pushes_text(pushes(unit_row, self.names, +1, self.top), +1),
+                _pushes_text(pushes(unit_row, self.names, -1, self.top), -1),
                 _delta(row),
+                *([_verdict(row)] if self.gold else []),
             )
         return Group(entities_text(self.explanation), Text(), table, *self._caption())
 
     def _blocks(self) -> Group:
         parts: list[RenderableType] = [entities_text(self.explanation), Text()]
-        for row in self.explanation:
+        for row, unit_row, text in self._rows():
             head = Text()
             head.append(f"#{row.target.positions[0]} ", style="dim")
-            head.append(_target_name(self.explanation, row), style="bold")
-            head.append(f" → {_label(row)}  p {row.probability:.2f}  Δ ")
+            head.append(text, style="bold")
+            head.append(f" → {target_label(row.target)}  p {row.probability:.2f}  Δ ")
             head.append_text(_delta(row))
+            if self.gold:
+                head.append("  ").append_text(_verdict(row))
             parts += [
                 head,
                 Text("  for:     ").append_text(
-                    _pushes_text(pushes(row, self.names, +1, self.top), +1)
+                    _pushes_text(pushes(unit_row, self.names, +1, self.top), +1)
                 ),
                 Text("  against: ").append_text(
-                    _pushes_text(pushes(row, self.names, -1, self.top), -1)
+                    _pushes_text(pushes(unit_row, self.names, -1, self.top), -1)
                 ),
             ]
         return Group(*parts, Text(), *self._caption())
@@ -172,40 +210,47 @@ class TerminalView:
         """Plain text for pipes: the tagged sentence, a legend, then one tab-separated row per
         target (scores with ASCII signs, so other tools can read them)."""
         header = ["#", "target", "label", "p", "delta", f"top {self.top} for"]
+        header += [f"top {self.top} against", *(["gold"] if self.gold else [])]
         lines = [
             entities_text(self.explanation, plain=True).plain,
             "# " + LEGEND.format(limit=DELTA_WARNING),
-            "\t".join([*header, f"top {self.top} against"]),
+            "\t".join(header),
         ]
-        for row in self.explanation:
+        for row, unit_row, text in self._rows():
             cells = [
                 str(row.target.positions[0]),
-                _target_name(self.explanation, row),
-                _label(row),
+                text,
+                target_label(row.target),
                 f"{row.probability:.2f}",
                 _delta(row).plain,
                 *(
                     ", ".join(
-                        f"{n} {_score(v, '-')}" for n, v in pushes(row, self.names, s, self.top)
+                        f"{n} {_score(v, '-')}"
+                        for n, v in pushes(unit_row, self.names, s, self.top)
                     )
                     for s in (+1, -1)
                 ),
+                *([_verdict(row, plain=True).plain] if self.gold else []),
             ]
             lines.append("\t".join(cells))
+        lines += [f"# {line}" for line in gold_lines(self.explanation)]
         warning = delta_warning(self.explanation)
         return "\n".join([*lines, *([f"# warning: {warning}"] if warning else [])])
 
 
-def render_terminal(explanation: Explanation, top: int = 3) -> TerminalView:
-    """The terminal view of ``explanation`` for ``rich`` to print (adapts to the console)."""
-    return TerminalView(explanation, top)
+def render_terminal(explanation: Explanation, top: int = 3, view: View = "words") -> TerminalView:
+    """The terminal view of ``explanation`` for ``rich`` to print (adapts to the console):
+    tokens as words written in the text, or as the tokenizer's pieces with ``view="tokens"``."""
+    return TerminalView(explanation, top, check_view(view))
 
 
-def print_terminal(explanation: Explanation, console: Console, top: int = 3) -> None:
+def print_terminal(
+    explanation: Explanation, console: Console, top: int = 3, view: View = "words"
+) -> None:
     """Print the view to ``console``: rich on a terminal; when piped, plain text never cropped
     to the console's width."""
-    view = render_terminal(explanation, top)
+    rendered = render_terminal(explanation, top, view)
     if console.is_terminal:
-        console.print(view)
+        console.print(rendered)
     else:
-        console.file.write(view.plain() + "\n")
+        console.file.write(rendered.plain() + "\n")

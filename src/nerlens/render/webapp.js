@@ -1,5 +1,6 @@
 /* nerlens web app: sends the form to POST api/view and fills the interactive view with the
-   result. Error messages are shown as text (textContent), never as markup. */
+   result. Error messages are shown as text (textContent), never as markup. The menus start at the
+   library's defaults, which the server sends in the page's config (config.defaults). */
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("nl-config").textContent);
@@ -8,6 +9,7 @@
   var targets = document.getElementById("nl-targets");
   var steps = document.getElementById("nl-steps");
   var skipO = document.getElementById("nl-skip-o");
+  var goldInput = document.getElementById("nl-gold");
   var button = document.getElementById("nl-explain");
   var status = document.getElementById("nl-status");
   var root = document.querySelector("#nl-result .nerlens");
@@ -23,6 +25,8 @@
   config.methods.forEach(function (name) { option(method, name, name); });
   option(steps, "auto", "auto (adaptive)");
   config.steps.forEach(function (n) { option(steps, n, n); });
+  method.value = config.defaults.method;
+  steps.value = String(config.defaults.n_steps);
   root.style.display = "none";
 
   function say(text, isError) {
@@ -32,18 +36,22 @@
 
   function takesSteps() { return config.stepMethods.indexOf(method.value) >= 0; }
   method.addEventListener("change", function () { steps.disabled = !takesSteps(); });
+  steps.disabled = !takesSteps();
 
-  function explain() {
-    var body = {
-      text: input.value,
-      method: method.value,
-      targets: targets.value,
-      ignored_labels: skipO.checked ? ["O"] : []
-    };
-    if (takesSteps()) body.n_steps = steps.value === "auto" ? "auto" : Number(steps.value);
-    button.disabled = true;
-    say("Explaining\u2026", false);
-    fetch("api/view", {
+  /* "11:16:LOC, 20:35:PER" -> [{start, end, label}]; null when the field is empty. */
+  function goldSpans() {
+    var text = goldInput.value.trim();
+    if (!text) return null;
+    return text.split(/[\s,;]+/).map(function (item) {
+      var match = /^(\d+):(\d+):(\S+)$/.exec(item);
+      if (!match) throw new Error("gold entity " + JSON.stringify(item) +
+        " is not START:END:TYPE, e.g. 11:16:LOC");
+      return { start: Number(match[1]), end: Number(match[2]), label: match[3] };
+    });
+  }
+
+  function post(body) {
+    return fetch("api/view", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body)
@@ -51,9 +59,41 @@
       return response.json().then(function (data) { return { ok: response.ok, data: data }; });
     }).then(function (result) {
       if (!result.ok) throw new Error(result.data.error || "the request failed");
+      return result.data;
+    });
+  }
+
+  function explain() {
+    var body;
+    try {
+      body = {
+        text: input.value,
+        method: method.value,
+        targets: targets.value,
+        ignored_labels: skipO.checked ? ["O"] : []
+      };
+      var gold = goldSpans();
+      if (gold) body.gold = gold;
+    } catch (error) {
+      say("Error: " + error.message, true);
+      return;
+    }
+    if (takesSteps()) body.n_steps = steps.value === "auto" ? "auto" : Number(steps.value);
+    button.disabled = true;
+    say("Explaining\u2026", false);
+    var note = "";
+    post(body).then(function (data) {
+      // No entity predicted: explain every token instead, and say so.
+      if (body.targets === "entities" && !data.explanation.entities.length) {
+        body.targets = "tokens";
+        note = "The model predicts no entity in this text: every token is explained.";
+        return post(body);
+      }
+      return data;
+    }).then(function (data) {
       root.style.display = "";
-      window.nerlensView.mount(root, result.data.view);
-      say("", false);
+      window.nerlensView.mount(root, data.view);
+      say(note, false);
     }).catch(function (error) {
       say("Error: " + error.message, true);
     }).then(function () {

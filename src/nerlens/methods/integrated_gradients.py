@@ -67,8 +67,8 @@ DEFAULT_TOLERANCE = 1e-3
 DEFAULT_MAX_STEPS = 256
 DEFAULT_CRITERION: Criterion = "tokens"
 N_STEPS = count(
-    "n_steps", DEFAULT_N_STEPS, 1, "Integration steps, or 'auto': adaptive, until every |delta| and every "
-    "token's estimated error is within the tolerance.", "method", words=("auto",),
+    "n_steps", DEFAULT_N_STEPS, 1, "Integration steps, or 'auto': adaptive, until every |delta| "
+    "and every token's estimated error is within the tolerance.", "method", words=("auto",),
 )  # fmt: skip
 RULE = choice("rule", "gausslegendre", RULES, "Quadrature rule, as Captum's methods.", "method")
 TOLERANCE = number(

@@ -27,7 +27,8 @@ from nerlens import (
 from nerlens.cli import app
 from nerlens.errors import ConvergenceWarning
 from nerlens.runner import count_passes
-from nerlens.server import ServerSettings, _Pool, create_app
+from nerlens.server import ServerSettings, create_app
+from nerlens.server.app import _Pool
 from nerlens.targets import target_to_dict
 
 SETTINGS = ServerSettings(max_text_chars=300, max_steps=20, max_targets=40, workers=4)

@@ -28,7 +28,7 @@ from nerlens.cli import app
 from nerlens.errors import ConvergenceWarning
 from nerlens.runner import count_passes
 from nerlens.server import ServerSettings, create_app
-from nerlens.server.app import _Pool
+from nerlens.server.admission import Pool
 from nerlens.targets import target_to_dict
 
 SETTINGS = ServerSettings(max_text_chars=300, max_steps=20, max_targets=40, workers=4)
@@ -333,7 +333,7 @@ def test_max_targets_bounds_entities_too(demo):
 
 
 def test_a_full_queue_answers_429_at_once_and_waiting_counts_towards_the_timeout():
-    pool = _Pool(ServerSettings(workers=1, queue_size=1, timeout_s=0.3))
+    pool = Pool(ServerSettings(workers=1, queue_size=1, timeout_s=0.3))
     gate = threading.Event()
     ran = []
 

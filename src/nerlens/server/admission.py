@@ -1,0 +1,210 @@
+"""What decides whether and how a request's work runs: the worker pool and its queue, the body
+size limit, the step options a request gives, and the refusals of too many targets or too much
+work for the timeout, made before any attribution."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import torch
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from nerlens.errors import InputError
+from nerlens.explainer import Explainer
+from nerlens.methods import available_methods, get_method_class, method_options
+from nerlens.runner import Cancellation, Cancelled, cancellable
+from nerlens.server.settings import ServerSettings
+
+
+class Pool:
+    """A thread pool that admits at most ``workers + queue_size`` requests at a time."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="nerlens")
+        self.slots = threading.BoundedSemaphore(settings.workers + settings.queue_size)
+        self.capacity = settings.workers + settings.queue_size
+        self.timeout_s = settings.timeout_s
+
+    async def run(self, function: Any, *args: Any) -> Any:
+        """``function(*args)`` on a worker: 429 at once when full, 503 after the timeout.
+
+        The timeout counts from admission, waiting included. Work still running then is
+        cancelled (:class:`~nerlens.runner.Cancellation`): it stops at its next model pass, and
+        its worker takes the next request."""
+        if not self.slots.acquire(blocking=False):
+            raise HTTPException(
+                429,
+                f"the server is busy: {self.capacity} requests are running or waiting; "
+                "try again in a moment",
+            )
+        cancellation = Cancellation(self.timeout_s)
+        future = self.executor.submit(_cancellable_call, cancellation, function, *args)
+        future.add_done_callback(lambda _: self.slots.release())
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s)
+        except (asyncio.TimeoutError, Cancelled):  # not the builtin TimeoutError before 3.11
+            cancellation.cancel()
+            future.cancel()  # frees the slot at once if the work has not started yet
+            raise HTTPException(
+                503,
+                f"the explanation took longer than {self.timeout_s:g} s and was stopped; "
+                "use fewer steps, fewer targets or a shorter text",
+            ) from None
+        except asyncio.CancelledError:  # the client went away, or the server is stopping
+            cancellation.cancel()
+            future.cancel()
+            raise
+
+
+def _cancellable_call(cancellation: Cancellation, function: Any, *args: Any) -> Any:
+    with cancellable(cancellation):
+        return function(*args)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets 413 before it is read whole
+    (by its Content-Length, or as its chunks arrive); a smaller one is passed on as it came."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if length.isdigit() and int(length) > self.limit:
+            await self._refuse(send)
+            return
+        chunks: list[Message] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            chunks.append(message)
+            size += len(message.get("body", b""))
+            more = message["type"] == "http.request" and message.get("more_body", False)
+            if size > self.limit:
+                await self._refuse(send)
+                return
+
+        async def replay() -> Message:
+            return chunks.pop(0) if chunks else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        limit = f"{self.limit:,}"
+        response = JSONResponse(
+            {"error": f"the request body is larger than this server's limit of {limit} bytes"},
+            status_code=413,
+        )
+        await response({"type": "http"}, _nothing, send)
+
+
+async def _nothing() -> Message:  # pragma: no cover - a JSONResponse never reads its request
+    return {"type": "http.disconnect"}
+
+
+def measured_speed(model: PreTrainedModel, rows: int = 8, tokens: int = 64) -> float:
+    """Token-rows per second of a forward pass without gradients, the best of three: faster than
+    any attribution pass, so a cost divided by it is the least time a request can take."""
+    length = min(tokens, int(getattr(model.config, "max_position_embeddings", tokens)) - 2)
+    device = next(model.parameters()).device
+    ids = torch.ones((rows, max(length, 1)), dtype=torch.long, device=device)
+    best = float("inf")
+    with torch.no_grad():
+        for _ in range(4):  # the first pass warms up
+            start = time.perf_counter()
+            model(input_ids=ids, attention_mask=torch.ones_like(ids))
+            best = min(best, time.perf_counter() - start)
+    return ids.numel() / best
+
+
+def takes_steps(method: str) -> bool:
+    """Whether a registered method has an ``n_steps`` option (the page offers steps only then)."""
+    return "n_steps" in method_options(get_method_class(method))
+
+
+def step_options(method: str, n_steps: int | str | None, max_steps: int) -> dict[str, Any]:
+    """The method options a request's ``n_steps`` gives. With ``"auto"``, given or the method's
+    declared default, the operator's ``max_steps`` bounds the adaptive steps too, where the
+    method has that option. ``n_steps`` for a method without steps is refused in the API's terms."""
+    if n_steps is not None and not takes_steps(method):
+        with_steps = [name for name in available_methods() if takes_steps(name)]
+        raise InputError(
+            f"n_steps does not apply to method {method!r}; leave it out, or choose a method "
+            f"that takes steps: {with_steps}"
+        )
+    declared = method_options(get_method_class(method))
+    options = {} if n_steps is None else {"n_steps": n_steps}
+    steps = declared.get("n_steps") if n_steps is None else n_steps  # None: the method's default
+    if steps == "auto" and "max_steps" in declared:
+        options["max_steps"] = max_steps
+    return options
+
+
+def check_target_count(
+    tokenizer: PreTrainedTokenizerBase, text: str, selector: str, max_targets: int
+) -> None:
+    """'tokens' explains up to one target per token: refuse texts that would exceed the bound."""
+    if selector != "tokens":
+        return
+    count = _token_count(tokenizer, text)
+    if count > max_targets:
+        raise InputError(
+            f"the text has {count} tokens, so targets='tokens' would explain up to {count} "
+            f"targets; this server explains at most {max_targets} per request: send a shorter "
+            "text, targets='entities', or a list of targets"
+        )
+
+
+def target_count(explainer: Explainer, request: Any, max_targets: int) -> int:
+    """How many targets the request explains; where that depends on the predictions (entities,
+    or tokens with ignored labels), a forward pass tells, and entities over ``max_targets`` are
+    refused."""
+    targets = request.targets
+    if not isinstance(targets, str):
+        return len(targets)
+    if targets == "tokens" and not request.ignored_labels:
+        return _token_count(explainer.tokenizer, request.text)
+    predicted = explainer(request.text, [])
+    if targets == "tokens":
+        ignored = set(request.ignored_labels)
+        labels = zip(predicted.predicted_labels, predicted.special)
+        return sum(label not in ignored and not special for label, special in labels)
+    count = len(predicted.entities)
+    if count > max_targets:
+        raise InputError(
+            f"the text has {count} predicted entities, so targets='entities' would explain "
+            f"{count} targets; this server explains at most {max_targets} per request: send a "
+            "shorter text or a list of targets"
+        )
+    return count
+
+
+def check_cost(
+    explainer: Explainer, text: str, targets: int, speed: float, timeout_s: float
+) -> None:
+    """Refuse, before any attribution, a request whose least cost (model rows × tokens per row,
+    as the method counts its rows) takes longer than the timeout at the measured ``speed``."""
+    tokens = _token_count(explainer.tokenizer, text)
+    row = min(len(explainer.tokenizer(text)["input_ids"]), explainer.max_length)
+    cost = explainer.method.pass_rows(tokens, targets) * row
+    if cost / speed > timeout_s:
+        raise InputError(
+            f"this request needs at least {cost:,} token-rows of model passes, at least "
+            f"{cost / speed:,.1f} s at this server's speed, more than its timeout of "
+            f"{timeout_s:g} s: use fewer steps, fewer targets or a shorter text"
+        )
+
+
+def _token_count(tokenizer: PreTrainedTokenizerBase, text: str) -> int:
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -66,6 +66,19 @@ def test_json_round_trip_is_exact(explanation, tmp_path):
     assert json.loads(path.read_text())["schema_version"] == 1
 
 
+ARRAYS = ["probabilities", "attributions", "target_values", "baseline_values", "deltas", "steps"]
+
+
+@pytest.mark.parametrize("name", ARRAYS)
+def test_arrays_are_read_only_when_computed_and_when_read_back(explanation, name):
+    for held in (explanation, Explanation.from_json(explanation.to_json())):
+        array = getattr(held, name)
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 0
+        with pytest.raises(ValueError, match="read-only"):
+            array += 1
+
+
 def test_unknown_schema_version_is_rejected(explanation):
     data = explanation.to_dict() | {"schema_version": 99}
     with pytest.raises(InputError, match="schema_version 99"):

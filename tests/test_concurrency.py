@@ -1,6 +1,7 @@
 """One model explained from many threads at once, as a web server does.
 
-Results must equal the sequential ones exactly, and the user's model must be left as it was
+Results must equal the sequential ones (within KERNEL_RTOL: calls side by side may split their
+work over other worker counts than one call alone), and the user's model must be left as it was
 (training flag, requires_grad flags, hooks, weights), also when a call is interrupted.
 """
 
@@ -16,6 +17,7 @@ from conftest import SEED_TEXT, tiny_bert
 from families import long_text, model_of, tokenizer_of
 from nerlens import Explainer
 from nerlens.targets import ContrastTarget
+from numerics import assert_same_explanations
 
 TEXTS = [
     SEED_TEXT,
@@ -77,7 +79,7 @@ def test_eight_threads_on_one_explainer_equal_sequential_calls(windowed_model, t
     sequential = [explainer(text) for text in TEXTS]
     assert sum(e.settings["windows"] > 1 for e in sequential) == 2
     concurrent = run_together([lambda text=text: explainer(text) for text in TEXTS])
-    assert concurrent == sequential
+    assert_same_explanations(concurrent, sequential)
 
 
 def test_explainers_on_two_layers_of_one_model_and_a_busy_tokenizer(windowed_model, tokenizer):
@@ -110,7 +112,7 @@ def test_explainers_on_two_layers_of_one_model_and_a_busy_tokenizer(windowed_mod
     finally:
         done.set()
         user.join()
-    assert concurrent == sequential
+    assert_same_explanations(concurrent, sequential)
 
 
 def test_roberta_family_in_threads_equals_sequential_calls():
@@ -120,9 +122,8 @@ def test_roberta_family_in_threads_equals_sequential_calls():
     texts = [long_text(3, seed) for seed in range(4)]
     sequential = [explainer(text, "entities") for text in texts]
     assert all(e.settings["windows"] > 1 for e in sequential)
-    assert run_together([lambda text=text: explainer(text, "entities") for text in texts]) == (
-        sequential
-    )
+    concurrent = run_together([lambda text=text: explainer(text, "entities") for text in texts])
+    assert_same_explanations(concurrent, sequential)
 
 
 @pytest.fixture

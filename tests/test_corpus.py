@@ -28,6 +28,7 @@ from nerlens.corpus.job import run_job
 from nerlens.corpus.readers import Source
 from nerlens.corpus.work import JobSettings
 from nerlens.errors import InputError
+from numerics import assert_close_to_scale, assert_same_up_to_kernels
 
 runner = CliRunner()
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -65,8 +66,9 @@ def tables(directory: Path) -> dict[str, pd.DataFrame]:
     return {"documents": corpus.documents(), "targets": corpus.targets(), "errors": corpus.errors()}
 
 
-def assert_same_tables(left: Path, right: Path) -> None:
-    """The two output directories hold exactly the same rows (compared in record order)."""
+def assert_same_tables(left: Path, right: Path, exact: bool = True) -> None:
+    """The two output directories hold the same rows (compared in record order): exactly, or
+    (``exact=False``, for jobs run with other threads or engines) up to the kernels' last bits."""
     for name, order in (("documents", "record"), ("targets", "record, target_index")):
         first, second = (
             nerlens.corpus.open(d)
@@ -74,7 +76,11 @@ def assert_same_tables(left: Path, right: Path) -> None:
             .to_arrow_table()
             for d in (left, right)
         )
-        assert first.num_rows > 0 and first.equals(second), name
+        assert first.num_rows > 0, name
+        if exact:
+            assert first.equals(second), name
+        else:
+            assert_same_up_to_kernels(second.to_pylist(), first.to_pylist(), name)
     assert tables(left)["errors"].equals(tables(right)["errors"])
 
 
@@ -177,17 +183,19 @@ def test_rows_equal_direct_explanations(jsonl_job, model_dir):
         explanation = explainer(row.text)
         assert list(row.tokens) == list(explanation.tokens)
         assert list(row.predicted_labels) == list(explanation.predicted_labels)
-        np.testing.assert_array_equal(np.stack(row.label_probabilities), explanation.probabilities)
+        # the job packs and spreads records over workers as a direct call does not
+        probabilities = np.stack(row.label_probabilities)
+        assert_close_to_scale(probabilities, explanation.probabilities, scale=1.0)
         targets = got["targets"][got["targets"]["record"] == row.record]
         assert list(targets["target_index"]) == list(range(len(explanation)))
-        np.testing.assert_array_equal(np.stack(targets["scores"]), explanation.attributions)
-        np.testing.assert_array_equal(targets["delta"], explanation.deltas)
+        assert_close_to_scale(np.stack(targets["scores"]), explanation.attributions)
+        assert_close_to_scale(targets["delta"], explanation.deltas, scale=1.0)
         assert list(targets["label"]) == [t.label for t in explanation.targets]
         # character spans index the text; the Explanation rebuilt from the tables is the same
         for t in targets.itertuples():
             assert row.text[t.start : t.end] == explanation.surface(t.position)
-        rebuilt = nerlens.corpus.open(out).explanation(row.record)
-        np.testing.assert_array_equal(rebuilt.attributions, explanation.attributions)
+        rebuilt = nerlens.corpus.open(out).explanation(row.record)  # a round trip: exact
+        np.testing.assert_array_equal(rebuilt.attributions, np.stack(targets["scores"]))
         assert rebuilt.targets == explanation.targets
         assert rebuilt.entities == explanation.entities
 
@@ -227,13 +235,13 @@ def test_finished_job_does_nothing_and_changes_are_refused(jsonl_job, jsonl_inpu
 def test_kill_9_then_rerun_equals_an_uninterrupted_run(tmp_path, model_dir):
     path = tmp_path / "docs.txt"  # 20 shards: the kill comes long before the end
     path.write_text("\n".join(SENTENCES * 5) + "\n", encoding="utf-8")
-    reference = tmp_path / "reference"
-    run_job(settings_for(path, model_dir, shard_size=2), reference, progress=False)
+    reference = tmp_path / "reference"  # run as the killed job is: one thread, so exact
+    run_job(settings_for(path, model_dir, shard_size=2), reference, threads=1, progress=False)
 
     out = tmp_path / "killed"
     command = [sys.executable, "-c", "from nerlens.cli import main; main()", "batch", str(path)]
     command += ["--out", str(out), "--model", model_dir, "--n-steps", "4", "--shard-size", "2"]
-    command += ["--no-progress"]
+    command += ["--threads", "1", "--no-progress"]
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -288,10 +296,11 @@ def test_bad_options_exit_2_with_one_line(tmp_path, jsonl_input, model_dir):
 
 
 def test_one_thread_writes_the_same_rows(jsonl_job, jsonl_input, model_dir, tmp_path):
-    """--threads 1 explains one record at a time in the calling thread: same tables."""
+    """--threads 1 explains one record at a time in the calling thread: the same tables, up to
+    the kernels' last bits (the default spreads records over workers)."""
     out, settings, _ = jsonl_job
     run_job(settings, tmp_path / "one", threads=1, progress=False)
-    assert_same_tables(out, tmp_path / "one")
+    assert_same_tables(out, tmp_path / "one", exact=False)
 
 
 # ---------------------------------------------------------------------- queries and report
@@ -447,7 +456,7 @@ def test_long_documents_in_windows(tmp_path, tokenizer):
     assert list(documents["windows"]) == [explainer(t).settings["windows"] for t in documents.text]
     assert documents["windows"][0] > 1 and documents["windows"][1] == 1
     rebuilt = corpus.explanation(0)
-    np.testing.assert_array_equal(rebuilt.attributions, explainer(documents.text[0]).attributions)
+    assert_close_to_scale(rebuilt.attributions, explainer(documents.text[0]).attributions)
 
 
 def test_progress_bar_shows_rate_and_eta():

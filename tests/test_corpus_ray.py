@@ -31,6 +31,6 @@ def test_ray_equals_local_and_resumes(local_ray, tmp_path, tokenizer, tiny_model
     distributed = run_job(settings, tmp_path / "ray", engine="ray", actors=2, progress=False)
     assert (distributed.ran, distributed.documents, distributed.errors) == (4, 5, 2)
     assert (local.documents, local.targets) == (distributed.documents, distributed.targets)
-    assert_same_tables(tmp_path / "local", tmp_path / "ray")
+    assert_same_tables(tmp_path / "local", tmp_path / "ray", exact=False)  # other processes
     # a job started with one engine is finished by the other: nothing left to do here
     assert run_job(settings, tmp_path / "ray", progress=False).nothing_to_do

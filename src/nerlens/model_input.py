@@ -116,7 +116,8 @@ def prepare(
     them is the method's business. ``perturbations[i]`` (a method's target-free keep mask for
     text ``i``, see ``AttributionMethod.perturbations``) run in the same pass, right after their
     text, into ``ModelInput.perturbed``. The rows of a batch are computed independently of each
-    other, so every number equals that of a pass per text. Call inside ``runner.session()``.
+    other, so every number equals that of a pass per text up to the matrix kernels' summation
+    order (the last bits, on some CPUs). Call inside ``runner.session()``.
     """
     if len({len(encoding) for encoding in encodings}) > 1:
         raise ValueError("prepare packs texts of one token count only")
@@ -159,6 +160,9 @@ def _path_ends(
     """The model's keyword arguments (a batch of one) at the text and at its baseline."""
     device = model_device(runner.model)
     ids = torch.tensor([encoding.input_ids], device=device)
+    # The attention mask is always given, even all ones: without it transformers (5.x) reads
+    # position ids that do not step by one, as the position baseline's all-first ones, as
+    # sequences packed side by side, and each token would attend only to itself there.
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     positions = position_ids(runner.model, ids)
     if embedding == "position" or positions_padding_idx(runner.model) is not None:

@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from conftest import SEED_TEXT, tiny_bert
-from families import long_text, model_of, tokenizer_of
+from conftest import SEED_TEXT
 from nerlens import Explainer
 from nerlens.targets import ContrastTarget
 from numerics import assert_same_explanations
+from tiny_models import long_text, model_of, tiny_bert, tokenizer_of
 
 TEXTS = [
     SEED_TEXT,
@@ -74,6 +74,7 @@ def windowed_model(tokenizer):
     return tiny_bert(tokenizer, seed=3, max_position_embeddings=40)
 
 
+@pytest.mark.numerics
 def test_eight_threads_on_one_explainer_equal_sequential_calls(windowed_model, tokenizer):
     explainer = Explainer(windowed_model, tokenizer, n_steps="auto", long_text="window", stride=8)
     sequential = [explainer(text) for text in TEXTS]
@@ -82,6 +83,7 @@ def test_eight_threads_on_one_explainer_equal_sequential_calls(windowed_model, t
     assert_same_explanations(concurrent, sequential)
 
 
+@pytest.mark.numerics
 def test_explainers_on_two_layers_of_one_model_and_a_busy_tokenizer(windowed_model, tokenizer):
     """Word and position attributions of one model at once, with entity and contrast targets,
     while other code calls the same tokenizer with truncation (as a pipeline does)."""

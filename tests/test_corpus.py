@@ -29,6 +29,7 @@ from nerlens.corpus.readers import Source
 from nerlens.corpus.work import JobSettings
 from nerlens.errors import InputError
 from numerics import assert_close_to_scale, assert_same_up_to_kernels
+from tiny_models import saved, tiny_bert
 
 runner = CliRunner()
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -43,14 +44,6 @@ SENTENCES = [
     "The match in Madrid ended in a draw.",
     "Shares of Siemens rose in Frankfurt.",
 ]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tokenizer, tiny_model):
-    path = tmp_path_factory.mktemp("tiny")
-    tiny_model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
 
 
 def settings_for(path: Path, model_dir: str, **changes) -> JobSettings:
@@ -172,6 +165,7 @@ def test_unknown_suffix_and_missing_column_are_refused(tmp_path):
 
 
 # ---------------------------------------------------------------------- the tables
+@pytest.mark.numerics
 def test_rows_equal_direct_explanations(jsonl_job, model_dir):
     out, _, result = jsonl_job
     model, tokenizer = load_model(model_dir)
@@ -295,6 +289,7 @@ def test_bad_options_exit_2_with_one_line(tmp_path, jsonl_input, model_dir):
         assert result.output.startswith("error: ") and message in result.output
 
 
+@pytest.mark.numerics
 def test_one_thread_writes_the_same_rows(jsonl_job, jsonl_input, model_dir, tmp_path):
     """--threads 1 explains one record at a time in the calling thread: the same tables, up to
     the kernels' last bits (the default spreads records over workers)."""
@@ -440,17 +435,13 @@ def test_a_killed_claim_and_a_running_job_are_handled(jsonl_job, tmp_path):
 
 
 def test_long_documents_in_windows(tmp_path, tokenizer):
-    from conftest import tiny_bert
-
-    model_dir = tmp_path / "short"
-    tiny_bert(tokenizer, max_position_embeddings=32).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    model_dir = saved(tiny_bert(tokenizer, max_position_embeddings=32), tokenizer, tmp_path)
     path = tmp_path / "long.txt"
     path.write_text(" ".join(SENTENCES[:6]) + "\n" + SENTENCES[0] + "\n", encoding="utf-8")
-    settings = settings_for(path, str(model_dir), long_text="window")
+    settings = settings_for(path, model_dir, long_text="window")
     run_job(settings, tmp_path / "out", progress=False)
     corpus = nerlens.corpus.open(tmp_path / "out")
-    model, loaded_tokenizer = load_model(str(model_dir))
+    model, loaded_tokenizer = load_model(model_dir)
     explainer = Explainer(model, loaded_tokenizer, n_steps=4, long_text="window", progress=False)
     documents = corpus.documents()
     assert list(documents["windows"]) == [explainer(t).settings["windows"] for t in documents.text]

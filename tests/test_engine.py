@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SEED_TEXT, tiny_bert
+from conftest import SEED_TEXT
 from nerlens import Explainer, InputError
 from nerlens import explainer as explainer_module
 from nerlens.explainer import _alone
@@ -34,6 +34,7 @@ from nerlens.runner import (
     workers_for,
 )
 from numerics import assert_same_explanations
+from tiny_models import tiny_bert
 
 CPU = torch.device("cpu")
 
@@ -50,7 +51,8 @@ def curved(tokenizer):
 
 
 # ---------------------------------------------------------------------- passes
-def test_fixed_steps_share_one_forward_and_run_one_backward_per_target(tokenizer, curved):
+@pytest.mark.perf_guard
+def test_guard_fixed_steps_share_one_forward_and_run_one_backward_per_target(tokenizer, curved):
     with count_passes() as passes:
         explanation = Explainer(curved, tokenizer, n_steps=8)(SEED_TEXT)
     targets = len(explanation.targets)
@@ -84,7 +86,8 @@ def test_passes_are_counted_per_thread(tokenizer, tiny_model):
     assert counts["0"]["forward"] == 3
 
 
-def test_batched_backward_gives_the_loop_numbers(tokenizer, curved, monkeypatch):
+@pytest.mark.perf_guard
+def test_guard_batched_backward_gives_the_loop_numbers(tokenizer, curved, monkeypatch):
     loop = Explainer(curved, tokenizer, n_steps=8)(SEED_TEXT)
     monkeypatch.setenv("NERLENS_BACKWARD", "batched")
     with count_passes() as passes:
@@ -96,7 +99,8 @@ def test_batched_backward_gives_the_loop_numbers(tokenizer, curved, monkeypatch)
         Explainer(curved, tokenizer, n_steps=8)(SEED_TEXT)
 
 
-def test_memory_budget_bounds_every_chunk_and_every_batched_backward(
+@pytest.mark.perf_guard
+def test_guard_memory_budget_bounds_every_chunk_and_every_batched_backward(
     tokenizer, curved, monkeypatch
 ):
     monkeypatch.setenv("NERLENS_BACKWARD", "batched")
@@ -125,7 +129,8 @@ def test_chunk_bounds_trade_passes_against_wasted_rows():
 
 
 # ---------------------------------------------------------------------- n_steps="auto"
-def test_auto_runs_one_shared_forward_per_round(tokenizer, curved, monkeypatch):
+@pytest.mark.perf_guard
+def test_guard_auto_runs_one_shared_forward_per_round(tokenizer, curved, monkeypatch):
     """With passes made expensive, every refinement round is exactly one forward pass, and
     the backward passes per round are as many as the busiest node's targets."""
     rounds = []
@@ -146,7 +151,8 @@ def test_auto_runs_one_shared_forward_per_round(tokenizer, curved, monkeypatch):
     assert rounds[0] == len(explanation.targets)  # the first rule serves every target
 
 
-def test_auto_on_the_demo_model_meets_tolerance_with_few_passes(demo):
+@pytest.mark.perf_guard
+def test_guard_auto_on_the_demo_model_meets_tolerance_with_few_passes(demo):
     model, tokenizer = demo
     with count_passes() as passes:
         explanation = Explainer(model, tokenizer, n_steps="auto", tolerance=1e-3)(SEED_TEXT)
@@ -360,7 +366,8 @@ def test_run_concurrently_raises_the_first_failing_jobs_error_after_all_ended():
     assert sorted(ended) == ["first", "second"]
 
 
-def test_workers_share_the_memory_budget_and_count_their_passes(tokenizer, tiny_model):
+@pytest.mark.perf_guard
+def test_guard_workers_share_the_memory_budget_and_count_their_passes(tokenizer, tiny_model):
     shares = run_concurrently([memory_share, memory_share, memory_share], workers=3)
     assert shares == [3, 3, 3] and memory_share() == 1
     explainer = Explainer(tiny_model, tokenizer, n_steps=3, progress=False)
@@ -374,6 +381,7 @@ def test_workers_share_the_memory_budget_and_count_their_passes(tokenizer, tiny_
     assert passes.backward == sum(tokens)
 
 
+@pytest.mark.numerics
 def test_texts_and_windows_side_by_side_equal_one_thread_one_by_one(tokenizer):
     """Texts, windows and a text's targets run on workers; the numbers are those of one thread
     explaining each text alone (within KERNEL_RTOL: other passes, other kernels)."""
@@ -406,10 +414,14 @@ SHORT_TEXTS = [  # the first and the third have 10 tokens with the demo tokenize
 ]
 
 
+@pytest.mark.perf_guard
+@pytest.mark.numerics
 @pytest.mark.parametrize(
     ("method", "options"), [("occlusion", {}), ("integrated_gradients", {"n_steps": 4})]
 )
-def test_texts_of_one_length_share_passes_with_the_numbers_of_each_alone(demo, method, options):
+def test_guard_texts_of_one_length_share_passes_with_the_numbers_of_each_alone(
+    demo, method, options
+):
     model, tokenizer = demo
     explainer = Explainer(model, tokenizer, method, threads=1, **options)
     # 34 tokens each: big enough to pack even as one row (PACK_MIN_TOKEN_ROWS)

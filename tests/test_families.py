@@ -1,4 +1,4 @@
-"""Every common encoder family, with the kind of tokenizer it ships (see tests/families.py)."""
+"""Every common encoder family, with the kind of tokenizer it ships (see tests/tiny_models.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ import pytest
 import torch
 from transformers import AutoModel, AutoModelForSequenceClassification, ByT5Tokenizer
 
-from conftest import CONLL_LABELS
-from families import FAMILIES, MAX_TOKENS, TEXT, long_text, model_of, tokenizer_of
 from nerlens import Explainer, InputError, TextTooLongError
 from nerlens.encoding import encode
 from nerlens.entities import predicted_entities
 from nerlens.model_input import positions_padding_idx
 from nerlens.targets import ContrastTarget, EntityTarget, TokenTarget
 from numerics import assert_close_to_scale
+from tiny_models import CONLL_LABELS, FAMILIES, MAX_TOKENS, TEXT, long_text, model_of, tokenizer_of
 
 NAMES = list(FAMILIES)
 STRIDE = 16
@@ -61,6 +60,7 @@ def test_auto_steps_reach_the_tolerance(name):
     assert np.abs(explanation.deltas).max() <= 1e-3
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("name", NAMES)
 def test_position_embedding_works_or_says_why(name):
     model, tokenizer = model_of(name), tokenizer_of(name)

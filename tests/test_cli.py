@@ -26,14 +26,6 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tokenizer, tiny_model):
-    path = tmp_path_factory.mktemp("tiny")
-    tiny_model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
-
-
 def explain_json(tmp_path: Path, *args: str, input: str | None = None) -> Explanation:
     """Run ``nerlens explain ARGS --json FILE`` and return the Explanation it wrote."""
     out = tmp_path / "out.json"

@@ -3,7 +3,7 @@
 Ported from ``test/text/test_token_classification_explainer.py`` of cdpierse/transformers-interpret
 (commit 6ba6e6e; its API is that of release 0.10.0), test for test and in the same order. The hub
 models are replaced by local ones: BERT by the bundled demo model (uncased, so expected tokens are
-lower-case) and DistilBERT by a tiny randomly initialised DistilBERT built here; model-specific
+lower-case) and DistilBERT by a tiny randomly initialised one (tests/tiny_models.py); model-specific
 expectations are recomputed for them. Each deliberate difference from the reference (also listed
 in the README) is marked ``# deliberate difference: ...``. Few integration steps keep it fast; the
 numbers themselves are checked against Captum in tests/test_reference_equivalence.py.
@@ -12,16 +12,14 @@ numbers themselves are checked against Captum in tests/test_reference_equivalenc
 from __future__ import annotations
 
 import pytest
-import torch
-from transformers import DistilBertConfig, DistilBertForTokenClassification
 
-from conftest import CONLL_LABELS
 from nerlens import InputError
 from nerlens.compat import (
     AttributionTypeNotSupportedError,
     InputIdsNotCalculatedError,
     TokenClassificationExplainer,
 )
+from tiny_models import tiny_distilbert
 
 pytestmark = pytest.mark.filterwarnings("ignore::nerlens.ConvergenceWarning")
 STEPS = 2  # the suite checks structure, not numbers
@@ -29,17 +27,7 @@ STEPS = 2  # the suite checks structure, not numbers
 
 @pytest.fixture(scope="module")
 def distilbert(tokenizer):
-    torch.manual_seed(0)
-    config = DistilBertConfig(
-        vocab_size=tokenizer.vocab_size,
-        dim=32,
-        n_layers=1,
-        n_heads=2,
-        hidden_dim=64,
-        id2label=dict(enumerate(CONLL_LABELS)),
-        label2id={label: i for i, label in enumerate(CONLL_LABELS)},
-    )
-    return DistilBertForTokenClassification(config).eval(), tokenizer
+    return tiny_distilbert(tokenizer, n_layers=1, n_heads=2), tokenizer
 
 
 @pytest.fixture(scope="module", params=["distilbert", "bert"])

@@ -1,6 +1,7 @@
 """One model explained from many threads at once, as a web server does.
 
-Results must equal the sequential ones exactly, and the user's model must be left as it was
+Results must equal the sequential ones (within KERNEL_RTOL: calls side by side may split their
+work over other worker counts than one call alone), and the user's model must be left as it was
 (training flag, requires_grad flags, hooks, weights), also when a call is interrupted.
 """
 
@@ -12,10 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from conftest import SEED_TEXT, tiny_bert
-from families import long_text, model_of, tokenizer_of
+from conftest import SEED_TEXT
 from nerlens import Explainer
 from nerlens.targets import ContrastTarget
+from numerics import assert_same_explanations
+from tiny_models import long_text, model_of, tiny_bert, tokenizer_of
 
 TEXTS = [
     SEED_TEXT,
@@ -72,14 +74,16 @@ def windowed_model(tokenizer):
     return tiny_bert(tokenizer, seed=3, max_position_embeddings=40)
 
 
+@pytest.mark.numerics
 def test_eight_threads_on_one_explainer_equal_sequential_calls(windowed_model, tokenizer):
     explainer = Explainer(windowed_model, tokenizer, n_steps="auto", long_text="window", stride=8)
     sequential = [explainer(text) for text in TEXTS]
     assert sum(e.settings["windows"] > 1 for e in sequential) == 2
     concurrent = run_together([lambda text=text: explainer(text) for text in TEXTS])
-    assert concurrent == sequential
+    assert_same_explanations(concurrent, sequential)
 
 
+@pytest.mark.numerics
 def test_explainers_on_two_layers_of_one_model_and_a_busy_tokenizer(windowed_model, tokenizer):
     """Word and position attributions of one model at once, with entity and contrast targets,
     while other code calls the same tokenizer with truncation (as a pipeline does)."""
@@ -110,7 +114,7 @@ def test_explainers_on_two_layers_of_one_model_and_a_busy_tokenizer(windowed_mod
     finally:
         done.set()
         user.join()
-    assert concurrent == sequential
+    assert_same_explanations(concurrent, sequential)
 
 
 def test_roberta_family_in_threads_equals_sequential_calls():
@@ -120,9 +124,8 @@ def test_roberta_family_in_threads_equals_sequential_calls():
     texts = [long_text(3, seed) for seed in range(4)]
     sequential = [explainer(text, "entities") for text in texts]
     assert all(e.settings["windows"] > 1 for e in sequential)
-    assert run_together([lambda text=text: explainer(text, "entities") for text in texts]) == (
-        sequential
-    )
+    concurrent = run_together([lambda text=text: explainer(text, "entities") for text in texts])
+    assert_same_explanations(concurrent, sequential)
 
 
 @pytest.fixture

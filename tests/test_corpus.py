@@ -31,6 +31,8 @@ from nerlens.corpus.readers import Source
 from nerlens.corpus.report import write_report
 from nerlens.corpus.work import JobSettings
 from nerlens.errors import InputError
+from numerics import assert_close_to_scale, assert_same_up_to_kernels
+from tiny_models import saved, tiny_bert
 
 runner = CliRunner()
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -45,14 +47,6 @@ SENTENCES = [
     "The match in Madrid ended in a draw.",
     "Shares of Siemens rose in Frankfurt.",
 ]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tokenizer, tiny_model):
-    path = tmp_path_factory.mktemp("tiny")
-    tiny_model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
 
 
 def settings_for(path: Path, model_dir: str, **changes) -> JobSettings:
@@ -75,8 +69,9 @@ def edit_json(path: Path, change) -> None:
     path.write_text(json.dumps(value))
 
 
-def assert_same_tables(left: Path, right: Path) -> None:
-    """The two output directories hold exactly the same rows (compared in record order)."""
+def assert_same_tables(left: Path, right: Path, exact: bool = True) -> None:
+    """The two output directories hold the same rows (compared in record order): exactly, or
+    (``exact=False``, for jobs run with other threads or engines) up to the kernels' last bits."""
     for name, order in (("documents", "record"), ("targets", "record, target_index")):
         first, second = (
             nerlens.corpus.open(d)
@@ -84,7 +79,11 @@ def assert_same_tables(left: Path, right: Path) -> None:
             .to_arrow_table()
             for d in (left, right)
         )
-        assert first.num_rows > 0 and first.equals(second), name
+        assert first.num_rows > 0, name
+        if exact:
+            assert first.equals(second), name
+        else:
+            assert_same_up_to_kernels(second.to_pylist(), first.to_pylist(), name)
     assert tables(left)["errors"].equals(tables(right)["errors"])
 
 
@@ -176,6 +175,7 @@ def test_unknown_suffix_and_missing_column_are_refused(tmp_path):
 
 
 # ---------------------------------------------------------------------- the tables
+@pytest.mark.numerics
 def test_rows_equal_direct_explanations(jsonl_job, model_dir):
     out, _, result = jsonl_job
     model, tokenizer = load_model(model_dir)
@@ -187,17 +187,19 @@ def test_rows_equal_direct_explanations(jsonl_job, model_dir):
         explanation = explainer(row.text)
         assert list(row.tokens) == list(explanation.tokens)
         assert list(row.predicted_labels) == list(explanation.predicted_labels)
-        np.testing.assert_array_equal(np.stack(row.label_probabilities), explanation.probabilities)
+        # the job packs and spreads records over workers as a direct call does not
+        probabilities = np.stack(row.label_probabilities)
+        assert_close_to_scale(probabilities, explanation.probabilities, scale=1.0)
         targets = got["targets"][got["targets"]["record"] == row.record]
         assert list(targets["target_index"]) == list(range(len(explanation)))
-        np.testing.assert_array_equal(np.stack(targets["scores"]), explanation.attributions)
-        np.testing.assert_array_equal(targets["delta"], explanation.deltas)
+        assert_close_to_scale(np.stack(targets["scores"]), explanation.attributions)
+        assert_close_to_scale(targets["delta"], explanation.deltas, scale=1.0)
         assert list(targets["label"]) == [t.label for t in explanation.targets]
         # character spans index the text; the Explanation rebuilt from the tables is the same
         for t in targets.itertuples():
             assert row.text[t.start : t.end] == explanation.surface(t.position)
-        rebuilt = nerlens.corpus.open(out).explanation(row.record)
-        np.testing.assert_array_equal(rebuilt.attributions, explanation.attributions)
+        rebuilt = nerlens.corpus.open(out).explanation(row.record)  # a round trip: exact
+        np.testing.assert_array_equal(rebuilt.attributions, np.stack(targets["scores"]))
         assert rebuilt.targets == explanation.targets
         assert rebuilt.entities == explanation.entities
 
@@ -275,13 +277,13 @@ def test_kill_9_at_random_points_then_rerun_equals_an_uninterrupted_run(tmp_path
     run exactly (the same calls on the same machine)."""
     path = tmp_path / "docs.txt"  # 20 shards: the kills come long before the end
     path.write_text("\n".join(SENTENCES * 5) + "\n", encoding="utf-8")
-    reference = tmp_path / "reference"
-    run_job(settings_for(path, model_dir, shard_size=2), reference, progress=False)
+    reference = tmp_path / "reference"  # run as the killed job is: one thread, so exact
+    run_job(settings_for(path, model_dir, shard_size=2), reference, threads=1, progress=False)
 
     out = tmp_path / "killed"
     command = [sys.executable, "-c", "from nerlens.cli import main; main()", "batch", str(path)]
     command += ["--out", str(out), "--model", model_dir, "--n-steps", "4", "--shard-size", "2"]
-    command += ["--no-progress"]
+    command += ["--threads", "1", "--no-progress"]
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
     chance = random.Random(20)
     finished = 0
@@ -340,11 +342,13 @@ def test_bad_options_exit_2_with_one_line(tmp_path, jsonl_input, model_dir):
         assert result.output.startswith("error: ") and message in result.output
 
 
+@pytest.mark.numerics
 def test_one_thread_writes_the_same_rows(jsonl_job, jsonl_input, model_dir, tmp_path):
-    """--threads 1 explains one record at a time in the calling thread: same tables."""
+    """--threads 1 explains one record at a time in the calling thread: the same tables, up to
+    the kernels' last bits (the default spreads records over workers)."""
     out, settings, _ = jsonl_job
     run_job(settings, tmp_path / "one", threads=1, progress=False)
-    assert_same_tables(out, tmp_path / "one")
+    assert_same_tables(out, tmp_path / "one", exact=False)
 
 
 # ---------------------------------------------------------------------- queries and report
@@ -498,23 +502,19 @@ def test_a_killed_claim_and_a_running_job_are_handled(jsonl_job, tmp_path):
 
 
 def test_long_documents_in_windows(tmp_path, tokenizer):
-    from conftest import tiny_bert
-
-    model_dir = tmp_path / "short"
-    tiny_bert(tokenizer, max_position_embeddings=32).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    model_dir = saved(tiny_bert(tokenizer, max_position_embeddings=32), tokenizer, tmp_path)
     path = tmp_path / "long.txt"
     path.write_text(" ".join(SENTENCES[:6]) + "\n" + SENTENCES[0] + "\n", encoding="utf-8")
-    settings = settings_for(path, str(model_dir), long_text="window")
+    settings = settings_for(path, model_dir, long_text="window")
     run_job(settings, tmp_path / "out", progress=False)
     corpus = nerlens.corpus.open(tmp_path / "out")
-    model, loaded_tokenizer = load_model(str(model_dir))
+    model, loaded_tokenizer = load_model(model_dir)
     explainer = Explainer(model, loaded_tokenizer, n_steps=4, long_text="window", progress=False)
     documents = corpus.documents()
     assert list(documents["windows"]) == [explainer(t).settings["windows"] for t in documents.text]
     assert documents["windows"][0] > 1 and documents["windows"][1] == 1
     rebuilt = corpus.explanation(0)
-    np.testing.assert_array_equal(rebuilt.attributions, explainer(documents.text[0]).attributions)
+    assert_close_to_scale(rebuilt.attributions, explainer(documents.text[0]).attributions)
     # each target's window: its own tokens inside, every text token outside never weighed (0)
     for t in corpus.targets().itertuples():
         document = documents.loc[t.record]

@@ -19,18 +19,15 @@ def local_ray():
     ray.shutdown()
 
 
-def test_ray_equals_local_and_resumes(local_ray, tmp_path, tokenizer, tiny_model):
-    model_dir = tmp_path / "tiny"
-    tiny_model.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+def test_ray_equals_local_and_resumes(local_ray, tmp_path, model_dir):
     path = tmp_path / "docs.jsonl"
     lines = [json.dumps({"text": t}) for t in SENTENCES[:5]] + ["{bad", json.dumps({"text": ""})]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    settings = settings_for(path, str(model_dir), shard_size=2)
+    settings = settings_for(path, model_dir, shard_size=2)
     local = run_job(settings, tmp_path / "local", progress=False)
     distributed = run_job(settings, tmp_path / "ray", engine="ray", actors=2, progress=False)
     assert (distributed.ran, distributed.documents, distributed.errors) == (4, 5, 2)
     assert (local.documents, local.targets) == (distributed.documents, distributed.targets)
-    assert_same_tables(tmp_path / "local", tmp_path / "ray")
+    assert_same_tables(tmp_path / "local", tmp_path / "ray", exact=False)  # other processes
     # a job started with one engine is finished by the other: nothing left to do here
     assert run_job(settings, tmp_path / "ray", progress=False).nothing_to_do

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SEED_TEXT, tiny_bert
+from conftest import SEED_TEXT
 from nerlens import Explainer, InputError, scheduling
 from nerlens import progress as progress_module
 from nerlens.methods import integrated_gradients, path_engine
@@ -31,6 +31,8 @@ from nerlens.runner import (
     run_concurrently,
     workers_for,
 )
+from numerics import assert_same_explanations
+from tiny_models import tiny_bert
 
 CPU = torch.device("cpu")
 
@@ -47,7 +49,8 @@ def curved(tokenizer):
 
 
 # ---------------------------------------------------------------------- passes
-def test_fixed_steps_share_one_forward_and_run_one_backward_per_target(tokenizer, curved):
+@pytest.mark.perf_guard
+def test_guard_fixed_steps_share_one_forward_and_run_one_backward_per_target(tokenizer, curved):
     with count_passes() as passes:
         explanation = Explainer(curved, tokenizer, n_steps=8)(SEED_TEXT)
     targets = len(explanation.targets)
@@ -81,7 +84,8 @@ def test_passes_are_counted_per_thread(tokenizer, tiny_model):
     assert counts["0"]["forward"] == 3
 
 
-def test_batched_backward_gives_the_loop_numbers(tokenizer, curved, monkeypatch):
+@pytest.mark.perf_guard
+def test_guard_batched_backward_gives_the_loop_numbers(tokenizer, curved, monkeypatch):
     loop = Explainer(curved, tokenizer, n_steps=8)(SEED_TEXT)
     monkeypatch.setenv("NERLENS_BACKWARD", "batched")
     with count_passes() as passes:
@@ -93,7 +97,8 @@ def test_batched_backward_gives_the_loop_numbers(tokenizer, curved, monkeypatch)
         Explainer(curved, tokenizer, n_steps=8)(SEED_TEXT)
 
 
-def test_memory_budget_bounds_every_chunk_and_every_batched_backward(
+@pytest.mark.perf_guard
+def test_guard_memory_budget_bounds_every_chunk_and_every_batched_backward(
     tokenizer, curved, monkeypatch
 ):
     monkeypatch.setenv("NERLENS_BACKWARD", "batched")
@@ -122,7 +127,8 @@ def test_chunk_bounds_trade_passes_against_wasted_rows():
 
 
 # ---------------------------------------------------------------------- n_steps="auto"
-def test_auto_runs_one_shared_forward_per_round(tokenizer, curved, monkeypatch):
+@pytest.mark.perf_guard
+def test_guard_auto_runs_one_shared_forward_per_round(tokenizer, curved, monkeypatch):
     """With passes made expensive, every refinement round is exactly one forward pass, and
     the backward passes per round are as many as the busiest node's targets."""
     rounds = []
@@ -143,7 +149,8 @@ def test_auto_runs_one_shared_forward_per_round(tokenizer, curved, monkeypatch):
     assert rounds[0] == len(explanation.targets)  # the first rule serves every target
 
 
-def test_auto_on_the_demo_model_meets_tolerance_with_few_passes(demo):
+@pytest.mark.perf_guard
+def test_guard_auto_on_the_demo_model_meets_tolerance_with_few_passes(demo):
     model, tokenizer = demo
     with count_passes() as passes:
         explanation = Explainer(model, tokenizer, n_steps="auto", tolerance=1e-3)(SEED_TEXT)
@@ -344,7 +351,8 @@ def test_run_concurrently_raises_the_first_failing_jobs_error_after_all_ended():
     assert sorted(ended) == ["first", "second"]
 
 
-def test_workers_share_the_memory_budget_and_count_their_passes(tokenizer, tiny_model):
+@pytest.mark.perf_guard
+def test_guard_workers_share_the_memory_budget_and_count_their_passes(tokenizer, tiny_model):
     shares = run_concurrently([memory_share, memory_share, memory_share], workers=3)
     assert shares == [3, 3, 3] and memory_share() == 1
     explainer = Explainer(tiny_model, tokenizer, n_steps=3, progress=False)
@@ -358,9 +366,10 @@ def test_workers_share_the_memory_budget_and_count_their_passes(tokenizer, tiny_
     assert passes.backward == sum(tokens)
 
 
+@pytest.mark.numerics
 def test_texts_and_windows_side_by_side_equal_one_thread_one_by_one(tokenizer):
-    """Texts, windows and a text's targets run on workers; the numbers are exactly those of one
-    thread explaining each text alone."""
+    """Texts, windows and a text's targets run on workers; the numbers are those of one thread
+    explaining each text alone (within KERNEL_RTOL: other passes, other kernels)."""
     model = tiny_bert(tokenizer, seed=3, hidden_size=64, num_hidden_layers=3,
                       initializer_range=0.2, max_position_embeddings=40)  # fmt: skip
     texts = [SEED_TEXT, "Angela Merkel met Barack Obama in Berlin.", "Paris is in France."]
@@ -370,10 +379,7 @@ def test_texts_and_windows_side_by_side_equal_one_thread_one_by_one(tokenizer):
     alone = Explainer(model, tokenizer, threads=1, **options)
     assert together[-1].settings["windows"] > 1
     for text, explanation in zip([*texts, long], together):
-        expected = alone(text)
-        assert np.array_equal(explanation.attributions, expected.attributions)
-        assert np.array_equal(explanation.deltas, expected.deltas)
-        assert np.array_equal(explanation.probabilities, expected.probabilities)
+        assert_same_explanations(explanation, alone(text))
 
 
 def test_a_window_too_big_to_share_runs_alone():
@@ -393,10 +399,14 @@ SHORT_TEXTS = [  # the first and the third have 10 tokens with the demo tokenize
 ]
 
 
+@pytest.mark.perf_guard
+@pytest.mark.numerics
 @pytest.mark.parametrize(
     ("method", "options"), [("occlusion", {}), ("integrated_gradients", {"n_steps": 4})]
 )
-def test_texts_of_one_length_share_passes_with_the_numbers_of_each_alone(demo, method, options):
+def test_guard_texts_of_one_length_share_passes_with_the_numbers_of_each_alone(
+    demo, method, options
+):
     model, tokenizer = demo
     explainer = Explainer(model, tokenizer, method, threads=1, **options)
     # 34 tokens each: big enough to pack even as one row (PACK_MIN_TOKEN_ROWS)
@@ -405,11 +415,7 @@ def test_texts_of_one_length_share_passes_with_the_numbers_of_each_alone(demo, m
         batch = explainer(texts, "entities")
     with count_passes() as alone_passes:
         alone = [explainer(text, "entities") for text in texts]
-    for together, single in zip(batch, alone):
-        assert together.targets == single.targets
-        np.testing.assert_array_equal(together.probabilities, single.probabilities)
-        np.testing.assert_array_equal(together.attributions, single.attributions)
-        np.testing.assert_array_equal(together.deltas, single.deltas)
+    assert_same_explanations(batch, alone)
     assert packed.forward_rows == alone_passes.forward_rows
     if method == "occlusion":  # two 34-token and two 10-token texts with their perturbations
         assert packed.forward == alone_passes.forward - 2

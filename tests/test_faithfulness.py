@@ -9,10 +9,11 @@ import pytest
 import torch
 
 import nerlens
-from conftest import SEED_TEXT, tiny_bert
+from conftest import SEED_TEXT
 from nerlens import ContrastTarget, EntityTarget, Explainer, InputError, TokenTarget
 from nerlens.faithfulness import RandomRanking, ranking, top_counts
 from nerlens.windows import home_window
+from tiny_models import tiny_bert
 
 
 def test_top_counts_are_exact_ceilings():

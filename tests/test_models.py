@@ -13,10 +13,8 @@ from nerlens import Explainer, InputError, ModelLoadError, load_model
 from nerlens.models import ModelSource, TokenClassifierKind, kind_of, registry
 
 
-def test_local_directory_round_trip(tmp_path, tokenizer, tiny_model):
-    tiny_model.save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
-    model, loaded_tokenizer = load_model(str(tmp_path))
+def test_local_directory_round_trip(model_dir, tiny_model):
+    model, loaded_tokenizer = load_model(model_dir)
     assert not model.training
     assert model.config.id2label == tiny_model.config.id2label
     assert loaded_tokenizer.is_fast

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nerlens.methods
-from conftest import CONLL_LABELS, SEED_TEXT
+from conftest import SEED_TEXT
 from nerlens import (
     ContrastTarget,
     EntityTarget,
@@ -19,6 +19,8 @@ from nerlens import (
     TokenTarget,
 )
 from nerlens.errors import OptionError
+from numerics import assert_same_explanations
+from tiny_models import CONLL_LABELS
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +70,19 @@ def test_json_round_trip_is_exact(explanation, tmp_path):
     assert json.loads(path.read_text())["schema_version"] == 1
 
 
+ARRAYS = ["probabilities", "attributions", "target_values", "baseline_values", "deltas", "steps"]
+
+
+@pytest.mark.parametrize("name", ARRAYS)
+def test_arrays_are_read_only_when_computed_and_when_read_back(explanation, name):
+    for held in (explanation, Explanation.from_json(explanation.to_json())):
+        array = getattr(held, name)
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 0
+        with pytest.raises(ValueError, match="read-only"):
+            array += 1
+
+
 def test_unknown_schema_version_is_rejected(explanation):
     data = explanation.to_dict() | {"schema_version": 99}
     with pytest.raises(InputError, match="schema_version 99"):
@@ -109,13 +124,12 @@ def test_entities_selector_groups_predicted_tags(explainer):
         assert target.labels == explanation.predicted_labels[target.start : target.end]
 
 
+@pytest.mark.numerics
 def test_batch_equals_each_text_alone(explainer):
     texts = [SEED_TEXT, "Angela Merkel met Joe Biden in Berlin.", "ok"]
     batch = explainer(texts)
     assert [e.text for e in batch] == texts
-    for text, explained in zip(texts, batch):
-        alone = explainer(text)
-        np.testing.assert_array_equal(explained.attributions, alone.attributions)
+    assert_same_explanations(batch, [explainer(text) for text in texts])
 
 
 def test_ignored_indexes_and_labels(explainer, explanation):

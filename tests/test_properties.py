@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import tiny_bert
 from nerlens import Explainer, InputError
+from tiny_models import tiny_bert
 
 
 @pytest.fixture(scope="module")

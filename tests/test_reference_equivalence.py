@@ -7,9 +7,10 @@ import copy
 import numpy as np
 import pytest
 
-from conftest import SEED_TEXT, tiny_bert
+from conftest import SEED_TEXT
 from nerlens import Explainer, TokenClassificationExplainer, TokenTarget
 from reference import captum_reference
+from tiny_models import tiny_bert
 
 TOLERANCE = 1e-5
 

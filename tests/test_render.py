@@ -68,7 +68,7 @@ def test_terminal_view_shows_sentence_and_pushes(explanation):
 
 
 def test_unconverged_targets_are_flagged(tokenizer):
-    from conftest import tiny_bert
+    from tiny_models import tiny_bert
 
     model = tiny_bert(tokenizer, seed=3, hidden_size=64, num_hidden_layers=3, initializer_range=0.2)
     rough = Explainer(model, tokenizer, n_steps=1)(SEED_TEXT)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tiny_models import saved
+
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "ner_explainer_notebook.txt"
 SEED_IN_REPO = Path(__file__).resolve().parent / "data" / "ner_explainer_notebook.txt"
 
@@ -28,16 +30,14 @@ def notebook_cells() -> list[str]:
 @pytest.fixture(scope="module")
 def namespace(tmp_path_factory, demo):
     model, tokenizer = demo
-    path = tmp_path_factory.mktemp("demo-model")
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
+    path = saved(model, tokenizer, tmp_path_factory.mktemp("demo-model"))
     cells = notebook_cells()
     assert len(cells) == 16
     env: dict = {}
     caught = []
     for code in cells:
         code = code.replace("from transformers_interpret import", "from nerlens import")
-        code = code.replace("'dslim/bert-base-NER'", repr(str(path)))
+        code = code.replace("'dslim/bert-base-NER'", repr(path))
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             exec(compile(code, "<seed notebook>", "exec"), env)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import tiny_bert
 from nerlens import Explainer, InputError, TextTooLongError
 from nerlens.encoding import encode
 from nerlens.targets import EntityTarget, TokenTarget
 from nerlens.windows import assign_homes, home_window, plan_windows
+from tiny_models import tiny_bert
 
 TEXT = " ".join(f"Sentence {i} mentions Paris and Emmanuel Macron." for i in range(12))
 

@@ -80,6 +80,14 @@ class Explanation:
     correct: tuple[bool, ...] | None = None  # per target: prediction matches gold (None: no gold)
 
     def __post_init__(self) -> None:
+        # immutable all the way down: each array is held as a read-only view (no copy), so
+        # ``explanation.attributions[0, 0] = 1`` raises instead of changing the Explanation
+        for name in _ARRAY_FIELDS:
+            array = getattr(self, name)
+            if array is not None:
+                view = np.asarray(array).view()
+                view.flags.writeable = False
+                object.__setattr__(self, name, view)
         shape = (len(self.targets), len(self.tokens))
         if self.attributions.shape != shape:
             raise InputError(f"attributions must have shape {shape}, got {self.attributions.shape}")
@@ -350,6 +358,17 @@ class Explanation:
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+_ARRAY_FIELDS = (
+    "probabilities",
+    "attributions",
+    "target_values",
+    "baseline_values",
+    "deltas",
+    "steps",
+    "target_probabilities",
+)
 
 
 def _floats(values: np.ndarray) -> list[Any]:

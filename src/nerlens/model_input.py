@@ -136,7 +136,8 @@ def prepare(
     them is the method's business. ``perturbations[i]`` (a method's target-free keep mask for
     text ``i``, see ``AttributionMethod.perturbations``) run in the same pass, right after their
     text, into ``ModelInput.perturbed``. The rows of a batch are computed independently of each
-    other, so every number equals that of a pass per text. Call inside ``runner.session()``.
+    other, so every number equals that of a pass per text up to the matrix kernels' summation
+    order (the last bits, on some CPUs). Call inside ``runner.session()``.
     """
     if len({len(encoding) for encoding in encodings}) > 1:
         raise ValueError("prepare packs texts of one token count only")

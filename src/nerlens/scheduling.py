@@ -30,9 +30,11 @@ from nerlens.targets import Term
 from nerlens.windows import Window
 
 # Windows share a forward pass (CPU only) when each one's own pass has at least this many
-# token-rows: from there on, MKL's products gave every row of a packed pass exactly the numbers of
-# its own pass (tests/test_engine.py checks it); below about 16 they did not. On GPUs, cuBLAS may
-# choose other kernels by batch size, and packing is untested there: off.
+# token-rows. On the Intel CPU where it was measured, MKL's products then gave every row of a
+# packed pass the very bits of its own pass (below about 16 they did not); other CPUs' kernels
+# differ in the last bits (7e-9 seen on an AMD EPYC), so packing promises equal numbers within
+# a tolerance, not bits (tests/numerics.py's KERNEL_RTOL, README "What is exact"). On GPUs,
+# cuBLAS may choose other kernels by batch size, and packing is untested there: off.
 PACK_MIN_TOKEN_ROWS = 32
 
 

@@ -211,6 +211,9 @@ class TokenClassifierKind(ModelKind):
         ids (RoBERTa) get the text's positions explicitly, at both ends and along the path."""
         device = model_device(self.model)
         ids = torch.tensor([encoding.input_ids], device=device)
+        # The attention mask is always given, even all ones: without it transformers (5.x) reads
+        # position ids that do not step by one, as the position baseline's all-first ones, as
+        # sequences packed side by side, and each token would attend only to itself there.
         inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
         positions = position_ids(self.model, ids)
         if embedding == "position" or positions_padding_idx(self.model) is not None:

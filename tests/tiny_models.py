@@ -1,4 +1,6 @@
-"""Tiny token classifiers of every common encoder family, each with the kind of tokenizer it ships.
+"""Every tiny model the tests use, built one way: BERT on the shared MiniLM tokenizer
+(:func:`tiny_bert`, the ``tiny_model`` fixture), DistilBERT (:func:`tiny_distilbert`), and every
+common encoder family with the kind of tokenizer it ships (:data:`FAMILIES`).
 
 The hub is unreachable, so each tokenizer is trained here with the ``tokenizers`` library on a few
 hundred generated sentences (accents, CJK, emoji, punctuation), given the special tokens and
@@ -19,6 +21,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -38,6 +41,7 @@ from transformers import (
     ModernBertForTokenClassification,
     PretrainedConfig,
     PreTrainedModel,
+    PreTrainedTokenizerBase,
     PreTrainedTokenizerFast,
     RobertaConfig,
     RobertaForTokenClassification,
@@ -45,8 +49,7 @@ from transformers import (
     XLMRobertaForTokenClassification,
 )
 
-from conftest import CONLL_LABELS
-
+CONLL_LABELS = ["O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 MAX_TOKENS = 64
 VOCAB_SIZE = 600
 TEXT = "José Müller flew to 東京 with Zoë 😀🎉 — «great», she said… (Paris!) 👍🏽"
@@ -165,13 +168,44 @@ _ALL_INPUTS = ["input_ids", "token_type_ids", "attention_mask"]
 _NO_TYPES = ["input_ids", "attention_mask"]
 
 
-def _common(tokenizer: PreTrainedTokenizerFast) -> dict:
+def _common(tokenizer: PreTrainedTokenizerBase) -> dict:
     return dict(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
         id2label=dict(enumerate(CONLL_LABELS)),
         label2id={label: i for i, label in enumerate(CONLL_LABELS)},
     )
+
+
+def _distilbert_config(tokenizer: PreTrainedTokenizerBase, **overrides) -> DistilBertConfig:
+    settings = dict(**_common(tokenizer), dim=32, n_layers=2, n_heads=4, hidden_dim=64)
+    return DistilBertConfig(**{**settings, **overrides})
+
+
+def _built(model_class: type[PreTrainedModel], config: PretrainedConfig, seed: int):
+    """``model_class(config)`` in eval mode, its random weights fixed by ``seed``."""
+    torch.manual_seed(seed)
+    return model_class(config).eval()
+
+
+def tiny_bert(tokenizer, seed: int = 0, **overrides) -> BertForTokenClassification:
+    """A small randomly initialised BERT token classifier with the CoNLL label set."""
+    config = BertConfig(**{**_common(tokenizer), **_SMALL, **overrides})
+    return _built(BertForTokenClassification, config, seed)
+
+
+def tiny_distilbert(tokenizer, seed: int = 0, **overrides) -> DistilBertForTokenClassification:
+    """A small randomly initialised DistilBERT token classifier with the CoNLL label set."""
+    return _built(
+        DistilBertForTokenClassification, _distilbert_config(tokenizer, **overrides), seed
+    )
+
+
+def saved(model: PreTrainedModel, tokenizer, path: Path) -> str:
+    """``path`` as a model directory (``save_pretrained`` of both), for ``--model`` and jobs."""
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
 
 
 def _roberta_like(tokenizer):
@@ -196,14 +230,7 @@ FAMILIES: dict[str, Family] = {
     "distilbert": Family(
         "distilbert",
         lambda: wordpiece(lowercase=True, input_names=_NO_TYPES),
-        lambda t: DistilBertConfig(
-            **_common(t),
-            dim=32,
-            n_layers=2,
-            n_heads=4,
-            hidden_dim=64,
-            max_position_embeddings=MAX_TOKENS,
-        ),
+        lambda t: _distilbert_config(t, max_position_embeddings=MAX_TOKENS),
         DistilBertForTokenClassification,
         True,
     ),
@@ -297,5 +324,4 @@ def tokenizer_of(name: str) -> PreTrainedTokenizerFast:
 def model_of(name: str) -> PreTrainedModel:
     """The family's tiny random token classifier, built once per session."""
     family = FAMILIES[name]
-    torch.manual_seed(0)
-    return family.model_class(family.config(tokenizer_of(name))).eval()
+    return _built(family.model_class, family.config(tokenizer_of(name)), seed=0)

@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nerlens.corpus
-import test_corpus
 from nerlens import Explainer, load_model, methods
 from nerlens.corpus.job import run_job
 from nerlens.corpus.readers import Source
@@ -39,7 +38,6 @@ FUZZ = settings(
 BAD_BYTES = [b"\x80", b"\xe9", b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xf4\x90\x80\x80"]
 HOLE = "\ue000"  # stands for a record's bad bytes until the file is written
 HOLE_BYTES = HOLE.encode("utf-8")
-model_dir = test_corpus.model_dir  # the fixture: the tiny model, saved
 
 
 # ---------------------------------------------------------------------- the file

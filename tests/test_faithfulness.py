@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 import torch
 
 import nerlens
+import nerlens.explainer as explainer_module
 from conftest import SEED_TEXT
 from nerlens import ContrastTarget, EntityTarget, Explainer, InputError, TokenTarget
 from nerlens.faithfulness import RandomRanking, ranking, top_counts
@@ -142,6 +144,28 @@ def test_compare_methods_has_one_row_per_method_and_a_random_floor(demo):
     assert occlusion.sufficiency < random.sufficiency
     with pytest.raises(InputError, match="list of strings"):
         nerlens.compare_methods(model, tokenizer, "Paris.", methods=["occlusion"])
+
+
+def test_compare_methods_honours_the_progress_option(demo, monkeypatch):
+    """``progress`` goes to each method's explainer (default: no bar); a bad value is refused."""
+    model, tokenizer = demo
+    totals = []
+
+    @contextmanager
+    def recorded(show, total, unit, *, transient=False):
+        totals.append(total if show else None)
+        yield lambda done: None
+
+    monkeypatch.setattr(explainer_module, "progress", recorded)
+    texts = ["We visited Paris last weekend."]
+    nerlens.compare_methods(model, tokenizer, texts, ["occlusion"], progress=True)
+    assert totals == [6, 6]  # a bar of 6 targets for occlusion, another for the random floor
+    totals.clear()
+    nerlens.compare_methods(model, tokenizer, texts, ["occlusion"], progress=False)
+    nerlens.compare_methods(model, tokenizer, texts, ["occlusion"])
+    assert totals == [None] * 4
+    with pytest.raises(InputError, match="progress must be True or False or None, got 'yes'"):
+        nerlens.compare_methods(model, tokenizer, texts, ["occlusion"], progress="yes")
 
 
 def test_random_floor_is_the_same_on_any_number_of_workers(tokenizer, tiny_model):

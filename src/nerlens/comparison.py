@@ -34,14 +34,16 @@ def compare_methods(
     *,
     targets: str = "tokens",
     random_seed: int = 0,
+    progress: bool | None = False,
     **explainer_options: Any,
 ) -> pd.DataFrame:
     """One row per method (and a ``random`` ranking floor): how long it took on ``texts`` and its
     mean comprehensiveness and sufficiency over every target of every text.
 
     ``methods`` are registered names or method objects; ``explainer_options`` go to each
-    :class:`~nerlens.Explainer` (e.g. ``max_memory_mb``). ``seconds`` times the explanations
-    only, not the evaluation.
+    :class:`~nerlens.Explainer` (e.g. ``max_memory_mb``), and so does ``progress`` (default: no
+    bar, as a table of many runs is the result). ``seconds`` times the explanations only, not the
+    evaluation.
     """
     import pandas as pd
 
@@ -50,7 +52,7 @@ def compare_methods(
     resolved = [resolve_method(m) for m in methods] + [RandomRanking(random_seed)]
     rows = []
     for method in resolved:
-        explainer = Explainer(model, tokenizer, method, progress=False, **explainer_options)
+        explainer = Explainer(model, tokenizer, method, progress=progress, **explainer_options)
         start = time.perf_counter()
         explanations = explainer(list(texts), targets)
         seconds = time.perf_counter() - start

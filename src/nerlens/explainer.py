@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -18,12 +17,12 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from nerlens import __version__
 from nerlens.encoding import Encoding
-from nerlens.entities import Entity, Strategy
+from nerlens.entities import Strategy
 from nerlens.errors import ConvergenceWarning, InputError, unconverged
 from nerlens.explanation import Explanation
 from nerlens.faithfulness import check_token_level
 from nerlens.faithfulness import evaluate as evaluate_faithfulness
-from nerlens.gold import GoldSpan, check_gold_types, correctness, error_targets
+from nerlens.gold import GoldSpan, check_gold_types
 from nerlens.methods import (
     DEFAULT_METHOD,
     AttributionMethod,
@@ -50,6 +49,7 @@ from nerlens.options import (
     split_gold,
     split_targets,
 )
+from nerlens.prediction import Predicted, TargetSelector, predict
 from nerlens.progress import progress
 from nerlens.runner import ModelRunner, intra_op_threads, run_concurrently, workers_for
 from nerlens.scheduling import (
@@ -60,25 +60,12 @@ from nerlens.scheduling import (
     run_work,
     window_work,
 )
-from nerlens.targets import (
-    EntityTarget,
-    Target,
-    check_ignored_labels,
-    check_targets,
-    token_targets,
-)
-from nerlens.windows import (
-    Window,
-    assign_homes,
-    owned_probabilities,
-    plan_windows,
-    probabilities_from_homes,
-)
+from nerlens.targets import Target, check_ignored_labels, check_targets
+from nerlens.windows import Window, plan_windows
 
 if TYPE_CHECKING:
     import pandas as pd
 
-TargetSelector = Literal["tokens", "entities", "gold"]
 LongText = Literal["error", "window"]
 Device = Literal["cpu", "cuda", "auto"]
 Precision = Literal["float32", "float16", "bfloat16"]
@@ -261,7 +248,8 @@ class Explainer:
             predicted = run_concurrently(
                 [
                     partial(
-                        self._predict,
+                        predict,
+                        self.kind,
                         document,
                         windows,
                         [next(prepared) for _ in windows],
@@ -270,6 +258,9 @@ class Explainer:
                         ignored_labels,
                         include_special_tokens,
                         spans,
+                        max_length=self.max_length,
+                        strategy=self.aggregation_strategy,
+                        prepare=self._prepare,
                     )
                     for (document, windows), selection, spans in zip(
                         encoded, per_text_targets, per_text_gold
@@ -317,61 +308,8 @@ class Explainer:
         document = self.kind.encode(text, self.max_length if self.long_text == "error" else None)
         return document, plan_windows(document, self.max_length, self._stride())
 
-    def _predict(
-        self,
-        document: Encoding,
-        windows: list[Window],
-        inputs: list[ModelInput],
-        selection: TargetSelector | Sequence[Target],
-        ignored_indexes: frozenset[int],
-        ignored_labels: frozenset[str],
-        include_special: bool,
-        gold: tuple[GoldSpan, ...] | None = None,
-    ) -> _Predicted:
-        """The predictions from every window's input (``inputs``, :meth:`_prepare`), the targets
-        they give, and the inputs of any window added around a target no window holds whole."""
-        probabilities = owned_probabilities(windows, inputs, (len(document), len(self.labels)))
-        predicted = [self.labels[i] for i in probabilities.argmax(axis=1)]
-        entities = self.kind.entities(document, probabilities, self.aggregation_strategy)
-        found = tuple(
-            EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels) for e in entities
-        )
-
-        if selection == "tokens":
-            targets: tuple[Target, ...] = token_targets(
-                predicted, document.special, ignored_indexes, ignored_labels, include_special
-            )
-        elif selection == "entities":
-            targets = found
-        elif selection == "gold":
-            targets = error_targets(
-                gold or (), document.offsets, document.special, self.labels, predicted, found
-            )
-        else:
-            targets = tuple(selection)
-        windows = list(windows)
-        homes = assign_homes(document, targets, windows, self.max_length)
-        inputs = [*inputs, *self._prepare([window.encoding for window in windows[len(inputs) :]])]
-        if probabilities_from_homes(probabilities, targets, homes, windows, inputs):
-            # the Explanation's entities follow its probabilities
-            entities = self.kind.entities(document, probabilities, self.aggregation_strategy)
-        correct: tuple[bool, ...] | None = None
-        if gold is not None:  # judged on the Explanation's own probabilities and entities
-            correct = correctness(
-                gold,
-                document.offsets,
-                document.special,
-                self.labels,
-                probabilities,
-                entities,
-                targets,
-            )
-        return _Predicted(
-            document, windows, inputs, probabilities, entities, targets, homes, gold, correct
-        )
-
     def _attribute_window(
-        self, text: _Predicted, work: WindowWork, advance: ProgressCallback
+        self, text: Predicted, work: WindowWork, advance: ProgressCallback
     ) -> Attribution:
         """The targets ``work.chosen`` of ``text`` attributed in their home window."""
         window, model_input = text.windows[work.window], text.inputs[work.window]
@@ -381,7 +319,7 @@ class Explainer:
         )
 
     def _explanation(
-        self, text: _Predicted, done: list[tuple[WindowWork, Attribution]]
+        self, text: Predicted, done: list[tuple[WindowWork, Attribution]]
     ) -> Explanation:
         """One text's Explanation from its windows' attributions."""
         document, windows, targets = text.document, text.windows, text.targets
@@ -450,22 +388,6 @@ class Explainer:
 
 
 # ---------------------------------------------------------------------- helpers
-@dataclass(frozen=True)
-class _Predicted:
-    """One text after the forward passes at both path ends (every window, the extra ones around
-    targets no planned window holds included): what is left is attribution."""
-
-    document: Encoding
-    windows: list[Window]
-    inputs: list[ModelInput]
-    probabilities: np.ndarray
-    entities: tuple[Entity, ...]
-    targets: tuple[Target, ...]
-    homes: list[int]  # per target, the window that explains it
-    gold: tuple[GoldSpan, ...] | None
-    correct: tuple[bool, ...] | None
-
-
 GoldSpanLike = GoldSpan | tuple[int, int, str]
 
 

@@ -18,7 +18,7 @@ from nerlens.methods.base import (
     ModelInput,
     ProgressCallback,
 )
-from nerlens.methods.scoring import TargetScores, at_least_float32, label_probabilities
+from nerlens.methods.scoring import TargetScores, at_least_float32
 from nerlens.runner import note_backward
 from nerlens.targets import Term
 
@@ -38,8 +38,8 @@ def reduced_input_gradients(
     layer_output = model_input.input_layer_output.detach().clone().requires_grad_(True)
     embedding = at_least_float32(layer_output.detach()[0])
     with torch.enable_grad():
-        logits = model_input.logits_at(layer_output)
-        values = TargetScores(terms, layer_output.device)(label_probabilities(logits))[0]
+        probabilities = model_input.probabilities_at(layer_output)
+        values = TargetScores(terms, layer_output.device)(probabilities)[0]
         scores = []
         for t in range(len(terms)):
             (gradient,) = torch.autograd.grad(

@@ -19,7 +19,7 @@ import torch
 from nerlens.errors import InputError
 from nerlens.methods.base import Budget, ModelInput, ProgressCallback
 from nerlens.methods.chunking import steps_per_chunk
-from nerlens.methods.scoring import TargetScores, at_least_float32, label_probabilities
+from nerlens.methods.scoring import TargetScores, at_least_float32
 from nerlens.runner import note_backward, run_concurrently, workers_for
 
 Need = tuple[int, int, float]  # (target, slot its attribution accumulates into, weight)
@@ -86,7 +86,7 @@ def run_rows(
         alpha = torch.tensor([alphas[r] for r in rows], dtype=dtype, device=device)
         path = (start + alpha.view(-1, 1, 1) * direction).requires_grad_(channels > 0)
         with torch.set_grad_enabled(channels > 0):
-            probabilities = label_probabilities(model_input.logits_at(path))
+            probabilities = model_input.probabilities_at(path)
             row_scores = score(probabilities)
         values[rows] = score(probabilities.detach().double()).cpu().numpy()
         if not channels:

@@ -14,7 +14,7 @@ import torch
 
 from nerlens.methods.base import Budget
 from nerlens.methods.chunking import rows_per_chunk
-from nerlens.methods.scoring import TargetScores, label_probabilities
+from nerlens.methods.scoring import TargetScores
 from nerlens.model_input import ModelInput, candidate_positions, perturbed_ids
 from nerlens.targets import Term
 
@@ -48,7 +48,7 @@ def perturbed_values(
             batch = perturbed_ids(
                 ids, model_input.special, keep[begin : begin + chunk], model_input.baseline_token_id
             )
-            probabilities = label_probabilities(model_input.logits_for_ids(batch))
+            probabilities = model_input.probabilities_for_ids(batch)
             values.append(score(probabilities.double()).cpu().numpy())
     if not values:
         return np.zeros((0, len(terms)))

@@ -1,4 +1,4 @@
-"""From a model's logits to target scores: precision, label probabilities, one score per target."""
+"""From label probabilities to target scores: precision, one score per target."""
 
 from __future__ import annotations
 
@@ -13,11 +13,6 @@ from nerlens.targets import Term
 def at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
     """Half-precision tensors upcast to float32; float32 and float64 unchanged."""
     return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
-
-
-def label_probabilities(logits: torch.Tensor) -> torch.Tensor:
-    """Softmax over labels, in at least float32."""
-    return torch.softmax(at_least_float32(logits), dim=-1)
 
 
 class TargetScores:

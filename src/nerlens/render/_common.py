@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from nerlens.errors import CONVERGENCE_DELTA, InputError
+from nerlens.errors import CONVERGENCE_DELTA, InputError, unconverged
 from nerlens.explanation import Explanation
 from nerlens.gold import GoldSpan, gold_entities
 from nerlens.targets import Target
@@ -154,19 +154,7 @@ def delta_text(delta: float) -> str:
     return "n/a" if math.isnan(delta) else f"{delta:.1e}"
 
 
-def unconverged(explanation: Explanation, threshold: float = DELTA_WARNING) -> list[int]:
-    """Indexes of targets whose |convergence delta| exceeds ``threshold``."""
-    return [i for i, delta in enumerate(explanation.deltas) if abs(delta) > threshold]
-
-
 def delta_warning(explanation: Explanation) -> str | None:
-    """A one-line warning naming the targets whose attributions did not converge, if any."""
-    bad = unconverged(explanation)
-    if not bad:
-        return None
-    worst = max(abs(explanation.deltas[i]) for i in bad)
-    return (
-        f"{len(bad)} of {len(explanation)} targets have |convergence delta| > {DELTA_WARNING:g} "
-        f"(worst {worst:.2g}): their scores do not add up to the change in probability; "
-        "use more steps or n_steps='auto'"
-    )
+    """The library's :class:`~nerlens.errors.ConvergenceWarning` text for this explanation's
+    unconverged targets, shown in the view; None when every target converged."""
+    return unconverged(explanation.deltas.tolist())

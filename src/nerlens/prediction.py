@@ -1,0 +1,98 @@
+"""Prediction and target selection: one text's windows' passes → predicted labels and entities,
+the targets to explain, each target's home window, and (with gold) whether each is correct.
+
+What this stage returns (:class:`Predicted`) is all attribution needs; the
+:class:`~nerlens.Explainer` runs it for each text between the passes and the attributions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from nerlens.encoding import Encoding
+from nerlens.entities import Entity, Strategy
+from nerlens.gold import GoldSpan, correctness, error_targets
+from nerlens.model_input import ModelInput
+from nerlens.models.base import ModelKind
+from nerlens.targets import EntityTarget, Target, token_targets
+from nerlens.windows import (
+    Window,
+    assign_homes,
+    owned_probabilities,
+    probabilities_from_homes,
+)
+
+TargetSelector = Literal["tokens", "entities", "gold"]
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """One text after the forward passes at both path ends (every window, the extra ones around
+    targets no planned window holds included): what is left is attribution."""
+
+    document: Encoding
+    windows: list[Window]
+    inputs: list[ModelInput]
+    probabilities: np.ndarray
+    entities: tuple[Entity, ...]
+    targets: tuple[Target, ...]
+    homes: list[int]  # per target, the window that explains it
+    gold: tuple[GoldSpan, ...] | None
+    correct: tuple[bool, ...] | None
+
+
+def predict(
+    kind: ModelKind,
+    document: Encoding,
+    windows: list[Window],
+    inputs: list[ModelInput],
+    selection: TargetSelector | Sequence[Target],
+    ignored_indexes: frozenset[int],
+    ignored_labels: frozenset[str],
+    include_special: bool,
+    gold: tuple[GoldSpan, ...] | None = None,
+    *,
+    max_length: int,
+    strategy: Strategy,
+    prepare: Callable[[Sequence[Encoding]], list[ModelInput]],
+) -> Predicted:
+    """The predictions from every window's input (``inputs``), the targets they give, and, made
+    by ``prepare``, the inputs of any window added around a target no window holds whole."""
+    labels = kind.labels
+    probabilities = owned_probabilities(windows, inputs, (len(document), len(labels)))
+    predicted = [labels[i] for i in probabilities.argmax(axis=1)]
+    entities = kind.entities(document, probabilities, strategy)
+    found = tuple(
+        EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels) for e in entities
+    )
+
+    if selection == "tokens":
+        targets: tuple[Target, ...] = token_targets(
+            predicted, document.special, ignored_indexes, ignored_labels, include_special
+        )
+    elif selection == "entities":
+        targets = found
+    elif selection == "gold":
+        targets = error_targets(
+            gold or (), document.offsets, document.special, labels, predicted, found
+        )
+    else:
+        targets = tuple(selection)
+    windows = list(windows)
+    homes = assign_homes(document, targets, windows, max_length)
+    inputs = [*inputs, *prepare([window.encoding for window in windows[len(inputs) :]])]
+    if probabilities_from_homes(probabilities, targets, homes, windows, inputs):
+        # the Explanation's entities follow its probabilities
+        entities = kind.entities(document, probabilities, strategy)
+    correct: tuple[bool, ...] | None = None
+    if gold is not None:  # judged on the Explanation's own probabilities and entities
+        correct = correctness(
+            gold, document.offsets, document.special, labels, probabilities, entities, targets
+        )
+    return Predicted(
+        document, windows, inputs, probabilities, entities, targets, homes, gold, correct
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -32,7 +33,7 @@ from nerlens.corpus.report import write_report
 from nerlens.corpus.work import JobSettings
 from nerlens.errors import InputError
 from numerics import assert_close_to_scale, assert_same_up_to_kernels
-from tiny_models import saved, tiny_bert
+from tiny_models import long_text, saved, tiny_bert
 
 runner = CliRunner()
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -604,3 +605,48 @@ def test_a_job_counts_documents_on_the_bar_that_counts_targets(tmp_path, model_d
     run_job(settings_for(path, model_dir), tmp_path / "out", progress=True)
     (bar,) = bars
     assert (bar.unit, bar.total, sum(bar.advances), bar.transient) == ("docs", 4, 4, False)
+
+
+def drawn_on(stream, monkeypatch) -> list[tuple[str, bool]]:
+    """Draw every progress bar on ``stream`` (as a terminal); return each bar started (a live
+    display of its own) as ``(unit, transient)``."""
+    from rich.console import Console
+
+    import nerlens.progress
+
+    console = Console(file=stream, force_terminal=True, color_system=None, width=160)
+    started = []
+
+    class OnStream(nerlens.progress.ProgressBar):
+        def __init__(self, total: int, unit: str, *, transient: bool = False) -> None:
+            super().__init__(total, unit, transient=transient, console=console)
+            started.append((unit, transient))
+
+    monkeypatch.setattr(nerlens.progress, "ProgressBar", OnStream)
+    return started
+
+
+def test_a_long_document_shows_its_targets_on_the_jobs_bar(tmp_path, tokenizer, monkeypatch):
+    import io
+
+    import nerlens.progress
+
+    stream = io.StringIO()
+    started = drawn_on(stream, monkeypatch)
+    model_dir = saved(tiny_bert(tokenizer, max_position_embeddings=128), tokenizer, tmp_path)
+    path = tmp_path / "long.txt"
+    text = long_text(20)
+    assert len(tokenizer(text)["input_ids"]) >= 256  # the library's rule for showing a bar
+    path.write_text(text + "\n", encoding="utf-8")
+    run_job(settings_for(path, model_dir, long_text="window"), tmp_path / "out", progress=True)
+    targets = len(nerlens.corpus.open(tmp_path / "out").targets())
+    shown = stream.getvalue()
+    assert started == [("docs", False)]  # one live display: targets are a line on the job's
+    assert re.search(rf"explaining .* \d+/{targets} targets .* targets/s", shown)
+    assert re.search(r"explaining .* 1/1 docs", shown)
+    assert nerlens.progress._live is None  # the job's bar is gone with the job
+    stream.truncate(0)
+    model, loaded = load_model(model_dir)
+    Explainer(model, loaded, n_steps=4, long_text="window")(text)  # alone: a bar of its own
+    assert started == [("docs", False), ("targets", True)]
+    assert re.search(rf"explaining .* \d+/{targets} targets", stream.getvalue())

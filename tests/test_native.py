@@ -50,13 +50,28 @@ def test_special_tokens_are_not_targets_by_default(explanation, explainer):
     assert with_special.positions == tuple(range(14))
 
 
-def test_keyed_by_position_with_clear_missing_key(explanation):
-    row = explanation[3]
+def test_at_looks_up_a_token_position_with_clear_missing_key(explanation):
+    row = explanation.at(3)
     assert row.target == TokenTarget(3, explanation.predicted_labels[3])
     assert row.pairs()[3][0] == "paris"
     assert explanation.attributions.shape == (12, 14)
     with pytest.raises(KeyError, match="token position 0 was not explained"):
-        explanation[0]
+        explanation.at(0)
+
+
+def test_getitem_indexes_targets_as_len_and_iteration_do(explanation):
+    rows = list(explanation)
+    assert len(rows) == len(explanation) == 12
+    for k in (0, 3, 11, -1, -12):
+        assert explanation[k] == rows[k]  # the k-th target, not the target at token k
+    assert explanation[0].target == TokenTarget(1, explanation.predicted_labels[1])
+    assert explanation[-1].index == 11  # normalised, as the views number it
+    np.testing.assert_allclose(explanation[-1].scores, explanation.scores[-1], rtol=1e-12)
+    for k in (12, -13):
+        with pytest.raises(IndexError, match=r"12 targets \(valid: 0 to 11, or -12 to -1\).*at\("):
+            explanation[k]
+    with pytest.raises(TypeError, match=r"explanation\.at\(position\)"):
+        explanation["Paris"]
 
 
 def test_json_round_trip_is_exact(explanation, tmp_path):

@@ -34,7 +34,7 @@ def test_table_has_reference_columns_and_one_row_per_target(explanation):
     assert page.count("<tr>") == 1 + len(explanation)
     label, p = explanation.predicted_labels[3], explanation.predicted_probabilities[3]
     assert f"<b>{label} ({p:.2f})</b>" in page
-    assert f"<b>{sum(explanation[3].scores):.2f}</b>" in page
+    assert f"<b>{sum(explanation.at(3).scores):.2f}</b>" in page
     assert all(legend in page for legend in ("Negative", "Neutral", "Positive"))
 
 

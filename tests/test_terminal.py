@@ -41,7 +41,7 @@ def test_piped_output_is_plain_text_with_tags_and_numbers(explanation):
     assert lines[2].split("\t") == [
         "#", "target", "label", "p", "delta", "top 3 for", "top 3 against"
     ]  # fmt: skip
-    row = explanation[3]
+    row = explanation.at(3)
     cells = next(line for line in lines if line.startswith("3\t")).split("\t")
     assert cells[1:4] == ["Paris", "B-LOC", f"{row.probability:.2f}"]  # as written
     assert cells[4].rstrip("!") == f"{row.delta:.1e}"

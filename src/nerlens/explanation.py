@@ -149,7 +149,21 @@ class Explanation:
         return float(sum(c * self.probabilities[p, lab] for p, lab, c in positive) / weight)
 
     def row(self, index: int) -> TargetRow:
-        """The ``index``-th explained target."""
+        """The ``index``-th explained target (negative counts from the end, as in a list)."""
+        if isinstance(index, bool) or not isinstance(index, int | np.integer):
+            raise TypeError(
+                f"an Explanation is indexed by target number (an int), not {index!r}; "
+                "for the target at a token position use explanation.at(position)"
+            )
+        count = len(self.targets)
+        if not -count <= index < count:
+            valid = f"0 to {count - 1}, or -{count} to -1" if count else "none"
+            raise IndexError(
+                f"target {index} does not exist: this Explanation has {count} targets "
+                f"(valid: {valid}); for the target at a token position use "
+                "explanation.at(position)"
+            )
+        index = int(index) % count
         target = self.targets[index]
         return TargetRow(
             index=index,
@@ -172,7 +186,11 @@ class Explanation:
     def __iter__(self) -> Iterator[TargetRow]:
         return (self.row(i) for i in range(len(self.targets)))
 
-    def __getitem__(self, position: int) -> TargetRow:
+    def __getitem__(self, index: int) -> TargetRow:
+        """The ``index``-th explained target, as iteration, ``len`` and ``plot(target=)`` count."""
+        return self.row(index)
+
+    def at(self, position: int) -> TargetRow:
         """The token target explained at token ``position``."""
         for index, target in enumerate(self.targets):
             if isinstance(target, TokenTarget) and target.position == position:

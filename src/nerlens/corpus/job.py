@@ -232,7 +232,7 @@ def run_job(
         if pending:
             with progress_bar(progress, total, "docs") as advance:
                 if engine == "local":
-                    worker = ShardWorker(settings, out, device, loaded, threads)
+                    worker = ShardWorker(settings, out, device, loaded, threads, progress)
                     for span in pending:
                         worker.run(span, advance)
                 else:

@@ -21,7 +21,12 @@ from nerlens.runner import intra_op_threads
 
 
 class ShardWorker:
-    """Loads the model once; explains and writes whole shards."""
+    """Loads the model once; explains and writes whole shards.
+
+    With ``progress`` (the local engine under a job's bar), a call of long documents adds a
+    line of their targets to that bar, by the library's rule (:class:`~nerlens.Explainer`'s
+    ``progress=None``); without it (Ray actors, in other processes), nothing is drawn.
+    """
 
     def __init__(
         self,
@@ -30,6 +35,7 @@ class ShardWorker:
         device: str | None = None,
         loaded: tuple[Any, Any] | None = None,
         threads: int | None = None,
+        progress: bool = False,
     ) -> None:
         from nerlens.explainer import Explainer
         from nerlens.models import load_model
@@ -48,7 +54,7 @@ class ShardWorker:
             aggregation_strategy=settings.aggregation_strategy,
             device=device,
             threads=threads,
-            progress=False,
+            progress=None if progress else False,
             **settings.method_options,
         )
 

@@ -31,7 +31,7 @@ from nerlens.corpus.job import run_job
 from nerlens.corpus.readers import Source
 from nerlens.corpus.report import write_report
 from nerlens.corpus.work import JobSettings
-from nerlens.errors import InputError
+from nerlens.errors import InputError, OptionError
 from numerics import assert_close_to_scale, assert_same_up_to_kernels
 from tiny_models import long_text, saved, tiny_bert
 
@@ -176,6 +176,36 @@ def test_unknown_suffix_and_missing_column_are_refused(tmp_path):
 
 
 # ---------------------------------------------------------------------- the tables
+@pytest.mark.parametrize(
+    ("options", "name", "message"),
+    [
+        ({"shard_size": 0}, "shard_size", "shard_size must be a positive int, got 0"),
+        ({"targets": "words"}, "targets", "targets must be one of ['tokens', 'entities', 'gold']"),
+        ({"targets": "gold"}, "targets", "targets='gold' needs gold labels"),
+        ({"stride": 16}, "stride", "stride=16 only applies with long_text='window'"),
+        ({"long_text": "window", "context": 8}, "context", "context must be an int >= 16 or None"),
+        ({"method_options": {"n_steps": 0}}, "n_steps", "n_steps must be a positive int or 'auto'"),
+        ({"engine": "ray", "threads": 2}, "threads", "threads applies to the local engine"),
+        ({"actors": 2}, "actors", "actors=2 only applies with engine='ray'"),
+    ],
+)
+def test_run_refuses_a_bad_option_by_its_name_before_any_model_or_file_work(
+    tmp_path, jsonl_input, options, name, message
+):
+    """nerlens.corpus.run checks every option through its declaration and names it as the
+    library does (the CLI spells the same error with its flags), before loading the model."""
+    out = tmp_path / "out"
+    with pytest.raises(OptionError, match=re.escape(message)) as error:
+        nerlens.corpus.run(jsonl_input, out, model=str(tmp_path / "no-model"), **options)
+    assert error.value.option == name and "--" not in str(error.value)
+    assert not out.exists()
+
+
+def test_run_refuses_an_unknown_option(tmp_path, jsonl_input):
+    with pytest.raises(InputError, match=r"takes no option\(s\) \['n_step'\]; its options"):
+        nerlens.corpus.run(jsonl_input, tmp_path / "out", n_step=4)
+
+
 @pytest.mark.numerics
 def test_rows_equal_direct_explanations(jsonl_job, model_dir):
     out, _, result = jsonl_job
@@ -329,6 +359,9 @@ def test_bad_options_exit_2_with_one_line(tmp_path, jsonl_input, model_dir):
         (["--text-field", "body"], "no field 'body'"),
         (["--threads", "0"], "--threads must be a positive int, got 0"),
         (["--engine", "ray", "--threads", "1"], "--threads applies to the local engine"),
+        (["--shard-size", "0"], "--shard-size must be a positive int, got 0"),
+        (["--engine", "spark"], "--engine must be one of ['local', 'ray'], got 'spark'"),
+        (["--actors", "2"], "--actors=2 only applies with --engine='ray'"),
     ]
     for extra, message in cases:
         out = tmp_path / extra[1]

@@ -2,8 +2,9 @@
 it. The library checks each value here, once; a bad value raises :class:`OptionError` naming the
 option, which the CLI and the server spell as their own flag or field (``OptionError.worded``).
 
-Stages: ``"explainer"`` (how the model runs), ``"window"`` (how long texts are split) and
-``"method"`` (an attribution method's own options, declared by each method as its ``options``).
+Stages: ``"explainer"`` (how the model runs), ``"window"`` (how long texts are split),
+``"method"`` (an attribution method's own options, declared by each method as its ``options``)
+and ``"job"`` (a corpus job's own, declared in :mod:`nerlens.corpus.work`).
 The call's arguments (targets, ignored tokens, gold) are checked by the functions at the end.
 """
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
     from nerlens.gold import GoldSpan
 
-Stage = Literal["explainer", "window", "method"]
+Stage = Literal["explainer", "window", "method", "job"]
 
 
 @dataclass(frozen=True)
@@ -190,14 +191,19 @@ EXPLAINER_OPTIONS: tuple[Option, ...] = (
 MODEL_KEYWORDS = ("embedding", "baseline_token_id")
 
 
+def check_each(declared: Sequence[Option], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Each value checked by the option of its name among ``declared`` (every name is one)."""
+    by_name = {option.name: option for option in declared}
+    return {name: by_name[name].check(value) for name, value in values.items()}
+
+
 def check_explainer_options(**values: Any) -> dict[str, Any]:
     """The Explainer's (and windows') options, each checked, then the ones that go together.
 
     Any subset may be given (the CLI checks its own before loading a model); the rest take their
     declared defaults for the checks of combinations.
     """
-    declared = {option.name: option for option in EXPLAINER_OPTIONS}
-    checked = {name: declared[name].check(value) for name, value in values.items()}
+    checked = check_each(EXPLAINER_OPTIONS, values)
     given = {option.name: option.default for option in EXPLAINER_OPTIONS} | checked
     for name in ("stride", "context"):
         if given[name] is not None and given["long_text"] != "window":
@@ -296,14 +302,14 @@ def check_method_options(
     name: str, declared: Sequence[Option], given: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Each given option is one the method declares and has an allowed value."""
-    by_name = {option.name: option for option in declared}
-    unknown = sorted(set(given) - set(by_name))
+    names = [option.name for option in declared]
+    unknown = sorted(set(given) - set(names))
     if unknown:
         raise OptionError(
-            f"method {name!r} takes no option(s) {shown(unknown)}; {_its_options(list(by_name))}",
+            f"method {name!r} takes no option(s) {shown(unknown)}; {_its_options(names)}",
             unknown[0],
         )
-    return {key: by_name[key].check(value) for key, value in given.items()}
+    return check_each(declared, given)
 
 
 # ---------------------------------------------------------------------- a call's arguments

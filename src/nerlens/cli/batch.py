@@ -96,20 +96,11 @@ def batch(
     """
     from nerlens.corpus.job import run_job
     from nerlens.corpus.work import JobSettings
-    from nerlens.options import check_explainer_options
 
     check_folder(out, "--out")
     options = method_settings(method, n_steps, tolerance, method_option)
     quiet_transformers()
-    try:
-        check_explainer_options(
-            long_text=long_text,
-            stride=stride,
-            context=context,
-            device=device,
-            threads=threads,
-            aggregation_strategy=aggregation_strategy,
-        )
+    try:  # the library checks every option before any model work; fail_with names the flags
         settings = JobSettings(
             input=str(input),
             format=_format(input, format),

@@ -34,6 +34,11 @@ OWN_FLAGS = (
     "device",
     "threads",
     "aggregation_strategy",
+    "targets",
+    "shard_size",
+    "engine",
+    "ray_address",
+    "actors",
 )
 
 # ---------------------------------------------------------------------- shared options

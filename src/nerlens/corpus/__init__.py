@@ -21,25 +21,44 @@ def run(
     out: str | Path,
     *,
     format: str | None = None,
-    engine: str = "local",
     progress: bool = True,
     allow_version_change: bool = False,
-    **settings: Any,
+    **options: Any,
 ) -> JobResult:
     """Explain every document of ``input`` into ``out`` (what ``nerlens batch`` does).
 
-    ``settings`` are :class:`~nerlens.corpus.work.JobSettings` fields (``model``, ``method``,
-    ``method_options``, ``targets``, ``text_field``, ...). A finished job does nothing; an
-    unfinished one is finished (see :func:`~nerlens.corpus.job.run_job` for
-    ``allow_version_change``).
+    ``options`` are :class:`~nerlens.corpus.work.JobSettings` fields (``model``, ``method``,
+    ``method_options``, ``targets``, ``text_field``, ...) and how the job runs (``engine``,
+    ``ray_address``, ``actors``, ``device``, ``threads``: see
+    :func:`~nerlens.corpus.job.run_job`, also for ``allow_version_change``). Each is checked
+    before any model or file work. A finished job does nothing; an unfinished one is finished.
     """
+    from dataclasses import fields
+
     from nerlens.corpus.job import run_job
     from nerlens.corpus.readers import detect_format
     from nerlens.corpus.work import JobSettings
+    from nerlens.errors import InputError
 
-    job = JobSettings(input=str(input), format=detect_format(Path(input), format), **settings)
+    settings = {field.name for field in fields(JobSettings)} - {"input", "format"}
+    running = {"engine", "ray_address", "actors", "device", "threads"}
+    unknown = sorted(set(options) - settings - running)
+    if unknown:
+        raise InputError(
+            f"nerlens.corpus.run takes no option(s) {unknown}; its options are "
+            f"{sorted(settings | running)}"
+        )
+    job = JobSettings(
+        input=str(input),
+        format=detect_format(Path(input), format),
+        **{name: value for name, value in options.items() if name in settings},
+    )
     return run_job(
-        job, out, engine=engine, progress=progress, allow_version_change=allow_version_change
+        job,
+        out,
+        progress=progress,
+        allow_version_change=allow_version_change,
+        **{name: value for name, value in options.items() if name in running},
     )
 
 

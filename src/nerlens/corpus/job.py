@@ -16,16 +16,16 @@ from typing import Any
 from nerlens.corpus.extras import require
 from nerlens.corpus.readers import Source, Span, file_hash
 from nerlens.corpus.store import SCHEMA, Store
-from nerlens.corpus.work import TARGET_CHOICES, JobSettings
+from nerlens.corpus.work import ACTORS, ENGINE, JOB_OPTIONS, RAY_ADDRESS, JobSettings
 from nerlens.corpus.worker import ShardWorker, source_of, versions
-from nerlens.errors import InputError, is_int_at_least
+from nerlens.errors import InputError, OptionError, shown
+from nerlens.options import check_each, check_explainer_options
 from nerlens.progress import progress as progress_bar
 
 # What must match to continue a job in an existing DIR. The input is known by its hash (its
 # path may differ between runs); the engine and progress options do not change any row. The
 # versions must match too, or differ in their patch level only with allow_version_change.
 IDENTITY = ("schema", "job", "model_hash", "input_hash")
-ENGINES = ("local", "ray")
 WHAT_CHANGED = {
     "model_hash": "the model's weights changed",
     "input_hash": "the input file's bytes changed",
@@ -49,23 +49,52 @@ class JobResult:
         return self.ran == 0
 
 
-def check_settings(settings: JobSettings) -> None:
-    """Reject bad options before any model or file work."""
-    from nerlens.entities import check_strategy
-    from nerlens.methods import get_method_class
+def check_settings(
+    settings: JobSettings,
+    engine: str = ENGINE.default,
+    ray_address: str | None = RAY_ADDRESS.default,
+    actors: int | None = ACTORS.default,
+    device: str | None = "auto",
+    threads: int | None = None,
+) -> None:
+    """Every option of the job, checked by its declaration before any model or file work: the
+    job's own, the Explainer's and the method's; a bad one raises an OptionError naming it."""
+    from nerlens.methods import create_method
 
-    get_method_class(settings.method)
-    check_strategy(settings.aggregation_strategy)
-    if settings.targets not in TARGET_CHOICES:
-        raise InputError(
-            f"--targets must be one of {list(TARGET_CHOICES)}, got {settings.targets!r}"
-        )
+    check_each(
+        JOB_OPTIONS,
+        dict(
+            targets=settings.targets,
+            shard_size=settings.shard_size,
+            engine=engine,
+            ray_address=ray_address,
+            actors=actors,
+        ),
+    )
+    check_explainer_options(
+        long_text=settings.long_text,
+        stride=settings.stride,
+        context=settings.context,
+        aggregation_strategy=settings.aggregation_strategy,
+        device=device,
+        threads=threads,
+    )
+    create_method(settings.method, **settings.method_options)
     if settings.targets == "gold" and settings.format != "conll":
-        raise InputError("--targets gold needs gold labels: give a CoNLL/IOB input")
-    if settings.long_text not in ("error", "window"):
-        raise InputError(f"--long-text must be 'error' or 'window', got {settings.long_text!r}")
-    if settings.shard_size < 1:
-        raise InputError(f"--shard-size must be a positive integer, got {settings.shard_size!r}")
+        raise OptionError("{targets}='gold' needs gold labels: give a CoNLL/IOB input", "targets")
+    for name, value in (("ray_address", ray_address), ("actors", actors)):
+        if value is not None and engine != "ray":
+            raise OptionError(
+                f"{{{name}}}={shown(value)} only applies with {{engine}}='ray'", name, ["engine"]
+            )
+    if threads is not None and engine != "local":
+        raise OptionError(
+            "{threads} applies to the local engine; Ray actors use the CPUs Ray gives them "
+            f"(size the pool with {{actors}}), got {{threads}}={threads} with "
+            f"{{engine}}={engine!r}",
+            "threads",
+            ["actors", "engine"],
+        )
 
 
 def model_hash(model: Any) -> str:
@@ -180,10 +209,10 @@ def run_job(
     settings: JobSettings,
     out: str | Path,
     *,
-    engine: str = "local",
-    ray_address: str | None = None,
-    actors: int | None = None,
-    device: str = "auto",
+    engine: str = ENGINE.default,
+    ray_address: str | None = RAY_ADDRESS.default,
+    actors: int | None = ACTORS.default,
+    device: str | None = "auto",
     threads: int | None = None,
     progress: bool = True,
     allow_version_change: bool = False,
@@ -199,16 +228,7 @@ def run_job(
     it (CPU and GPU results differ at float32 rounding level). ``threads`` bounds the local
     engine's CPU threads (torch's and the records explained at once; None: torch's count).
     """
-    check_settings(settings)
-    if engine not in ENGINES:
-        raise InputError(f"--engine must be one of {list(ENGINES)}, got {engine!r}")
-    if threads is not None and not is_int_at_least(threads, 1):
-        raise InputError(f"--threads must be a positive int, got {threads!r}")
-    if threads is not None and engine != "local":
-        raise InputError(
-            f"--threads applies to the local engine; Ray actors use the CPUs Ray gives them "
-            f"(size the pool with --actors), got --threads {threads} with --engine {engine}"
-        )
+    check_settings(settings, engine, ray_address, actors, device, threads)
     from nerlens.models import load_model
 
     require("pyarrow", "corpus")

@@ -5,6 +5,8 @@ whatever one record raises (a bad input, a RuntimeError, a numpy error, a tokeni
 is that record's error row, and the others are explained as if it were not there. Only an
 interrupt (Ctrl-C, ``SystemExit``) stops the work. Nothing here depends on which process, engine
 or shard runs it, so the local and Ray engines write the same rows.
+
+The job's own options (targets, shard size, engine) are declared here, beside its settings.
 """
 
 from __future__ import annotations
@@ -19,13 +21,34 @@ from nerlens.errors import InputError
 from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
 from nerlens.gold import GoldDocument, GoldSpan, gold_entities
+from nerlens.options import AGGREGATION_STRATEGY, LONG_TEXT, Option, choice, count
 from nerlens.targets import EntityTarget
 from nerlens.windows import assign_homes, plan_windows
 
 TARGET_CHOICES = ("tokens", "entities", "gold")
+ENGINES = ("local", "ray")
 # What stops a job instead of failing one record. Everything else a record raises is caught as
 # a BaseException: a Rust tokenizer's panic (pyo3's PanicException) is not an Exception.
 STOPS = (KeyboardInterrupt, SystemExit)
+
+
+# ---------------------------------------------------------------------- the job's own options
+# (the Explainer's and the method's are declared in nerlens.options and by each method)
+TARGETS = choice(
+    "targets", "tokens", TARGET_CHOICES,
+    "What each document explains: every token, every entity, or its gold entities (CoNLL).", "job",
+)  # fmt: skip
+SHARD_SIZE = count("shard_size", 64, 1, "Documents per output shard.", "job")
+ENGINE = choice("engine", "local", ENGINES, "'local' (in-process) or 'ray'.", "job")
+RAY_ADDRESS = Option(
+    "ray_address", None, "a str{or_none}", lambda v: v is None or isinstance(v, str),
+    "Ray cluster to join ('auto', 'ray://host:10001'; None: start a local one).", "job",
+)  # fmt: skip
+ACTORS = count(
+    "actors", None, 1, "Ray actors, one model each (None: one per GPU, else per CPU).", "job",
+    optional=True,
+)  # fmt: skip
+JOB_OPTIONS: tuple[Option, ...] = (TARGETS, SHARD_SIZE, ENGINE, RAY_ADDRESS, ACTORS)
 
 
 @dataclass(frozen=True)
@@ -38,15 +61,15 @@ class JobSettings:
     id_field: str | None = None
     model: str = "demo"
     method: str = "integrated_gradients"
-    targets: str = "tokens"
+    targets: str = TARGETS.default
     ignore_labels: tuple[str, ...] = ()
     ignore_indexes: tuple[int, ...] = ()
     include_special: bool = False
-    long_text: str = "error"
+    long_text: str = LONG_TEXT.default
     stride: int | None = None
     context: int | None = None
-    aggregation_strategy: str = "simple"
-    shard_size: int = 64
+    aggregation_strategy: str = AGGREGATION_STRATEGY.default
+    shard_size: int = SHARD_SIZE.default
     method_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"n_steps": "auto"}
 
 

@@ -5,19 +5,17 @@ Both engines run :class:`ShardWorker`, the local one in the driver, Ray in each 
 
 from __future__ import annotations
 
-import ctypes
 import platform
 import time
 import warnings
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from nerlens.corpus.readers import Source, Span
 from nerlens.corpus.store import Store
 from nerlens.corpus.work import JobSettings, ShardRows, explain_records
-from nerlens.runner import intra_op_threads
+from nerlens.runner import intra_op_threads, release_free_memory
 
 
 class ShardWorker:
@@ -76,26 +74,6 @@ class ShardWorker:
         marker = self.store.write_shard(span.shard, rows, started, device, versions())
         release_free_memory()
         return marker
-
-
-def release_free_memory() -> None:
-    """Hand the C heap's free pages back to the system (glibc only; elsewhere nothing).
-
-    Worker threads allocate from their own malloc arenas, and a shard's short-lived tensors of
-    many sizes leave them fragmented: without this, peak memory crept up with corpus size.
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim`` from the running process, looked up once; None elsewhere."""
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None  # not glibc: its allocator manages this itself
 
 
 def source_of(settings: JobSettings) -> Source:

@@ -19,7 +19,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from nerlens.errors import InputError
 from nerlens.explainer import Explainer
 from nerlens.methods import available_methods, get_method_class, method_options
-from nerlens.runner import Cancellation, Cancelled, cancellable
+from nerlens.runner import Cancellation, Cancelled, cancellable, release_free_memory
 from nerlens.server.settings import ServerSettings
 
 
@@ -64,8 +64,13 @@ class Pool:
 
 
 def _cancellable_call(cancellation: Cancellation, function: Any, *args: Any) -> Any:
-    with cancellable(cancellation):
-        return function(*args)
+    """``function(*args)`` under ``cancellation``; then the worker's free heap pages go back to
+    the system, so a long-running server's memory does not creep up with its requests."""
+    try:
+        with cancellable(cancellation):
+            return function(*args)
+    finally:
+        release_free_memory()
 
 
 class BodyLimit:

@@ -144,9 +144,9 @@ def load_round(http: httpx.Client, sequential: list[httpx.Response]) -> None:
 
 
 def test_fifty_mixed_requests_at_once(server):
-    """Two rounds of load: the first warms the workers' heaps and caches; the second must leave
-    no more threads than the pool's and no memory growth behind (a leak grows every round:
-    measured 4-8 MB between rounds here, 195 MB over the first round)."""
+    """Three rounds of load: the first warms the workers' heaps and caches (195 MB over it, seen
+    here); the next two must leave no more threads than the pool's and no memory growth behind.
+    A leak grows every round; the heap's noise between warm rounds was -3 to +58 MB here."""
     with httpx.Client(base_url=server, timeout=60, limits=httpx.Limits(max_connections=64)) as http:
         sequential = [http.post("/api/explain", json=body) for body in GOOD]
         assert [r.status_code for r in sequential] == [200] * len(GOOD)
@@ -154,9 +154,10 @@ def test_fifty_mixed_requests_at_once(server):
         threads_before = threading.active_count()
         load_round(http, sequential)
         rss_warm = _rss_mb()
-        load_round(http, sequential)
+        for _ in range(2):
+            load_round(http, sequential)
         deadline = time.monotonic() + 20
         while threading.active_count() > threads_before + WORKERS and time.monotonic() < deadline:
             time.sleep(0.2)
         assert threading.active_count() <= threads_before + WORKERS
-        assert _rss_mb() < rss_warm + 50
+        assert _rss_mb() < rss_warm + 100

@@ -1,5 +1,6 @@
 """The house's shape, read from the source (AST, nothing imported): no import circles but the
-Explanation's views, no module over 500 lines, no private name imported across packages.
+Explanation's views, no module over 500 lines, no private name imported across packages, and the
+README's Layout section lists every module.
 
 Every import counts, wherever it is written: at module level, under ``TYPE_CHECKING`` or inside a
 function (a lazy import is still a dependency). The one exception is the root package
@@ -10,6 +11,7 @@ sits above everything by definition; modules may import only ``__version__`` fro
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +21,6 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = "nerlens"
 MAX_LINES = 500
-# Modules still over MAX_LINES while they are being split (issue 18); the coordinator empties
-# this set. Any other module over the limit fails, and so does a module here that is no longer.
-OVERSIZED: frozenset[str] = frozenset()
-# Private modules still imported from other packages (issue 18): the methods' shared helpers are
-# being made public; compat.py takes display_token from the views' private helpers. The
-# coordinator empties this set; a module here that nothing imports across packages fails.
-SHARED_PRIVATE: frozenset[str] = frozenset({"nerlens.render._common"})
 
 
 @dataclass(frozen=True)
@@ -179,10 +174,7 @@ def _lines(name: str) -> int:
 
 def test_no_module_is_over_500_lines():
     over = {name: _lines(name) for name in MODULES if _lines(name) > MAX_LINES}
-    new = {name: lines for name, lines in over.items() if name not in OVERSIZED}
-    assert not new, f"modules over {MAX_LINES} lines: {new}; split them by concern"
-    shrunk = sorted(OVERSIZED - set(over))
-    assert not shrunk, f"{shrunk} are no longer over {MAX_LINES} lines: take them off OVERSIZED"
+    assert not over, f"modules over {MAX_LINES} lines: {over}; split them by concern"
 
 
 def _private_owner(target: str) -> str | None:
@@ -207,15 +199,8 @@ def _private_imports() -> list[tuple[Import, str]]:
 
 
 def test_no_private_name_is_imported_across_packages():
-    crossing = [
-        f"{i.importer}:{i.line} imports {i.target}"
-        for i, _ in _private_imports()
-        if _module_of(i.target) not in SHARED_PRIVATE
-    ]
+    crossing = [f"{i.importer}:{i.line} imports {i.target}" for i, _ in _private_imports()]
     assert not crossing, f"private names used outside their package: {crossing}"
-    still_shared = {_module_of(i.target) for i, _ in _private_imports()}
-    unused = sorted(SHARED_PRIVATE - still_shared)
-    assert not unused, f"{unused} are no longer imported across packages: take them off the set"
 
 
 @pytest.mark.parametrize(
@@ -235,3 +220,26 @@ def test_a_private_name_belongs_to_the_package_that_holds_it(target, owner):
 def test_circles_are_found():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert _circles(graph) == [{"a", "b", "c"}]
+
+
+def _layout_modules() -> set[str]:
+    """The modules the README's Layout section lists, as paths under src/nerlens."""
+    readme = (SRC.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    listed, folder = set(), ""
+    for line in block.splitlines():
+        names = re.split(r"\s{2,}", line.strip())[0]
+        depth = (len(line) - len(line.lstrip())) // 2
+        if depth == 1:
+            folder = names if names.endswith("/") else ""
+        prefix = folder if depth == 2 else ""
+        listed |= {prefix + name for name in names.split(", ") if name.endswith(".py")}
+    return listed
+
+
+def test_the_readme_layout_lists_every_module():
+    package = SRC / ROOT
+    modules = {str(path.relative_to(package)) for path in package.rglob("*.py")}
+    listed = _layout_modules()
+    assert not modules - listed, f"modules missing from README's Layout: {sorted(modules - listed)}"
+    assert not listed - modules, f"README's Layout lists no such module: {sorted(listed - modules)}"

@@ -31,7 +31,7 @@ from nerlens.encoding import baseline_ids, encode
 from nerlens.errors import InputError
 from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
-from nerlens.render._common import display_token
+from nerlens.render import display_token
 from nerlens.render.html import HtmlPage, render_html
 
 EMBEDDING_TYPES = {0: "word", 1: "position"}

@@ -189,15 +189,20 @@ def _series(version: str | None) -> str | None:
         return version
 
 
-def build_manifest(settings: JobSettings, spans: list[Span], model: Any) -> dict[str, Any]:
-    """The manifest: settings, model and input fingerprints, versions, the shard plan's size."""
+def build_manifest(
+    settings: JobSettings, spans: list[Span], model: Any, tokenizer: Any
+) -> dict[str, Any]:
+    """The manifest: settings, model and input fingerprints, the model kind's labels, versions,
+    the shard plan's size."""
+    from nerlens.models import kind_of
+
     return {
         "schema": SCHEMA,
         "settings": json.loads(json.dumps(asdict(settings))),
         "job": {k: v for k, v in json.loads(json.dumps(asdict(settings))).items() if k != "input"},
         "model": settings.model,
         "model_hash": model_hash(model),
-        "labels": [model.config.id2label[i] for i in range(len(model.config.id2label))],
+        "labels": list(kind_of(model, tokenizer).labels),
         "input": str(Path(settings.input).resolve()),
         "input_hash": file_hash(Path(settings.input)),
         "shards": len(spans),
@@ -240,7 +245,7 @@ def run_job(
     loaded = load_model(settings.model)
     store = Store(out)
     with store.lock():
-        manifest = build_manifest(settings, spans, loaded[0])
+        manifest = build_manifest(settings, spans, *loaded)
         store.claim(
             manifest,
             lambda started: check_resume(store.directory, started, manifest, allow_version_change),

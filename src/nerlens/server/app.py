@@ -19,6 +19,7 @@ from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
 from nerlens.gold import GoldSpan
 from nerlens.methods import DEFAULT_METHOD, DEFAULT_N_STEPS, available_methods
+from nerlens.models import kind_of
 from nerlens.render.interactive import asset, component, script_json, standalone_page, view_payload
 from nerlens.server.admission import (
     BodyLimit,
@@ -43,8 +44,9 @@ def create_app(
 ) -> FastAPI:
     """The FastAPI app serving ``model``: ``GET /``, ``POST /api/explain``, ``GET /healthz``."""
     settings = settings or ServerSettings()
-    labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
-    model_name = str(getattr(model.config, "_name_or_path", "") or "model")
+    kind = kind_of(model, tokenizer)
+    labels = list(kind.labels)
+    model_name = kind.model_name or "model"
     ExplainRequest = request_model(settings, labels)
     pool = Pool(settings)
     speed = settings.tokens_per_second or measured_speed(model)

@@ -6,8 +6,9 @@ The top-level names are imported on first use (PEP 562), so that ``import nerlen
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nerlens.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -57,14 +58,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a top-level name from its module on first access, then keep it here."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'nerlens' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

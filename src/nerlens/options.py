@@ -50,10 +50,6 @@ class Option:
         return value
 
 
-def _words(values: Sequence[Any]) -> str:
-    return ", ".join(repr(v) for v in values)
-
-
 def count(
     name: str,
     default: Any,
@@ -130,6 +126,7 @@ def seed(name: str = "seed") -> Option:
 
 
 def flag(name: str, default: Any, help: str, stage: Stage, optional: bool = False) -> Option:
+    """True or False (or None where ``optional``)."""
     return Option(
         name,
         default,

@@ -12,8 +12,9 @@ Names are imported on first use, so that ``load_model`` and ``hub_reachable`` st
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nerlens.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from nerlens.models.base import ModelKind, ModelSource
@@ -44,14 +45,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a name from its module on first access, then keep it here."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'nerlens.models' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

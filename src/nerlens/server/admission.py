@@ -156,30 +156,24 @@ def step_options(method: str, n_steps: int | str | None, max_steps: int) -> dict
     return options
 
 
-def check_target_count(
-    tokenizer: PreTrainedTokenizerBase, text: str, selector: str, max_targets: int
-) -> None:
-    """'tokens' explains up to one target per token: refuse texts that would exceed the bound."""
-    if selector != "tokens":
-        return
-    count = _token_count(tokenizer, text)
-    if count > max_targets:
-        raise InputError(
-            f"the text has {count} tokens, so targets='tokens' would explain up to {count} "
-            f"targets; this server explains at most {max_targets} per request: send a shorter "
-            "text, targets='entities', or a list of targets"
-        )
-
-
 def target_count(explainer: Explainer, request: Any, max_targets: int) -> int:
-    """How many targets the request explains; where that depends on the predictions (entities,
-    or tokens with ignored labels), a forward pass tells, and entities over ``max_targets`` are
-    refused."""
+    """How many targets the request explains, refused over ``max_targets`` where a selector
+    decides it: 'tokens' explains up to one target per token, so a text with more tokens is
+    refused; where the count depends on the predictions (entities, or tokens with ignored
+    labels), a forward pass tells."""
     targets = request.targets
     if not isinstance(targets, str):
         return len(targets)
-    if targets == "tokens" and not request.ignored_labels:
-        return _token_count(explainer.tokenizer, request.text)
+    if targets == "tokens":
+        count = _token_count(explainer.tokenizer, request.text)
+        if count > max_targets:
+            raise InputError(
+                f"the text has {count} tokens, so targets='tokens' would explain up to {count} "
+                f"targets; this server explains at most {max_targets} per request: send a "
+                "shorter text, targets='entities', or a list of targets"
+            )
+        if not request.ignored_labels:
+            return count
     predicted = explainer(request.text, [])
     if targets == "tokens":
         ignored = set(request.ignored_labels)

@@ -25,7 +25,6 @@ from nerlens.server.admission import (
     BodyLimit,
     Pool,
     check_cost,
-    check_target_count,
     measured_speed,
     step_options,
     takes_steps,
@@ -76,9 +75,7 @@ def create_app(
             **options,
         )
         targets = request.targets
-        if isinstance(targets, str):
-            check_target_count(tokenizer, request.text, targets, settings.max_targets)
-        else:
+        if not isinstance(targets, str):
             targets = [to_target(t) for t in targets]
         count = target_count(explainer, request, settings.max_targets)
         check_cost(explainer, request.text, count, speed, settings.timeout_s)

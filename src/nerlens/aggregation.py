@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from nerlens.errors import InputError
-from nerlens.targets import ContrastTarget, EntityTarget, Target, TokenTarget
+from nerlens.targets import ContrastTarget, EntityTarget, SpanTarget, Target, TokenTarget
 
 if TYPE_CHECKING:
     from nerlens.entities import Entity
@@ -45,8 +45,10 @@ def units(
     word_ids: Sequence[int | None],
     entities: Sequence[Entity],
     level: Level,
+    segments: Sequence[str] = (),
 ) -> Units:
-    """The text's units at ``level``, in text order."""
+    """The text's units at ``level``, in text order. A label prompt's tokens between two
+    special tokens (one label: ``<<ENT>> name of a person <<ENT>>``) are one unit."""
     if level not in LEVELS:
         raise InputError(f"aggregation level must be one of {list(LEVELS)}, got {level!r}")
     entity_of: dict[int, int] = {}
@@ -55,9 +57,14 @@ def units(
             entity_of.update(dict.fromkeys(range(entity.token_start, entity.token_end), index))
     groups: list[list[int]] = []
     previous: tuple[str, int] | None = None
+    prompt_label = 0
     for position, (is_special, word) in enumerate(zip(special, word_ids)):
-        if is_special or word is None:
-            key: tuple[str, int] | None = None
+        in_prompt = bool(segments) and segments[position] == "prompt"
+        if in_prompt and not is_special:
+            key: tuple[str, int] | None = ("prompt", prompt_label)
+        elif is_special or word is None:
+            prompt_label += int(in_prompt)
+            key = None
         elif position in entity_of:
             key = ("entity", entity_of[position])
         else:
@@ -113,7 +120,14 @@ class Units:
             return EntityTarget(start, start + len(labels), target.label, labels)
         if isinstance(target, (TokenTarget, ContrastTarget)):
             return replace(target, position=self.unit_of[target.position])
+        if isinstance(target, SpanTarget):
+            start, end = self.move_span((target.start, target.end))
+            return replace(target, start=start, end=end)
         raise InputError(f"cannot aggregate target {target!r}")  # pragma: no cover - closed union
+
+    def move_span(self, span: tuple[int, int]) -> tuple[int, int]:
+        """The units that hold tokens ``[start, stop)``, as ``[first unit, last unit + 1)``."""
+        return self.unit_of[span[0]], self.unit_of[span[1] - 1] + 1
 
     def move_entity(self, entity: Entity) -> Entity:
         """The predicted entity on the units that hold its tokens."""

@@ -4,6 +4,12 @@ Offsets are the truth: the surface form of token ``i`` is always ``text[start:en
 tokens have the empty span ``(0, 0)`` and ``special[i] == True``. Tokens are identified by their
 position, never by their offsets: several tokens can share one span (an emoji split into byte
 tokens, a bare Metaspace "▁").
+
+A model input may also hold tokens that are not the text's (a label prompt, ``segment ==
+"prompt"``, offsets ``(0, 0)``), and its outputs may be per token (a token classifier) or per
+*unit* of several tokens (a span model's spans of up to ``span_width`` words):
+:attr:`Encoding.units` says which tokens each output row covers, so targets, windows and views
+never need to know which.
 """
 
 from __future__ import annotations
@@ -12,16 +18,27 @@ import re
 import threading
 import weakref
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
 
 from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerBase
 
 from nerlens.errors import InputError, TextTooLongError
 
+Segment = Literal["prompt", "text", "special"]
+"""What a token of a model input is: part of a label prompt, of the text, or a special token."""
+
 
 @dataclass(frozen=True)
 class Encoding:
-    """One model input: token ids plus everything needed to map scores back onto the text."""
+    """One model input: token ids plus everything needed to map scores back onto the text.
+
+    ``segments`` (empty: every token is ``"special"`` or ``"text"`` by ``special``) marks
+    prompt tokens. ``span_width`` is None when the model's outputs are per token; for a span
+    model it is the most words a span may have, and the outputs are per span of the text's
+    words (:attr:`units`).
+    """
 
     text: str
     input_ids: tuple[int, ...]
@@ -30,6 +47,8 @@ class Encoding:
     special: tuple[bool, ...]
     word_ids: tuple[int | None, ...]
     content: tuple[int, int]  # [start, stop): the text's own tokens, between the template's
+    segments: tuple[Segment, ...] = ()
+    span_width: int | None = None
 
     def window(self, start: int, stop: int) -> tuple[Encoding, tuple[int, ...]]:
         """The model input for content tokens ``[start, stop)`` wrapped in the same template
@@ -51,9 +70,41 @@ class Encoding:
                 special=tuple(self.special[p] for p in positions),
                 word_ids=tuple(self.word_ids[p] for p in positions),
                 content=(first, first + stop - start),
+                segments=tuple(self.segments[p] for p in positions) if self.segments else (),
+                span_width=self.span_width,
             ),
             positions,
         )
+
+    def segment(self, position: int) -> Segment:
+        """Whether token ``position`` is part of the prompt, of the text, or special."""
+        if self.segments:
+            return self.segments[position]
+        return "special" if self.special[position] else "text"
+
+    @cached_property
+    def units(self) -> tuple[tuple[int, int], ...]:
+        """The ``[start, stop)`` tokens each row of the model's outputs covers: one per token,
+        or for a span model every span of 1..``span_width`` consecutive text words, by start
+        word then width (the order of the model's outputs)."""
+        if self.span_width is None:
+            return tuple((p, p + 1) for p in range(len(self)))
+        words: dict[int, list[int]] = {}
+        for position in range(*self.content):
+            word = self.word_ids[position]
+            if word is not None and self.segment(position) == "text":
+                words.setdefault(word, []).append(position)
+        ranges = [(group[0], group[-1] + 1) for group in words.values()]
+        return tuple(
+            (ranges[first][0], ranges[first + width][1])
+            for first in range(len(ranges))
+            for width in range(min(self.span_width, len(ranges) - first))
+        )
+
+    @cached_property
+    def unit_index(self) -> dict[tuple[int, int], int]:
+        """Each unit's row in the model's outputs, by its ``[start, stop)`` tokens."""
+        return {span: row for row, span in enumerate(self.units)}
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -109,7 +160,7 @@ def encode(
     """
     validate_text(text)
     require_fast_tokenizer(tokenizer)
-    encoding = _private_backend(tokenizer).encode(text, add_special_tokens=True)
+    encoding = private_backend(tokenizer).encode(text, add_special_tokens=True)
     ids = tuple(encoding.ids)
     if max_length is not None and len(ids) > max_length:
         raise TextTooLongError(len(ids), max_length)
@@ -132,7 +183,7 @@ _BACKENDS: weakref.WeakKeyDictionary[PreTrainedTokenizerBase, tuple[int, Tokeniz
 _BACKENDS_LOCK = threading.Lock()
 
 
-def _private_backend(tokenizer: PreTrainedTokenizerBase) -> Tokenizer:
+def private_backend(tokenizer: PreTrainedTokenizerBase) -> Tokenizer:
     """nerlens' own copy of the tokenizer's Rust backend, never truncating or padding.
 
     A fast tokenizer keeps truncation and padding as state on its backend: every call with

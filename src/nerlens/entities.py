@@ -37,6 +37,16 @@ class Entity:
         """The dict the token-classification pipeline returns for this entity."""
         return {key: getattr(self, key) for key in PIPELINE_KEYS}
 
+    def as_gliner(self) -> dict[str, Any]:
+        """The dict GLiNER's ``predict_entities`` returns for this entity."""
+        return {
+            "start": self.start,
+            "end": self.end,
+            "text": self.word,
+            "label": self.entity_group,
+            "score": self.score,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "labels": list(self.labels)}
 

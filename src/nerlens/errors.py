@@ -49,11 +49,12 @@ def is_int_at_least(value: object, minimum: int) -> bool:
 class TextTooLongError(InputError):
     """The text needs more tokens than the model accepts and windowing was not requested."""
 
-    def __init__(self, num_tokens: int, max_length: int) -> None:
+    def __init__(self, num_tokens: int, max_length: int, unit: str = "tokens") -> None:
         self.num_tokens = num_tokens
         self.max_length = max_length
+        counted = "tokens long (special tokens included)" if unit == "tokens" else f"{unit} long"
         super().__init__(
-            f"text is {num_tokens} tokens long (special tokens included) but the model accepts at "
+            f"text is {num_tokens} {counted} but the model accepts at "
             f"most {max_length}; pass a shorter text, or explain it in sliding windows "
             "(Explainer(..., long_text='window'); CLI: --long-text window)"
         )

@@ -38,7 +38,8 @@ from nerlens.model_input import (
     prepare,
 )
 from nerlens.models import kind_of
-from nerlens.models.base import Embedding
+from nerlens.models.base import Embedding, ModelKind
+from nerlens.models.registry import MODEL_OPTIONS
 from nerlens.options import (
     check_explainer_options,
     check_in_range,
@@ -49,7 +50,7 @@ from nerlens.options import (
     split_gold,
     split_targets,
 )
-from nerlens.prediction import Predicted, TargetSelector, predict
+from nerlens.prediction import Predicted, TargetSelector, predict, space_of
 from nerlens.progress import progress
 from nerlens.runner import ModelRunner, intra_op_threads, run_concurrently, workers_for
 from nerlens.scheduling import (
@@ -60,7 +61,7 @@ from nerlens.scheduling import (
     run_work,
     window_work,
 )
-from nerlens.targets import Target, check_ignored_labels, check_targets
+from nerlens.targets import Target, TargetSpace, check_ignored_labels, check_targets
 from nerlens.windows import Window, plan_windows
 
 if TYPE_CHECKING:
@@ -93,6 +94,9 @@ class Explainer:
     ``aggregation_strategy`` ("simple", "first", "average", "max") groups predicted entities
     (``explanation.entities``, ``targets="entities"``) exactly as the HF token-classification
     pipeline does with that strategy.
+    A zero-shot model (GLiNER) takes its model options here or per call: ``labels`` (the entity
+    types to look for), ``threshold``, ``flat_ner`` and ``multi_label`` (as
+    ``predict_entities``); its default targets are its predicted entities.
 
     Concurrency: one Explainer (or several on one model) may be called from many threads at
     once; each result equals the one a sequential call gives. While any call runs, the model is
@@ -136,7 +140,8 @@ class Explainer:
         aggregation_strategy: Strategy = "simple",
         **options: Any,
     ) -> None:
-        self.kind = kind_of(model, tokenizer)
+        model_options = {k: options.pop(k) for k in list(options) if k in MODEL_OPTIONS}
+        self.kind = kind_of(model, tokenizer).configure(**model_options)
         check_explainer_options(
             internal_batch_size=internal_batch_size,
             max_memory_mb=max_memory_mb,
@@ -160,8 +165,6 @@ class Explainer:
         self.runner = ModelRunner(self.model, layer)
         self.budget = Budget(internal_batch_size=internal_batch_size, max_memory_mb=max_memory_mb)
         self.baseline_token_id = self.kind.baseline_token(baseline_token_id)
-        self.labels = self.kind.labels
-        self.label2id = {label: i for i, label in enumerate(self.labels)}
         self.max_length = self.kind.max_length
         self.long_text = long_text
         if context is not None:
@@ -181,75 +184,83 @@ class Explainer:
     def __call__(
         self,
         text: str,
-        targets: TargetSelector | Sequence[Target] = ...,
+        targets: TargetSelector | Sequence[Target] | None = ...,
         *,
         ignored_indexes: Iterable[int] = ...,
         ignored_labels: Iterable[str] = ...,
         include_special_tokens: bool = ...,
         gold: Iterable[GoldSpanLike] | None = ...,
+        **model_options: Any,
     ) -> Explanation: ...
 
     @overload
     def __call__(
         self,
         text: Sequence[str],
-        targets: TargetSelector | Sequence[Sequence[Target]] = ...,
+        targets: TargetSelector | Sequence[Sequence[Target]] | None = ...,
         *,
         ignored_indexes: Iterable[int] = ...,
         ignored_labels: Iterable[str] = ...,
         include_special_tokens: bool = ...,
         gold: Sequence[Iterable[GoldSpanLike] | None] | None = ...,
+        **model_options: Any,
     ) -> list[Explanation]: ...
 
     def __call__(
         self,
         text: str | Sequence[str],
-        targets: Any = "tokens",
+        targets: Any = None,
         *,
         ignored_indexes: Iterable[int] = (),
         ignored_labels: Iterable[str] = (),
         include_special_tokens: bool = False,
         gold: Any = None,
+        **model_options: Any,
     ) -> Explanation | list[Explanation]:
         """Explain one text (→ Explanation) or a list of texts (→ list of Explanations).
 
         ``targets``: ``"tokens"`` (each token's predicted label), ``"entities"`` (each predicted
-        entity), or explicit Target objects (a list of lists for a list of texts).
+        entity), or explicit Target objects (a list of lists for a list of texts); None: the
+        model kind's default (tokens for a token classifier, entities for GLiNER).
+        ``model_options`` (a zero-shot model's ``labels``, ``threshold``...) apply to this call.
         ``ignored_indexes``/``ignored_labels`` drop token targets by position or predicted label.
         ``gold``: the true entities as ``(start, end, type)`` character spans (a list of such lists
         for a list of texts); every target then records whether the model got it right
         (``explanation.correct``), and ``targets="gold"`` explains the truth where the model was
         wrong (see :func:`nerlens.gold.error_targets`).
         """
+        kind = self._configured(model_options)
+        label2id = TargetSpace(kind.labels)
         single = isinstance(text, str)
         texts = [text] if single else list(check_texts(text))
-        per_text_targets = split_targets(targets, len(texts), single)
-        ignored_labels = check_ignored_labels(ignored_labels, self.label2id)
+        targets = kind.default_targets if targets is None else targets
+        per_text_targets = split_targets(targets, len(texts), single, kind.selectors)
+        ignored_labels = check_ignored_labels(ignored_labels, label2id)
         ignored_indexes = check_indexes(ignored_indexes)
         per_text_gold = split_gold(gold, texts, single)
         for spans in per_text_gold:
-            check_gold_types(spans or (), self.labels)
+            check_gold_types(spans or (), kind.labels)
         if any(g is None for g in per_text_gold) and "gold" in per_text_targets:
             raise InputError(
                 "targets='gold' needs the gold entities: pass gold=[(start, end, type)]"
             )
-        encoded = [self._windows(t) for t in texts]
+        encoded = [self._windows(t, kind) for t in texts]
         for index, (document, _) in enumerate(encoded):
             check_in_range(ignored_indexes, len(document))
             if not isinstance(per_text_targets[index], str):
                 per_text_targets[index] = check_targets(
-                    per_text_targets[index], len(document), self.label2id
+                    per_text_targets[index], len(document), space_of(kind, document)
                 )
         tokens = sum(len(document) for document, _ in encoded)
         show = self.progress if self.progress is not None else tokens >= AUTO_PROGRESS_TOKENS
         with intra_op_threads(self.threads), self.runner.session():
             workers = workers_for(model_device(self.model))
-            prepared = iter(self._prepare([w.encoding for _, ws in encoded for w in ws]))
+            prepared = iter(self._prepare([w.encoding for _, ws in encoded for w in ws], kind))
             predicted = run_concurrently(
                 [
                     partial(
                         predict,
-                        self.kind,
+                        kind,
                         document,
                         windows,
                         [next(prepared) for _ in windows],
@@ -260,7 +271,7 @@ class Explainer:
                         spans,
                         max_length=self.max_length,
                         strategy=self.aggregation_strategy,
-                        prepare=self._prepare,
+                        prepare=partial(self._prepare, kind=kind),
                     )
                     for (document, windows), selection, spans in zip(
                         encoded, per_text_targets, per_text_gold
@@ -290,30 +301,59 @@ class Explainer:
         sufficiency at 10..50% of the tokens and their means; see :mod:`nerlens.faithfulness`).
         A text explained in windows is scored per target in the window that explained it."""
         check_token_level(explanation)
-        document, windows = self._windows(explanation.text)
+        kind = self._configured(
+            {
+                "labels": explanation.labels,
+                **{k: v for k, v in explanation.settings.items() if k in self.kind.options},
+            }
+            if self.kind.options
+            else {}
+        )
+        document, windows = self._windows(explanation.text, kind)
         with self.runner.session():
             return evaluate_faithfulness(
                 explanation,
                 document=document,
                 windows=windows,
                 max_length=self.max_length,
-                model_input=self._window_input,
-                label2id=self.label2id,
+                word_limit=kind.word_limit,
+                model_input=partial(self._window_input, kind=kind),
+                label2id=space_of(kind, document),
                 budget=self.budget,
             )
 
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The model's labels (a zero-shot model's: the ones given to the Explainer)."""
+        return self.kind.labels
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {label: i for i, label in enumerate(self.labels)}
+
     # ------------------------------------------------------------------ stages
-    def _windows(self, text: str) -> tuple[Encoding, list[Window]]:
+    def _configured(self, model_options: Mapping[str, Any]) -> ModelKind:
+        """The model's kind with this call's model options (labels, threshold...)."""
+        unknown = sorted(set(model_options) - set(MODEL_OPTIONS))
+        if unknown:
+            raise InputError(
+                f"unknown keyword(s) {unknown}: a call takes targets, ignored_indexes, "
+                "ignored_labels, include_special_tokens, gold and model options "
+                f"{list(MODEL_OPTIONS)}"
+            )
+        return self.kind.configure(**model_options) if model_options else self.kind
+
+    def _windows(self, text: str, kind: ModelKind) -> tuple[Encoding, list[Window]]:
         """The text's encoding, and the model windows that cover it (one unless it is long)."""
-        document = self.kind.encode(text, self.max_length if self.long_text == "error" else None)
-        return document, plan_windows(document, self.max_length, self._stride())
+        document = kind.encode(text, self.max_length if self.long_text == "error" else None)
+        return document, plan_windows(document, self.max_length, self._stride(), kind.word_limit)
 
     def _attribute_window(
         self, text: Predicted, work: WindowWork, advance: ProgressCallback
     ) -> Attribution:
         """The targets ``work.chosen`` of ``text`` attributed in their home window."""
         window, model_input = text.windows[work.window], text.inputs[work.window]
-        terms = [window.local_terms(text.targets[t].terms(self.label2id)) for t in work.chosen]
+        terms = [window.local_terms(text.targets[t].terms(text.space)) for t in work.chosen]
         return attribute(
             self.method, model_input, terms, self.budget, advance, self._method_reports_progress
         )
@@ -332,7 +372,7 @@ class Explainer:
             offsets=document.offsets,
             special=document.special,
             word_ids=document.word_ids,
-            labels=self.labels,
+            labels=text.kind.labels,
             probabilities=text.probabilities,
             targets=targets,
             attributions=result.scores,
@@ -340,16 +380,18 @@ class Explainer:
             baseline_values=result.baseline_values,
             deltas=result.deltas,
             steps=result.steps,
-            settings=self._settings(len(windows)),
+            settings=self._settings(len(windows), text.kind),
             entities=text.entities,
             gold=text.gold or (),
             correct=text.correct,
+            segments=document.segments,
+            units=None if document.span_width is None else document.units,
         )
 
-    def _prepare(self, encodings: Sequence[Encoding]) -> list[ModelInput]:
+    def _prepare(self, encodings: Sequence[Encoding], kind: ModelKind) -> list[ModelInput]:
         """The windows' ModelInputs, in order, sharing passes (:func:`prepare_inputs`)."""
         return prepare_inputs(
-            self.kind,
+            kind,
             self.runner,
             self.embedding,
             self.baseline_token_id,
@@ -358,10 +400,10 @@ class Explainer:
             encodings,
         )
 
-    def _window_input(self, window: Window) -> ModelInput:
+    def _window_input(self, window: Window, kind: ModelKind) -> ModelInput:
         """One window's ModelInput, in a pass of its own."""
         (model_input,) = prepare(
-            self.kind, self.runner, self.embedding, [window.encoding], self.baseline_token_id
+            kind, self.runner, self.embedding, [window.encoding], self.baseline_token_id
         )
         return model_input
 
@@ -369,14 +411,15 @@ class Explainer:
         """Tokens shared by neighbouring windows: as given, else a quarter of the model length."""
         return self.max_length // 4 if self.stride is None else self.stride
 
-    def _settings(self, num_windows: int) -> dict[str, Any]:
+    def _settings(self, num_windows: int, kind: ModelKind) -> dict[str, Any]:
         return {
+            **kind.settings(),
             "method": self.method.name,
             **self.method.settings(),
             "embedding": self.embedding,
             "aggregation_strategy": self.aggregation_strategy,
             "baseline_token_id": self.baseline_token_id,
-            "model": self.kind.model_name,
+            "model": kind.model_name,
             "max_length": self.max_length,
             "windows": num_windows,
             "stride": self._stride() if num_windows > 1 else None,

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nerlens.aggregation import Level, units
+from nerlens.encoding import Segment
 from nerlens.entities import Entity
 from nerlens.errors import InputError
 from nerlens.gold import GoldSpan
-from nerlens.targets import Target, TokenTarget, target_from_dict, target_to_dict
+from nerlens.targets import Target, TargetSpace, TokenTarget, target_from_dict, target_to_dict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,7 +57,12 @@ class TargetRow:
 
 @dataclass(frozen=True, eq=False)
 class Explanation:
-    """Why a token-classification model labelled a text as it did, for a set of targets."""
+    """Why a model labelled a text as it did, for a set of targets.
+
+    ``probabilities`` has a row per token for a token classifier; for a span model (GLiNER) a
+    row per span, ``units`` giving each row's ``[start, stop)`` tokens, with the label prompt's
+    tokens marked in ``segments``.
+    """
 
     text: str
     tokens: tuple[str, ...]
@@ -78,6 +84,10 @@ class Explanation:
     target_probabilities: np.ndarray | None = None
     gold: tuple[GoldSpan, ...] = ()  # the true entities the caller gave, if any
     correct: tuple[bool, ...] | None = None  # per target: prediction matches gold (None: no gold)
+    segments: tuple[
+        Segment, ...
+    ] = ()  # per token: "prompt", "text" or "special" (empty: by special)
+    units: tuple[tuple[int, int], ...] | None = None  # per row of probabilities, its tokens
 
     def __post_init__(self) -> None:
         # immutable all the way down: each array is held as a read-only view (no copy), so
@@ -101,24 +111,51 @@ class Explanation:
                 f"target_probabilities must have shape {shape[:1]}, "
                 f"got {self.target_probabilities.shape}"
             )
-        if self.probabilities.shape != (len(self.tokens), len(self.labels)):
+        rows = len(self.tokens) if self.units is None else len(self.units)
+        if self.probabilities.shape != (rows, len(self.labels)):
             raise InputError(
-                f"probabilities must have shape {(len(self.tokens), len(self.labels))}, "
+                f"probabilities must have shape {(rows, len(self.labels))}, "
                 f"got {self.probabilities.shape}"
+            )
+        if self.segments and len(self.segments) != len(self.tokens):
+            raise InputError(
+                f"segments must have one entry per token ({len(self.tokens)}), "
+                f"got {len(self.segments)}"
             )
 
     # ------------------------------------------------------------------ derived views
     @property
     def predicted_label_ids(self) -> np.ndarray:
+        """Each row's most probable label (a token's, or a span model's span's)."""
         return self.probabilities.argmax(axis=1)
 
     @property
     def predicted_labels(self) -> tuple[str, ...]:
-        return tuple(self.labels[i] for i in self.predicted_label_ids)
+        """Each token's predicted label: the argmax of its probabilities; for a span model,
+        the label of the predicted entity that covers it, else ``"O"``."""
+        if self.units is None:
+            return tuple(self.labels[i] for i in self.probabilities.argmax(axis=1))
+        labels = ["O"] * len(self.tokens)
+        for entity in self.entities:
+            labels[entity.token_start : entity.token_end] = entity.labels
+        return tuple(labels)
 
     @property
     def predicted_probabilities(self) -> np.ndarray:
-        return self.probabilities.max(axis=1)
+        """The probability of each token's predicted label (a span model: of the entity that
+        covers it, 0 outside entities)."""
+        if self.units is None:
+            return self.probabilities.max(axis=1)
+        scores = np.zeros(len(self.tokens))
+        for entity in self.entities:
+            scores[entity.token_start : entity.token_end] = entity.score
+        return scores
+
+    def segment(self, position: int) -> Segment:
+        """Whether token ``position`` belongs to the label prompt, the text, or is special."""
+        if self.segments:
+            return self.segments[position]
+        return "special" if self.special[position] else "text"
 
     @property
     def scores(self) -> np.ndarray:
@@ -136,9 +173,10 @@ class Explanation:
         return self.text[start:end]
 
     @cached_property
-    def label2id(self) -> dict[str, int]:
-        """Each label's index in ``labels`` (and in the probabilities' columns)."""
-        return {label: i for i, label in enumerate(self.labels)}
+    def label2id(self) -> TargetSpace:
+        """Each label's index in ``labels`` (and in the probabilities' columns), and each
+        unit's row: what the targets' terms index."""
+        return TargetSpace(self.labels, self.units)
 
     def target_probability(self, target: Target) -> float:
         """The model's probability for the target's (positive) label(s), averaged over positions."""
@@ -211,18 +249,25 @@ class Explanation:
                 f"this Explanation is already aggregated to "
                 f"{self.settings['aggregated']['level']!r}; aggregate the token-level one"
             )
-        found = units(self.special, self.word_ids, self.entities, level)
+        found = units(self.special, self.word_ids, self.entities, level, self.segments)
         offsets = found.offsets(self.offsets, self.special)
+        prompt_labels = iter(self.labels)  # a prompt's label units, in the labels' order
         return replace(
             self,
             tokens=tuple(
-                self.tokens[p] if self.special[p] else self.text[start:end]
+                self.tokens[p]
+                if self.special[p]
+                else next(prompt_labels)
+                if self.segment(p) == "prompt"
+                else self.text[start:end]
                 for p, (start, end) in zip(found.firsts, offsets)
             ),
             offsets=offsets,
             special=tuple(self.special[p] for p in found.firsts),
             word_ids=tuple(self.word_ids[p] for p in found.firsts),
-            probabilities=self.probabilities[found.firsts],
+            probabilities=self.probabilities if self.units else self.probabilities[found.firsts],
+            units=None if self.units is None else tuple(found.move_span(u) for u in self.units),
+            segments=tuple(self.segments[p] for p in found.firsts) if self.segments else (),
             targets=tuple(found.move(target) for target in self.targets),
             attributions=found.sums(self.attributions),
             entities=tuple(found.move_entity(entity) for entity in self.entities),
@@ -257,6 +302,8 @@ class Explanation:
             "entities": [entity.to_dict() for entity in self.entities],
             "gold": [[g.start, g.end, g.label] for g in self.gold],
             **({} if self.correct is None else {"correct": list(self.correct)}),
+            **({"segments": list(self.segments)} if self.segments else {}),
+            **({} if self.units is None else {"units": [list(u) for u in self.units]}),
             **(
                 {}
                 if self.target_probabilities is None
@@ -273,6 +320,7 @@ class Explanation:
                 f"version {SCHEMA_VERSION}"
             )
         num_tokens = len(data["tokens"])
+        spans = tuple((int(a), int(b)) for a, b in data["units"]) if "units" in data else None
         return cls(
             text=data["text"],
             tokens=tuple(data["tokens"]),
@@ -280,7 +328,11 @@ class Explanation:
             special=tuple(bool(s) for s in data["special"]),
             word_ids=tuple(data["word_ids"]),
             labels=tuple(data["labels"]),
-            probabilities=_array(data["probabilities"]).reshape(num_tokens, len(data["labels"])),
+            probabilities=_array(data["probabilities"]).reshape(
+                num_tokens if spans is None else len(spans), len(data["labels"])
+            ),
+            units=spans,
+            segments=tuple(data.get("segments", ())),
             targets=tuple(target_from_dict(t) for t in data["targets"]),
             attributions=_array(data["attributions"]).reshape(len(data["targets"]), num_tokens),
             target_values=_array(data["target_values"]),

@@ -63,6 +63,7 @@ def evaluate(
     document: Encoding,
     windows: list[Window],
     max_length: int,
+    word_limit: int | None = None,
     model_input: Callable[[Window], ModelInput],
     label2id: Mapping[str, int],
     budget: Budget,
@@ -85,7 +86,7 @@ def evaluate(
     targets = explanation.targets
     if not targets:
         return pd.DataFrame(columns=_columns())
-    homes = assign_homes(document, targets, windows, max_length)
+    homes = assign_homes(document, targets, windows, max_length, word_limit)
     rows: dict[int, dict[str, Any]] = {}
     for w in sorted(set(homes)):  # each target in the window that explained it
         window = windows[w]

@@ -322,12 +322,16 @@ def check_texts(given: object) -> Sequence[str]:
     return given  # type: ignore[return-value]
 
 
-def split_targets(targets: Any, count: int, single: bool) -> list[Any]:
-    """Per text: a selector (``"tokens"``, ``"entities"``, ``"gold"``) or its list of targets."""
+def split_targets(
+    targets: Any, count: int, single: bool, selectors: Sequence[str] = TARGET_SELECTORS
+) -> list[Any]:
+    """Per text: a selector (one of the model's ``selectors``: ``"tokens"``, ``"entities"``,
+    ``"gold"``) or its list of targets."""
     if isinstance(targets, str):
-        if targets not in TARGET_SELECTORS:
+        if targets not in selectors:
+            allowed = ", ".join(repr(s) for s in selectors)
             raise InputError(
-                "targets must be 'tokens', 'entities', 'gold' or a list of Target objects, "
+                f"targets must be {allowed} or a list of Target objects for this model, "
                 f"got {targets!r}"
             )
         return [targets] * count

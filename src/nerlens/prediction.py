@@ -18,7 +18,7 @@ from nerlens.entities import Entity, Strategy
 from nerlens.gold import GoldSpan, correctness, error_targets
 from nerlens.model_input import ModelInput
 from nerlens.models.base import ModelKind
-from nerlens.targets import EntityTarget, Target, token_targets
+from nerlens.targets import Target, TargetSpace, token_targets
 from nerlens.windows import (
     Window,
     assign_homes,
@@ -29,11 +29,19 @@ from nerlens.windows import (
 TargetSelector = Literal["tokens", "entities", "gold"]
 
 
+def space_of(kind: ModelKind, document: Encoding) -> TargetSpace:
+    """What targets on ``document`` index: the kind's labels, and the document's units when its
+    model scores spans."""
+    return TargetSpace(kind.labels, None if document.span_width is None else document.units)
+
+
 @dataclass(frozen=True)
 class Predicted:
     """One text after the forward passes at both path ends (every window, the extra ones around
     targets no planned window holds included): what is left is attribution."""
 
+    kind: ModelKind  # with this call's model options
+    space: TargetSpace
     document: Encoding
     windows: list[Window]
     inputs: list[ModelInput]
@@ -63,12 +71,11 @@ def predict(
     """The predictions from every window's input (``inputs``), the targets they give, and, made
     by ``prepare``, the inputs of any window added around a target no window holds whole."""
     labels = kind.labels
-    probabilities = owned_probabilities(windows, inputs, (len(document), len(labels)))
+    space = space_of(kind, document)
+    probabilities = owned_probabilities(windows, inputs, (len(document.units), len(labels)))
     predicted = [labels[i] for i in probabilities.argmax(axis=1)]
     entities = kind.entities(document, probabilities, strategy)
-    found = tuple(
-        EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels) for e in entities
-    )
+    found = tuple(kind.entity_target(e) for e in entities)
 
     if selection == "tokens":
         targets: tuple[Target, ...] = token_targets(
@@ -83,9 +90,10 @@ def predict(
     else:
         targets = tuple(selection)
     windows = list(windows)
-    homes = assign_homes(document, targets, windows, max_length)
+    homes = assign_homes(document, targets, windows, max_length, kind.word_limit)
     inputs = [*inputs, *prepare([window.encoding for window in windows[len(inputs) :]])]
-    if probabilities_from_homes(probabilities, targets, homes, windows, inputs):
+    units = [sorted({u for u, _, _ in target.terms(space)}) for target in targets]
+    if probabilities_from_homes(probabilities, units, homes, windows, inputs):
         # the Explanation's entities follow its probabilities
         entities = kind.entities(document, probabilities, strategy)
     correct: tuple[bool, ...] | None = None
@@ -94,5 +102,15 @@ def predict(
             gold, document.offsets, document.special, labels, probabilities, entities, targets
         )
     return Predicted(
-        document, windows, inputs, probabilities, entities, targets, homes, gold, correct
+        kind,
+        space,
+        document,
+        windows,
+        inputs,
+        probabilities,
+        entities,
+        targets,
+        homes,
+        gold,
+        correct,
     )

@@ -1,19 +1,62 @@
 """What is explained: typed targets, each a weighted sum of the model's label probabilities.
 
-Every target reduces to *terms* ``(position, label_id, coefficient)``; its score on an input is
-``sum(coefficient * softmax(logits)[position, label_id])``. Because every kind of target is the
-same kind of object to the engine, every method, renderer and the corpus engine serve all of them.
+Every target reduces to *terms* ``(unit, label_id, coefficient)``; its score on an input is
+``sum(coefficient * probabilities[unit, label_id])``, where the probabilities are the model
+kind's (a softmax per token for a token classifier, a sigmoid per span and label for a span
+model) and a unit is a row of them (a token, or a span of tokens: :attr:`Encoding.units
+<nerlens.encoding.Encoding.units>`). A target names tokens and labels; the :class:`TargetSpace`
+of one model input turns them into rows and columns. Because every kind of target is the same
+kind of object to the engine, every method, renderer and the corpus engine serve all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from nerlens.errors import InputError
 
-Term = tuple[int, int, float]  # (token position, label id, coefficient)
+Term = tuple[int, int, float]  # (unit: a row of the probabilities, label id, coefficient)
+
+
+class TargetSpace(Mapping[str, int]):
+    """The labels (each label's column) and the units (each span of tokens' row) of one model
+    input's probabilities: what a target's terms index.
+
+    It is the label → column mapping itself, so a target on token units needs nothing more;
+    ``units`` (``[start, stop)`` tokens per row, None: one row per token) serve span targets.
+    """
+
+    def __init__(
+        self, labels: Sequence[str], units: Sequence[tuple[int, int]] | None = None
+    ) -> None:
+        self._label2id = {label: i for i, label in enumerate(labels)}
+        self._units = None if units is None else {span: row for row, span in enumerate(units)}
+
+    def __getitem__(self, label: str) -> int:
+        return self._label2id[label]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._label2id)
+
+    def __len__(self) -> int:
+        return len(self._label2id)
+
+    def unit(self, start: int, end: int) -> int:
+        """The row of the span of tokens ``[start, end)``; InputError if the model has none."""
+        if self._units is None:
+            raise InputError(
+                "span targets are for span models (GLiNER); a token classifier explains "
+                "TokenTarget, EntityTarget and ContrastTarget"
+            )
+        row = self._units.get((start, end))
+        if row is None:
+            raise InputError(
+                f"tokens {start}..{end - 1} are not a span this model scores: a span must cover "
+                "whole words of the text, at most the model's max_width words"
+            )
+        return row
 
 
 def label_id(label: str, label2id: Mapping[str, int]) -> int:
@@ -101,9 +144,42 @@ class ContrastTarget:
         return f"{tokens[self.position]} → {self.label} rather than {self.foil}"
 
 
-Target = TokenTarget | EntityTarget | ContrastTarget
+@dataclass(frozen=True)
+class SpanTarget:
+    """A span model's score for ``label`` on the span of tokens ``[start, end)`` (whole words);
+    with ``foil``, why ``label`` rather than ``foil`` there: score(label) − score(foil)."""
+
+    start: int
+    end: int
+    label: str
+    foil: str | None = None
+    kind: ClassVar[str] = "span"
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise InputError(f"SpanTarget span [{self.start}, {self.end}) must be non-empty")
+
+    @property
+    def positions(self) -> tuple[int, ...]:
+        return tuple(range(self.start, self.end))
+
+    def terms(self, label2id: Mapping[str, int]) -> tuple[Term, ...]:
+        if not isinstance(label2id, TargetSpace):
+            label2id = TargetSpace(list(label2id))
+        unit = label2id.unit(self.start, self.end)
+        own = (unit, label_id(self.label, label2id), 1.0)
+        if self.foil is None:
+            return (own,)
+        return (own, (unit, label_id(self.foil, label2id), -1.0))
+
+    def describe(self, tokens: Sequence[str]) -> str:
+        rather = "" if self.foil is None else f" rather than {self.foil}"
+        return f"{' '.join(tokens[self.start : self.end])} → {self.label}{rather}"
+
+
+Target = TokenTarget | EntityTarget | ContrastTarget | SpanTarget
 TARGET_TYPES: dict[str, type[Target]] = {
-    cls.kind: cls for cls in (TokenTarget, EntityTarget, ContrastTarget)
+    cls.kind: cls for cls in (TokenTarget, EntityTarget, ContrastTarget, SpanTarget)
 }
 
 
@@ -131,7 +207,8 @@ def check_targets(
     for target in targets:
         if not isinstance(target, tuple(TARGET_TYPES.values())):
             raise InputError(
-                f"targets must be TokenTarget, EntityTarget or ContrastTarget, got {target!r}"
+                "targets must be TokenTarget, EntityTarget, ContrastTarget or SpanTarget, "
+                f"got {target!r}"
             )
         for position in target.positions:
             if not 0 <= position < num_tokens:

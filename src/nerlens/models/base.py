@@ -13,7 +13,10 @@ model and its tokenizer, and says:
 - how the values that targets read come from the model's outputs
   (:meth:`ModelKind.probabilities`: ``(batch, units, labels)``; a target is a weighted sum of such
   values, see :mod:`nerlens.targets`);
-- how predictions become entities (:meth:`ModelKind.entities`).
+- how predictions become entities (:meth:`ModelKind.entities`) and an entity a target
+  (:meth:`ModelKind.entity_target`), and which targets a call explains by default;
+- which options it takes per call (:attr:`ModelKind.options`, :meth:`ModelKind.configure`: a
+  zero-shot model's labels, for instance) and records (:meth:`ModelKind.settings`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from nerlens.encoding import Encoding
     from nerlens.entities import Entity, Strategy
     from nerlens.runner import ModelRunner
+    from nerlens.targets import Target
 
 Embedding = Literal["word", "position"]
 """Which embedding layer's output is attributed: the word (token) or the position embeddings."""
@@ -69,11 +73,16 @@ class ModelKind(ABC):
 
     requirement: ClassVar[str]  # what a model of this kind is, for the error naming every kind
     demo_name: ClassVar[str | None] = None  # the bundled model's name for load_model, if any
+    options: ClassVar[tuple[str, ...]] = ()  # the options :meth:`configure` takes, per call
+    default_targets: ClassVar[str] = "tokens"  # what a call explains when it names no targets
+    # the target selectors (``targets="..."``) this kind serves
+    selectors: ClassVar[tuple[str, ...]] = ("tokens", "entities", "gold")
 
     model: nn.Module
     tokenizer: Any
     labels: tuple[str, ...]  # the label of each output column, in order
     max_length: int  # the most tokens one model input may hold, template tokens included
+    word_limit: int | None = None  # the most words of text one input may hold, if it counts
 
     # ------------------------------------------------------------------ recognising and loading
     @classmethod
@@ -112,9 +121,34 @@ class ModelKind(ABC):
         """The model input for ``text`` (which it validates); TextTooLongError past
         ``max_length`` tokens; InputError for a text this model cannot take."""
 
-    @abstractmethod
+    def configure(self, **options: Any) -> ModelKind:
+        """This kind with the given :attr:`options` changed (a new object; this one unchanged)."""
+        if options:
+            raise InputError(
+                f"{', '.join(sorted(options))}: not an option of {type(self.model).__name__} "
+                f"models, which take no per-call model options"
+            )
+        return self
+
+    def settings(self) -> dict[str, Any]:
+        """The values of :attr:`options` (labels aside), recorded in every Explanation."""
+        return {}
+
     def baseline_token(self, token_id: int | None) -> int:
-        """The id that stands for an absent token: ``token_id`` checked, or the kind's default."""
+        """The id that stands for an absent token: ``token_id`` if it is one of the
+        tokenizer's ids, else its pad, unk or eos token."""
+        tokenizer = self.tokenizer
+        if token_id is not None:
+            if not isinstance(token_id, int) or not 0 <= token_id < len(tokenizer):
+                raise InputError(
+                    f"baseline_token_id must be a token id in 0..{len(tokenizer) - 1}, "
+                    f"got {token_id!r}"
+                )
+            return token_id
+        for candidate in (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id):
+            if candidate is not None:
+                return int(candidate)
+        raise InputError("the tokenizer has no pad, unk or eos token; pass baseline_token_id=...")
 
     @abstractmethod
     def layer(self, embedding: Embedding) -> tuple[nn.Module, Embedding]:
@@ -138,3 +172,7 @@ class ModelKind(ABC):
         self, encoding: Encoding, probabilities: np.ndarray, strategy: Strategy
     ) -> tuple[Entity, ...]:
         """The entities the model predicts for ``encoding`` given its ``probabilities``."""
+
+    @abstractmethod
+    def entity_target(self, entity: Entity) -> Target:
+        """The target that explains a predicted ``entity``."""

@@ -30,6 +30,7 @@ from nerlens.errors import InputError
 from nerlens.model_input import model_device
 from nerlens.models.base import Embedding, ModelKind, ModelSource, check_embedding
 from nerlens.models.pipeline_entities import predicted_entities
+from nerlens.targets import EntityTarget, Target
 
 if TYPE_CHECKING:
     from nerlens.runner import ModelRunner
@@ -171,21 +172,6 @@ class TokenClassifierKind(ModelKind):
             )
         return encoding
 
-    def baseline_token(self, token_id: int | None) -> int:
-        """``token_id`` if it is one of the tokenizer's ids, else its pad, unk or eos token."""
-        tokenizer = self.tokenizer
-        if token_id is not None:
-            if not isinstance(token_id, int) or not 0 <= token_id < len(tokenizer):
-                raise InputError(
-                    f"baseline_token_id must be a token id in 0..{len(tokenizer) - 1}, "
-                    f"got {token_id!r}"
-                )
-            return token_id
-        for candidate in (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id):
-            if candidate is not None:
-                return int(candidate)
-        raise InputError("the tokenizer has no pad, unk or eos token; pass baseline_token_id=...")
-
     def layer(self, embedding: Embedding) -> tuple[nn.Module, Embedding]:
         """The word or position embeddings. The position baseline puts every token at the text's
         first position (0 for BERT, ``padding_idx + 1`` for RoBERTa); models without an absolute
@@ -232,3 +218,9 @@ class TokenClassifierKind(ModelKind):
     ) -> tuple[Entity, ...]:
         """Grouped as the HF token-classification pipeline groups them with ``strategy``."""
         return predicted_entities(encoding, probabilities, self.labels, self.tokenizer, strategy)
+
+    def entity_target(self, entity: Entity) -> Target:
+        """The mean probability of the entity's tags over its tokens."""
+        return EntityTarget(
+            entity.token_start, entity.token_end, entity.entity_group, entity.labels
+        )

@@ -94,7 +94,7 @@ def test_evaluate_scores_each_target_in_the_window_that_explained_it(tokenizer):
     explainer = Explainer(model, tokenizer, "occlusion", long_text="window", stride=8)
     text = " ".join([SEED_TEXT] * 6)
     explanation = explainer(text)
-    _, windows = explainer._windows(text)
+    _, windows = explainer._windows(text, explainer.kind)
     assert len(windows) > 2
     frame = explainer.evaluate(explanation)
     assert frame["target_index"].tolist() == list(range(len(explanation.targets)))

@@ -7,6 +7,9 @@ word embeddings for gradient×input, the forward with one id replaced for occlus
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -209,6 +212,19 @@ def test_integrated_gradients_auto_converges_on_every_entity(gliner):
     )
 
 
+def test_span_targets_from_characters(explainer):
+    apple = "Apple sued Samsung in Paris."
+    why_not = explainer.span_target(apple, 0, 5, "location", foil="person")
+    assert why_not == SpanTarget(6, 7, "location", "person")
+    assert (
+        explainer(apple, targets=[why_not])[0].description == "apple → location rather than person"
+    )
+    both = explainer.span_target(apple, 11, 28, "person", labels=["person"])
+    assert (both.start, both.end) == (6, 10)  # one label less: the text starts two tokens earlier
+    with pytest.raises(InputError, match=r"characters 1\.\.5 \('pple'\) are not whole words"):
+        explainer.span_target(apple, 1, 5, "location")
+
+
 def test_labels_per_call_change_the_prompt(gliner, explainer):
     reordered = explainer(TEXT, labels=["location", "person"])
     assert reordered.tokens[1:6] == ("<<ENT>>", "location", "<<ENT>>", "person", "<<SEP>>")
@@ -293,10 +309,12 @@ def test_unsupported_gliner_variants_are_named(gliner_dir):
     from gliner import GLiNERConfig
     from gliner.model import UniEncoderTokenGLiNER
 
-    config = GLiNERConfig.from_pretrained(gliner_dir)
-    config.span_mode = "token_level"
-    model = UniEncoderTokenGLiNER.load_from_config(
-        config, backbone_from_pretrained=True, local_files_only=True
-    )
+    backbone = str(Path(gliner_dir).parent / "backbone")  # the tiny GLiNER's, saved beside it
+    config = GLiNERConfig(model_name=backbone, span_mode="token_level", hidden_size=32, max_len=24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = UniEncoderTokenGLiNER.load_from_config(
+            config, backbone_from_pretrained=True, local_files_only=True
+        )
     with pytest.raises(InputError, match="UniEncoderTokenGLiNER is not supported"):
         Explainer(model, model.data_processor.transformer_tokenizer, labels=LABELS)

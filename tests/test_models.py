@@ -40,7 +40,11 @@ def test_a_token_classifier_is_the_token_classifier_kind(tokenizer, tiny_model):
 
 
 def test_a_model_of_no_kind_is_refused_naming_every_kind(tokenizer):
-    with pytest.raises(InputError, match="model must be a transformers token-classification"):
+    with pytest.raises(
+        InputError,
+        match="model must be a GLiNER UniEncoderSpanGLiNER .* or a transformers "
+        "token-classification model with config.id2label, got Linear",
+    ):
         kind_of(torch.nn.Linear(2, 2), tokenizer)
 
 

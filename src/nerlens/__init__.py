@@ -1,4 +1,4 @@
-"""nerlens: explain why a token-classification model labelled each token.
+"""nerlens: explain why a token-classification model (or GLiNER) labelled each token or span.
 
 The top-level names are imported on first use (PEP 562), so that ``import nerlens`` and the
 ``nerlens`` command start without loading torch and transformers.
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from nerlens.explanation import Explanation
     from nerlens.methods import available_methods, register_method
     from nerlens.models.loading import load_model
-    from nerlens.targets import ContrastTarget, EntityTarget, TokenTarget
+    from nerlens.targets import ContrastTarget, EntityTarget, SpanTarget, TokenTarget
 
 _EXPORTS = {
     "ContrastTarget": "nerlens.targets",
@@ -30,6 +30,7 @@ _EXPORTS = {
     "Explanation": "nerlens.explanation",
     "InputError": "nerlens.errors",
     "ModelLoadError": "nerlens.errors",
+    "SpanTarget": "nerlens.targets",
     "TextTooLongError": "nerlens.errors",
     "TokenClassificationExplainer": "nerlens.compat",
     "TokenTarget": "nerlens.targets",
@@ -47,6 +48,7 @@ __all__ = [
     "Explanation",
     "InputError",
     "ModelLoadError",
+    "SpanTarget",
     "TextTooLongError",
     "TokenClassificationExplainer",
     "TokenTarget",

@@ -61,7 +61,14 @@ from nerlens.scheduling import (
     run_work,
     window_work,
 )
-from nerlens.targets import Target, TargetSpace, check_ignored_labels, check_targets
+from nerlens.targets import (
+    SpanTarget,
+    Target,
+    TargetSpace,
+    check_ignored_labels,
+    check_targets,
+    span_from_characters,
+)
 from nerlens.windows import Window, plan_windows
 
 if TYPE_CHECKING:
@@ -321,6 +328,24 @@ class Explainer:
                 label2id=space_of(kind, document),
                 budget=self.budget,
             )
+
+    def span_target(
+        self,
+        text: str,
+        start: int,
+        end: int,
+        label: str,
+        foil: str | None = None,
+        **model_options: Any,
+    ) -> SpanTarget:
+        """A span model's target on the words of characters ``[start, end)`` of ``text``: why
+        (or why not) ``label`` there, rather than ``foil`` if given. Pass the same model
+        options (labels) as the call that explains it: the prompt moves the text's tokens."""
+        kind = self._configured(model_options)
+        document = kind.encode(text)
+        target = span_from_characters(document, start, end, label, foil)
+        check_targets([target], len(document), space_of(kind, document))
+        return target
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nerlens.errors import InputError
+
+if TYPE_CHECKING:
+    from nerlens.encoding import Encoding
 
 Term = tuple[int, int, float]  # (unit: a row of the probabilities, label id, coefficient)
 
@@ -175,6 +178,28 @@ class SpanTarget:
     def describe(self, tokens: Sequence[str]) -> str:
         rather = "" if self.foil is None else f" rather than {self.foil}"
         return f"{' '.join(tokens[self.start : self.end])} → {self.label}{rather}"
+
+
+def span_from_characters(
+    document: Encoding, start: int, end: int, label: str, foil: str | None = None
+) -> SpanTarget:
+    """The SpanTarget on the text's words that make up characters ``[start, end)`` of
+    ``document``'s text: they must begin and end at word boundaries."""
+    if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end):
+        raise InputError(f"a span needs character offsets 0 <= start < end, got {start}, {end}")
+    inside = [
+        p
+        for p, (a, b) in enumerate(document.offsets)
+        if document.segment(p) == "text" and start <= a and b <= end and a < b
+    ]
+    words = {document.word_ids[p] for p in inside}
+    tokens = [p for p in range(*document.content) if document.word_ids[p] in words]
+    if not inside or tokens != inside:
+        raise InputError(
+            f"characters {start}..{end} ({document.text[start:end]!r}) are not whole words of "
+            "the text; give a span that starts and ends at word boundaries"
+        )
+    return SpanTarget(tokens[0], tokens[-1] + 1, label, foil)
 
 
 Target = TokenTarget | EntityTarget | ContrastTarget | SpanTarget

@@ -225,6 +225,21 @@ def test_span_targets_from_characters(explainer):
         explainer.span_target(apple, 1, 5, "location")
 
 
+def test_gold_judges_spans_and_explains_the_errors(explainer):
+    gold = [(11, 16, "location"), (37, 52, "person")]  # Paris, Emmanuel Macron
+    explanation = explainer(TEXT, gold=gold, threshold=0.3)
+    paris, macron = span_of(explanation, "Paris"), span_of(explanation, "Emmanuel Macron")
+    truth = {(*paris, "location"), (*macron, "person")}
+    found = {(e.token_start, e.token_end, e.entity_group) for e in explanation.entities}
+    assert explanation.correct == tuple(
+        (t.start, t.end, t.label) in truth for t in explanation.targets
+    )
+    errors = explainer(TEXT, targets="gold", gold=gold, threshold=0.3)
+    expected = sorted((truth - found) | (found - truth))
+    assert [(t.start, t.end, t.label) for t in errors.targets] == expected
+    assert errors.correct == (False,) * len(expected)
+
+
 def test_labels_per_call_change_the_prompt(gliner, explainer):
     reordered = explainer(TEXT, labels=["location", "person"])
     assert reordered.tokens[1:6] == ("<<ENT>>", "location", "<<ENT>>", "person", "<<SEP>>")
@@ -289,7 +304,7 @@ def test_bad_requests_get_clear_errors(gliner, explainer, tiny_model, tokenizer)
     model, gliner_tokenizer = gliner
     with pytest.raises(InputError, match="needs the entity types to look for"):
         Explainer(model, gliner_tokenizer)(TEXT)
-    with pytest.raises(InputError, match="targets must be 'entities' or a list of Target"):
+    with pytest.raises(InputError, match="targets must be 'entities', 'gold' or a list of Target"):
         explainer(TEXT, targets="tokens")
     with pytest.raises(InputError, match="labels must be distinct"):
         explainer(TEXT, labels=["person", "person"])

@@ -15,7 +15,7 @@ import numpy as np
 
 from nerlens.encoding import Encoding
 from nerlens.entities import Entity, Strategy
-from nerlens.gold import GoldSpan, correctness, error_targets
+from nerlens.gold import GoldSpan
 from nerlens.model_input import ModelInput
 from nerlens.models.base import ModelKind
 from nerlens.targets import Target, TargetSpace, token_targets
@@ -73,20 +73,17 @@ def predict(
     labels = kind.labels
     space = space_of(kind, document)
     probabilities = owned_probabilities(windows, inputs, (len(document.units), len(labels)))
-    predicted = [labels[i] for i in probabilities.argmax(axis=1)]
     entities = kind.entities(document, probabilities, strategy)
-    found = tuple(kind.entity_target(e) for e in entities)
 
     if selection == "tokens":
+        predicted = [labels[i] for i in probabilities.argmax(axis=1)]
         targets: tuple[Target, ...] = token_targets(
             predicted, document.special, ignored_indexes, ignored_labels, include_special
         )
     elif selection == "entities":
-        targets = found
+        targets = tuple(kind.entity_target(e) for e in entities)
     elif selection == "gold":
-        targets = error_targets(
-            gold or (), document.offsets, document.special, labels, predicted, found
-        )
+        targets = kind.error_targets(gold or (), document, probabilities, entities)
     else:
         targets = tuple(selection)
     windows = list(windows)
@@ -98,9 +95,7 @@ def predict(
         entities = kind.entities(document, probabilities, strategy)
     correct: tuple[bool, ...] | None = None
     if gold is not None:  # judged on the Explanation's own probabilities and entities
-        correct = correctness(
-            gold, document.offsets, document.special, labels, probabilities, entities, targets
-        )
+        correct = kind.correctness(gold, document, probabilities, entities, targets)
     return Predicted(
         kind,
         space,

@@ -22,6 +22,7 @@ model and its tokenizer, and says:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
     from nerlens.encoding import Encoding
     from nerlens.entities import Entity, Strategy
+    from nerlens.gold import GoldSpan
     from nerlens.runner import ModelRunner
     from nerlens.targets import Target
 
@@ -176,3 +178,25 @@ class ModelKind(ABC):
     @abstractmethod
     def entity_target(self, entity: Entity) -> Target:
         """The target that explains a predicted ``entity``."""
+
+    @abstractmethod
+    def correctness(
+        self,
+        gold: Sequence[GoldSpan],
+        document: Encoding,
+        probabilities: np.ndarray,
+        entities: Sequence[Entity],
+        targets: Sequence[Target],
+    ) -> tuple[bool, ...]:
+        """Per target, whether the model's prediction there (``probabilities`` and
+        ``entities``, as the Explanation holds them) agrees with the ``gold`` entities."""
+
+    @abstractmethod
+    def error_targets(
+        self,
+        gold: Sequence[GoldSpan],
+        document: Encoding,
+        probabilities: np.ndarray,
+        entities: Sequence[Entity],
+    ) -> tuple[Target, ...]:
+        """Targets that ask "why not the truth?" wherever the model was wrong, in text order."""

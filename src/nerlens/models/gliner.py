@@ -38,6 +38,7 @@ from nerlens.encoding import (
 )
 from nerlens.entities import Entity, Strategy
 from nerlens.errors import InputError, TextTooLongError
+from nerlens.gold import GoldSpan, covered_tokens
 from nerlens.model_input import model_device
 from nerlens.models.base import Embedding, ModelKind, ModelSource, check_embedding
 from nerlens.targets import SpanTarget, Target
@@ -120,7 +121,7 @@ class GLiNERKind(ModelKind):
     demo_name = "demo-gliner"
     options: ClassVar[tuple[str, ...]] = ("labels", "threshold", "flat_ner", "multi_label")
     default_targets = "entities"
-    selectors: ClassVar[tuple[str, ...]] = ("entities",)
+    selectors: ClassVar[tuple[str, ...]] = ("entities", "gold")
 
     def __init__(
         self,
@@ -402,6 +403,44 @@ class GLiNERKind(ModelKind):
 
     def entity_target(self, entity: Entity) -> Target:
         return SpanTarget(entity.token_start, entity.token_end, entity.entity_group)
+
+    def correctness(
+        self,
+        gold: Sequence[GoldSpan],
+        document: Encoding,
+        probabilities: np.ndarray,
+        entities: Sequence[Entity],
+        targets: Sequence[Target],
+    ) -> tuple[bool, ...]:
+        """Per span target: whether the model's decision on its span and label (an entity or
+        not) is the gold's, as in entity-level scoring."""
+        truth = {self._gold_key(span, document) for span in gold}
+        found = {(e.token_start, e.token_end, e.entity_group) for e in entities}
+        keys = [(t.start, t.end, t.label) for t in targets if isinstance(t, SpanTarget)]
+        return tuple((key in truth) == (key in found) for key in keys)
+
+    def error_targets(
+        self,
+        gold: Sequence[GoldSpan],
+        document: Encoding,
+        probabilities: np.ndarray,
+        entities: Sequence[Entity],
+    ) -> tuple[Target, ...]:
+        """Why not each gold entity the model missed (its span and gold label), and why each
+        entity it found that the gold does not hold."""
+        truth = [self._gold_key(span, document) for span in gold]
+        found = [(e.token_start, e.token_end, e.entity_group) for e in entities]
+        missed = [key for key in truth if key not in found]
+        wrong = [key for key in found if key not in truth]
+        return tuple(SpanTarget(*key) for key in sorted(missed + wrong))
+
+    @staticmethod
+    def _gold_key(span: GoldSpan, document: Encoding) -> tuple[int, int, str]:
+        """A gold span as ``(token start, token end, label)`` on the whole words it touches."""
+        touched = covered_tokens(span, document.offsets, document.special)
+        words = {document.word_ids[p] for p in touched} - {None}
+        tokens = [p for p in range(*document.content) if document.word_ids[p] in words]
+        return tokens[0], tokens[-1] + 1, span.label
 
 
 def _clash(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from nerlens.encoding import (
 )
 from nerlens.entities import Entity, Strategy
 from nerlens.errors import InputError
+from nerlens.gold import GoldSpan, correctness, error_targets
 from nerlens.model_input import model_device
 from nerlens.models.base import Embedding, ModelKind, ModelSource, check_embedding
 from nerlens.models.pipeline_entities import predicted_entities
@@ -223,4 +225,32 @@ class TokenClassifierKind(ModelKind):
         """The mean probability of the entity's tags over its tokens."""
         return EntityTarget(
             entity.token_start, entity.token_end, entity.entity_group, entity.labels
+        )
+
+    def correctness(
+        self,
+        gold: Sequence[GoldSpan],
+        document: Encoding,
+        probabilities: np.ndarray,
+        entities: Sequence[Entity],
+        targets: Sequence[Target],
+    ) -> tuple[bool, ...]:
+        """Token and contrast targets by the gold tag there, entity targets entity-level
+        (:func:`nerlens.gold.correctness`)."""
+        return correctness(
+            gold, document.offsets, document.special, self.labels, probabilities, entities, targets
+        )
+
+    def error_targets(
+        self,
+        gold: Sequence[GoldSpan],
+        document: Encoding,
+        probabilities: np.ndarray,
+        entities: Sequence[Entity],
+    ) -> tuple[Target, ...]:
+        """Missed gold entities, contrasts at mistaken tags (:func:`nerlens.gold.error_targets`)."""
+        predicted = [self.labels[i] for i in probabilities.argmax(axis=1)]
+        found = tuple(self.entity_target(e) for e in entities)
+        return error_targets(
+            gold, document.offsets, document.special, self.labels, predicted, found
         )

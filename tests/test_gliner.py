@@ -18,6 +18,7 @@ import nerlens
 from nerlens import Explainer, Explanation
 from nerlens.errors import InputError, TextTooLongError
 from nerlens.targets import SpanTarget
+from nerlens.windows import assign_homes
 
 TEXT = "We visited Paris last weekend, where Emmanuel Macron lives."
 LABELS = ["person", "location"]
@@ -298,6 +299,24 @@ def test_long_texts_are_explained_in_windows_with_the_prompt_in_each(gliner):
     assert [e.as_gliner()["text"] for e in short.entities] == [
         e["text"] for e in model.predict_entities(sentence, LABELS, threshold=0.3)
     ]
+
+
+def test_each_entity_of_a_long_text_scores_as_gliner_on_its_window(gliner):
+    model, tokenizer = gliner
+    sentence = "Angela Merkel met Olaf Scholz in Berlin on Monday."
+    text = " ".join([sentence] * 5)
+    explainer = Explainer(model, tokenizer, "saliency", labels=LABELS, long_text="window")
+    explanation = explainer(text, threshold=0.3)
+    document, windows = explainer._windows(text, explainer.kind)
+    homes = assign_homes(document, explanation.targets, windows, explainer.max_length, 24)
+    for target, home, value in zip(explanation.targets, homes, explanation.target_values):
+        text_tokens = [p for p in windows[home].document_positions if document.segment(p) == "text"]
+        first, last = document.offsets[text_tokens[0]][0], document.offsets[text_tokens[-1]][1]
+        inputs, prepared = gliner_batch(model, text[first:last], LABELS)
+        start = prepared["start_token_map"][0].index(document.offsets[target.start][0] - first)
+        end = prepared["end_token_map"][0].index(document.offsets[target.end - 1][1] - first)
+        score = gliner_scores(model, inputs)[start, end - start, LABELS.index(target.label)]
+        assert value == pytest.approx(float(score), abs=1e-6)
 
 
 def test_bad_requests_get_clear_errors(gliner, explainer, tiny_model, tokenizer):

@@ -54,7 +54,11 @@ class Window:
 
     def local_terms(self, terms: tuple[Term, ...]) -> tuple[Term, ...]:
         """A target's ``terms`` with its document units turned into this window's."""
-        return tuple((self._local[u], label, c) for u, label, c in terms)
+        return tuple((self.local_unit(u), label, c) for u, label, c in terms)
+
+    def local_unit(self, unit: int) -> int:
+        """The row of document unit ``unit`` in this window's outputs."""
+        return self._local[unit]
 
     @cached_property
     def _local(self) -> dict[int, int]:
@@ -237,7 +241,7 @@ def probabilities_from_homes(
     for target_units, home in zip(units, homes):
         moved = [u for u in target_units if owner.get(u) != home]
         if moved:
-            local = [windows[home].local_terms(((u, 0, 0.0),))[0][0] for u in moved]
+            local = [windows[home].local_unit(u) for u in moved]
             probabilities[moved] = inputs[home].input_probs[local].double().cpu().numpy()
             changed = True
     return changed

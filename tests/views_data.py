@@ -69,12 +69,22 @@ def windowed_token_explanation(labels: tuple[str, ...], window: int = 512) -> Ex
     )
 
 
-def gliner_explanation(gliner, labels=GLINER_LABELS, **call_options) -> Explanation:
-    """The tiny GLiNER's occlusion explanation of the seed sentence: its entities (threshold
-    0.3) as span targets, unless ``targets`` says otherwise; a prompt of ``labels``."""
+def gliner_explainer(gliner, labels=GLINER_LABELS) -> Explainer:
+    """Occlusion on the tiny GLiNER with a prompt of ``labels``, entities above 0.3."""
     model, tokenizer = gliner
-    explainer = Explainer(model, tokenizer, "occlusion", labels=list(labels), threshold=0.3)
-    return explainer(SEED_TEXT, **call_options)
+    return Explainer(model, tokenizer, "occlusion", labels=list(labels), threshold=0.3)
+
+
+def gliner_explanation(gliner, labels=GLINER_LABELS, contrast: bool = False) -> Explanation:
+    """The tiny GLiNER's explanation of the seed sentence: its entities as span targets, and
+    with ``contrast`` one more, why "Paris" is a location rather than a person."""
+    explainer = gliner_explainer(gliner, labels)
+    entities = explainer(SEED_TEXT)
+    if not contrast:
+        return entities
+    paris = SEED_TEXT.index("Paris")
+    why = explainer.span_target(SEED_TEXT, paris, paris + 5, "location", foil="person")
+    return explainer(SEED_TEXT, targets=[*entities.targets, why])
 
 
 def label_unit_scores(explanation: Explanation, index: int) -> dict[str, float]:

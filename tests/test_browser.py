@@ -20,7 +20,8 @@ import pytest
 
 from conftest import SEED_TEXT
 from nerlens import Explainer
-from views_data import long_explanation
+from nerlens.render.interactive import SCALE, colour, view_payload
+from views_data import gliner_explanation, label_unit_scores, long_explanation
 
 CHROMIUM = os.environ.get("NERLENS_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -332,3 +333,86 @@ def report_page(tmp_path_factory):
         progress=False,
     )
     return write_report(nerlens.corpus.open(folder / "run"), folder / "report.html")
+
+
+@pytest.fixture(scope="module")
+def gliner_file(gliner, tmp_path_factory):
+    """A tiny GLiNER's entities and one contrast ("Paris": location rather than person)."""
+    explanation = gliner_explanation(gliner, contrast=True)
+    return explanation, explanation.save_html(tmp_path_factory.mktemp("gliner") / "spans.html")
+
+
+def label_parts(page) -> dict[str, str]:
+    return dict(
+        page.eval_on_selector_all(
+            ".nl-detail .nl-label-row",
+            "rows => rows.map(r => [r.dataset.label, r.querySelector('.nl-value').textContent])",
+        )
+    )
+
+
+def expected_parts(explanation, index: int) -> dict[str, str]:
+    """Each label's part of target ``index`` as the page writes it, from the word view."""
+    parts = {}
+    for label, value in label_unit_scores(explanation, index).items():
+        shown = round(value, 3)
+        parts[label] = "0.000" if shown == 0 else f"{'+' if shown > 0 else '−'}{abs(shown):.3f}"
+    return parts
+
+
+def test_a_span_models_prompt_row_is_above_the_text_and_clicks_show_each_labels_part(
+    page, gliner_file
+):
+    explanation, path = gliner_file
+    words = explanation.aggregate("word")
+    page.goto(path.as_uri())
+    page.wait_for_selector(".nerlens [data-token-index]")
+    prompt = page.locator(".nl-prompt [data-token-index]")
+    assert prompt.all_inner_texts() == ["<<ENT>>", "person", "<<ENT>>", "location", "<<SEP>>"]
+    assert page.locator(".nl-prompt .nl-marker").count() == 3  # the markers, muted
+    above = page.locator(".nl-prompt").bounding_box()
+    text = page.locator(".nl-text").bounding_box()
+    assert above["y"] + above["height"] <= text["y"]  # its own row, above the text
+    shown = page.evaluate(
+        """() => { const text = document.querySelector(".nl-text").cloneNode(true);
+          text.querySelectorAll(".nl-tag, .nl-special").forEach(n => n.remove());
+          return text.textContent; }"""
+    )
+    assert shown == SEED_TEXT  # the prompt is not in the text
+    entities = [i for i, t in enumerate(words.targets) if t.foil is None]
+    for index in (entities[-1], entities[0]):  # click an entity's first word
+        start = words.targets[index].start
+        page.locator(f".nl-text [data-token-index='{start}']").click()
+        target = view_payload(explanation)["levels"]["word"]["targets"][index]
+        assert page.locator(".nl-detail .nl-title").inner_text() == target["text"]
+        assert page.locator(".nl-detail .nl-kind").inner_text().lower() == "span"
+        assert page.locator(".nl-detail .nl-p").inner_text() == f"score = {target['p']:.3f}"
+        assert target["p"] == pytest.approx(explanation.entities[index].score, abs=1e-4)
+        assert label_parts(page) == expected_parts(explanation, index)
+        own = page.locator(".nl-label-row.nl-own").get_attribute("data-label")
+        assert own == words.targets[index].label
+        # the prompt's words are coloured by the same target as the text
+        for unit in (2, 4):
+            stored = round(float(words.scores[index, unit]) * SCALE) / SCALE
+            colour_of = page.locator(f".nl-prompt [data-token-index='{unit}']")
+            assert colour_of.evaluate("s => s.style.backgroundColor") == colour(stored).replace(
+                ",", ", "
+            )
+    tops = page.locator(".nl-for .nl-name, .nl-against .nl-name").all_inner_texts()
+    assert tops and not {"person", "location"} & set(tops)  # the prompt is listed per label
+    contrast = len(words) - 1
+    page.select_option(".nl-select", str(contrast))
+    assert page.locator(".nl-detail .nl-label").inner_text() == "location rather than person"
+    value = float(explanation.target_values[contrast])
+    assert f"score − score(person) = {'+' if value >= 0 else '−'}{abs(value):.3f}" in (
+        page.locator(".nl-detail .nl-stats").inner_text()
+    )
+    assert label_parts(page) == expected_parts(explanation, contrast)
+    assert sorted(
+        page.locator(".nl-label-row.nl-own").evaluate_all("rows => rows.map(r => r.dataset.label)")
+    ) == ["location", "person"]  # label and foil
+    page.uncheck("text=words")  # the pieces: the prompt row stays, the parts are the same sums
+    assert page.locator(".nl-prompt [data-token-index]").count() == 5
+    assert label_parts(page).keys() == {"person", "location"}
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "gliner-prompt.png", full_page=True)

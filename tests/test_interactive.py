@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import warnings
@@ -21,7 +22,12 @@ from nerlens.render.interactive import (
 )
 from nerlens.render.plot import bar_chart
 from nerlens.render.terminal import render_terminal
-from views_data import long_explanation, windowed_token_explanation
+from views_data import (
+    gliner_explanation,
+    label_unit_scores,
+    long_explanation,
+    windowed_token_explanation,
+)
 
 HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(2)> \"q\" 's' & AT&T in Paris"
 
@@ -198,3 +204,84 @@ def test_without_javascript_the_default_target_is_shown_statically(judged):
     assert f"<li>{words.tokens[best]} <span" in page.split("top tokens for PER")[1]
     saved = without_scripts(render_interactive(judged, full_page=True).data)
     assert re.findall(r"<span class='nl-chip'[^>]*>([^<]*)</span>", saved) == chips
+
+
+# ---------------------------------------------------------------------- a span model (GLiNER)
+@pytest.fixture(scope="module")
+def spans(gliner):
+    """Entities of the tiny GLiNER plus one contrast: "Paris" as a location rather than a person."""
+    return gliner_explanation(gliner, contrast=True)
+
+
+def stored_rows(level: dict) -> np.ndarray:
+    return np.array([unpacked(row, len(level["tokens"])) for row in level["scores"]])
+
+
+def test_a_span_models_page_data_holds_its_prompt_row(spans):
+    payload = view_payload(spans)
+    prompt = ["<<ENT>>", "person", "<<ENT>>", "location", "<<SEP>>"]
+    for name, shown in (("subword", spans), ("word", spans.aggregate("word"))):
+        level = payload["levels"][name]
+        positions = [p for p in range(len(shown.tokens)) if shown.segment(p) == "prompt"]
+        assert level["prompt"] == positions == [1, 2, 3, 4, 5]
+        assert [level["tokens"][p] for p in positions] == prompt
+        assert [level["special"][p] for p in positions] == [1, 0, 1, 0, 1]  # markers muted
+        assert level["promptLabels"] == [["person", [2]], ["location", [4]]]
+        np.testing.assert_allclose(
+            level["entityScores"], [e.score for e in spans.entities], atol=1e-4
+        )
+    level = payload["levels"]["word"]
+    for stored, row, value in zip(level["targets"], spans, spans.target_values):
+        assert stored["kind"] == "span" and stored["description"] == row.description
+        assert stored["value"] == pytest.approx(value, rel=1e-2)
+    contrast = level["targets"][-1]
+    assert (contrast["label"], contrast["foil"], contrast["text"]) == (
+        "location", "person", "Paris → location not person"
+    )  # fmt: skip
+    assert contrast["description"] == "paris → location rather than person"
+    # each label's part, as the page sums it, is the word view's unit of that label
+    stored = stored_rows(level) / SCALE
+    for index in range(len(spans)):
+        parts = {label: stored[index, p].sum() for label, p in level["promptLabels"]}
+        expected = label_unit_scores(spans, index)
+        assert parts == pytest.approx(expected, abs=0.5 / SCALE)
+
+
+def test_a_label_of_several_words_is_one_unit_of_the_word_view(gliner):
+    explanation = gliner_explanation(gliner, labels=("person", "sports team"))
+    payload = view_payload(explanation)
+    pieces, words = payload["levels"]["subword"], payload["levels"]["word"]
+    assert pieces["promptLabels"] == [["person", [2]], ["sports team", [4, 5]]]
+    assert words["promptLabels"] == [["person", [2]], ["sports team", [4]]]
+    assert words["tokens"][1:6] == ["<<ENT>>", "person", "<<ENT>>", "sports team", "<<SEP>>"]
+    # the page's raw sum over the label's pieces is the word view's exact sum
+    norms = np.array([t["norm"] for t in pieces["targets"]])
+    raw = stored_rows(pieces)[:, [4, 5]].sum(axis=1) / SCALE * norms
+    unit = explanation.aggregate("word").attributions[:, 4]
+    np.testing.assert_allclose(raw, unit, atol=norms.max() / SCALE)
+
+
+def test_token_classifiers_keep_their_page_data(explanation):
+    level = view_payload(explanation)["levels"]["subword"]
+    assert not {"prompt", "promptLabels", "entityScores"} & set(level)
+    assert not {"description", "value"} & set(level["targets"][0])
+
+
+def test_without_javascript_a_span_model_shows_its_prompt_row_and_label_parts(spans):
+    page = without_scripts(spans._repr_html_())
+    prompt_row, rest = page.split("class='nl-static-prompt'")[1].split("</div>", 1)
+    tokens = re.findall(r"data-static-index='(\d+)'[^>]*>([^<]*)</span>", prompt_row)
+    assert [html.unescape(t) for _, t in tokens] == [
+        "<<ENT>>", "person", "<<ENT>>", "location", "<<SEP>>"
+    ]  # fmt: skip
+    assert not {"1", "2", "3", "4", "5"} & set(re.findall(r"data-static-index='(\d+)'", rest))
+    first = view_payload(spans)["levels"]["word"]["targets"][0]
+    assert f"<b>{first['text']}</b> &nbsp;score = {first['p']:.3f}" in page
+    parts = page.split("what each label's words contributed")[1]
+    shown = dict(re.findall(r"<li>(?:<b>)?(\w+)(?:</b>)? <span[^>]*>([^<]*)</span></li>", parts))
+    expected = {
+        label: "0.000" if round(v, 3) == 0 else f"{'+' if v > 0 else '−'}{abs(v):.3f}"
+        for label, v in label_unit_scores(spans, 0).items()
+    }
+    assert shown == expected
+    assert f"<li><b>{first['label']}</b>" in parts  # the target's own label stands out

@@ -9,8 +9,8 @@ import pytest
 from conftest import SEED_TEXT
 from nerlens import Explainer, InputError
 from nerlens.render._common import token_names
-from nerlens.render.plot import MAX_LABELLED, bar_chart, faithfulness_curves, heatmap
-from views_data import long_explanation
+from nerlens.render.plot import MAX_LABELLED, MUTED, bar_chart, faithfulness_curves, heatmap
+from views_data import gliner_explanation, label_unit_scores, long_explanation
 
 pytestmark = pytest.mark.filterwarnings("ignore::nerlens.errors.ConvergenceWarning")  # few steps
 
@@ -98,3 +98,35 @@ def test_plots_show_words_and_entities_as_written_by_default(demo):
     assert names <= set(words.tokens) and not any("##" in n for n in names)
     pieces = heatmap(entities, view="tokens").axes[0]
     assert "mag ##de ##burg → LOC" in [t.get_text() for t in pieces.get_yticklabels()]
+
+
+def test_a_span_models_plots_give_its_label_prompt_a_panel_of_its_own(gliner):
+    spans = gliner_explanation(gliner, contrast=True)
+    words = spans.aggregate("word")
+    prompt = [p for p in range(len(words.tokens)) if words.segment(p) == "prompt"]
+    text = [p for p in range(len(words.tokens)) if p not in prompt]
+    figure = heatmap(spans)
+    left, right = figure.axes[:2]
+    assert left.get_title() == "label prompt" and right.images
+    shown = [t.get_text() for t in left.get_xticklabels()]
+    assert shown == ["<<ENT>>", "person", "<<ENT>>", "location", "<<SEP>>"]
+    assert [t.get_color() == MUTED for t in left.get_xticklabels()] == [1, 0, 1, 0, 1]
+    np.testing.assert_allclose(left.images[0].get_array(), words.scores[:, prompt])
+    assert [t.get_text() for t in right.get_xticklabels()] == [words.tokens[p] for p in text]
+    np.testing.assert_allclose(right.images[0].get_array(), words.scores[:, text])
+    assert left.images[0].get_clim() == right.images[0].get_clim()  # one colour scale
+    contrast = len(spans) - 1
+    labels, reasons = bar_chart(spans, target=contrast).axes[:2]
+    assert labels.get_title().startswith("Paris → location not person")
+    assert [t.get_text() for t in labels.get_yticklabels()] == ["person", "location"]
+    parts = label_unit_scores(spans, contrast)
+    np.testing.assert_allclose([b.get_width() for b in labels.patches], list(parts.values()))
+    assert [t.get_text() for t in labels.texts] == [f"{v:+.3f}" for v in parts.values()]
+    names = [t.get_text() for t in reasons.get_yticklabels()]
+    assert names and not {"person", "location", "<<ENT>>"} & set(names)  # the text's words
+    assert labels.get_shared_x_axes().joined(labels, reasons)  # comparable lengths
+
+
+def test_token_classifiers_plots_have_no_prompt_panel(explanation):
+    assert [a.get_title() for a in heatmap(explanation).axes].count("label prompt") == 0
+    assert len(bar_chart(explanation).axes) == 1

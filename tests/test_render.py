@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import numpy as np
@@ -14,6 +15,7 @@ from nerlens.errors import ConvergenceWarning
 from nerlens.render import render_html, render_terminal
 from nerlens.render.html import color
 from nerlens.render.interactive import view_payload
+from views_data import gliner_explanation
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +83,17 @@ def test_unconverged_targets_are_flagged(tokenizer):
     assert view_payload(rough)["warning"] == str(warned[0].message)  # the library's own words
     smooth = Explainer(model, tokenizer, n_steps="auto", tolerance=1e-4)(SEED_TEXT)
     assert view_payload(smooth)["warning"] is None
+
+
+def test_a_span_models_table_puts_its_label_prompt_on_a_line_of_its_own(gliner, explanation):
+    spans = gliner_explanation(gliner)
+    page = render_html(spans).data
+    assert page.count("<tr>") == 1 + len(spans)
+    cells = re.findall(r"<td><mark.*?</td>", page)
+    assert len(cells) == len(spans)
+    for cell in cells:
+        prompt, text = cell.split("<br>")
+        marks = re.findall(r"> (.*?) </font>", prompt)
+        assert marks == ["[CLS]", *html.escape("<<ENT>> person <<ENT>> location <<SEP>>").split()]
+        assert re.findall(r"> (.*?) </font>", text)[:2] == ["we", "visited"]
+    assert "<br>" not in render_html(explanation).data  # a token classifier: one line

@@ -15,7 +15,8 @@ from conftest import SEED_TEXT
 from nerlens import Explainer, Explanation, TokenTarget
 from nerlens.cli import app
 from nerlens.errors import InputError
-from nerlens.render.terminal import print_terminal, render_terminal
+from nerlens.render.terminal import entities_text, print_terminal, render_terminal
+from views_data import gliner_explanation, label_unit_scores
 
 pytestmark = pytest.mark.filterwarnings("ignore::nerlens.errors.ConvergenceWarning")  # few steps
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*3[0-7]m|\x1b\[[0-9;]*;3[0-7]")
@@ -196,3 +197,45 @@ def test_cli_gold_marks_every_output_and_pieces_shows_word_pieces(tmp_path):
         ("emmanuel macro ##n", "right"), ("angela mer ##kel", "wrong"), ("mag ##de ##burg", "wrong")
     ]  # fmt: skip
     assert Explanation.load(tmp_path / "e.json").to_dict()["correct"] == [True, False, False]
+
+
+# ---------------------------------------------------------------------- a span model (GLiNER)
+@pytest.fixture(scope="module")
+def spans(gliner):
+    return gliner_explanation(gliner)
+
+
+def test_a_span_model_shows_its_label_prompt_above_the_text_and_each_labels_part(spans):
+    lines = piped(spans).splitlines()
+    assert lines[0] == "label prompt: <<ENT>> person <<ENT>> location <<SEP>>"
+    assert lines[1] == entities_text(spans, plain=True).plain  # the text, with its entities
+    assert "label prompt: each label's summed score" in lines[2]
+    header = lines[3].split("\t")
+    assert header[-1] == "label prompt"
+    rows = [line.split("\t") for line in lines[4:]]
+    assert len(rows) == len(spans) > 0
+    words = set(re.findall(r"\w+|[^\w\s]", SEED_TEXT))
+    for index, cells in enumerate(rows):
+        expected = ", ".join(
+            f"{label} {'0.00' if round(abs(v), 2) == 0 else f'{v:+.2f}'}"
+            for label, v in label_unit_scores(spans, index).items()
+        )
+        assert cells[-1] == expected
+        reasons = re.findall(r"(\S+) [+-]\d", f"{cells[5]}, {cells[6]}")
+        assert set(reasons) <= words  # the text's words; the prompt is listed per label
+    assert [c[2] for c in rows] == [t.label for t in spans.targets]
+
+
+def test_a_span_models_prompt_row_in_a_table_and_in_blocks(spans):
+    for width, per_label in ((200, "┃ label prompt"), (70, "\n  labels:  person ")):
+        console = Console(file=io.StringIO(), force_terminal=True, width=width, color_system=None)
+        console.print(render_terminal(spans, view="tokens"))
+        out = console.file.getvalue()
+        first, second = out.splitlines()[:2]
+        assert first == "label prompt: <<ENT>> person <<ENT>> location <<SEP>>"
+        assert second.startswith("We")
+        assert per_label in out
+
+
+def test_token_classifiers_show_no_prompt_row(explanation):
+    assert "prompt" not in piped(explanation) and "labels:" not in piped(explanation)

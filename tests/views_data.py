@@ -1,4 +1,5 @@
-"""Explanations of a given shape for the view tests (no model: the views only read the data)."""
+"""Explanations for the view tests: of a given shape (no model: the views only read the data),
+and a tiny GLiNER's, whose label prompt the views show as its own row."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from nerlens import EntityTarget, Explanation, TokenTarget
+from conftest import SEED_TEXT
+from nerlens import EntityTarget, Explainer, Explanation, TokenTarget
+
+GLINER_LABELS = ("person", "location")
 
 
 def long_explanation(
@@ -63,3 +67,33 @@ def windowed_token_explanation(labels: tuple[str, ...], window: int = 512) -> Ex
         deltas=np.full(len(targets), 1e-4),
         steps=np.full(len(targets), 8, dtype=np.int64),
     )
+
+
+def gliner_explainer(gliner, labels=GLINER_LABELS) -> Explainer:
+    """Occlusion on the tiny GLiNER with a prompt of ``labels``, entities above 0.3."""
+    model, tokenizer = gliner
+    return Explainer(model, tokenizer, "occlusion", labels=list(labels), threshold=0.3)
+
+
+def gliner_explanation(gliner, labels=GLINER_LABELS, contrast: bool = False) -> Explanation:
+    """The tiny GLiNER's explanation of the seed sentence: its entities as span targets, and
+    with ``contrast`` one more, why "Paris" is a location rather than a person."""
+    explainer = gliner_explainer(gliner, labels)
+    entities = explainer(SEED_TEXT)
+    if not contrast:
+        return entities
+    paris = SEED_TEXT.index("Paris")
+    why = explainer.span_target(SEED_TEXT, paris, paris + 5, "location", foil="person")
+    return explainer(SEED_TEXT, targets=[*entities.targets, why])
+
+
+def label_unit_scores(explanation: Explanation, index: int) -> dict[str, float]:
+    """Each prompt label's score for target ``index`` in the word view, where a label is one
+    unit (read from ``aggregate("word")``, independently of the renderers)."""
+    words = explanation.aggregate("word")
+    scores = words.row(index).scores
+    return {
+        words.tokens[u]: scores[u]
+        for u in range(len(words.tokens))
+        if words.segment(u) == "prompt" and not words.special[u]
+    }

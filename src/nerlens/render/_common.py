@@ -1,16 +1,17 @@
 """What several renderers need: display text of tokens and targets (as written, or as word
-pieces), entity spans, gold comparison, strongest tokens."""
+pieces), entity spans, gold comparison, strongest tokens, a span model's label prompt."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
+from nerlens.aggregation import units
 from nerlens.errors import CONVERGENCE_DELTA, InputError, unconverged
 from nerlens.explanation import Explanation
 from nerlens.gold import GoldSpan, gold_entities
@@ -143,10 +144,49 @@ def entity_spans(explanation: Explanation) -> list[EntitySpan]:
     ]
 
 
-def strongest(scores: np.ndarray, count: int, sign: int) -> list[int]:
-    """Indexes of the ``count`` largest scores of the given sign (+1 for, -1 against)."""
-    order = np.argsort(-sign * scores, kind="stable")
-    return [int(i) for i in order[:count] if sign * scores[i] > 0]
+def strongest(
+    scores: np.ndarray, count: int, sign: int, skip: Collection[int] = frozenset()
+) -> list[int]:
+    """Indexes of the ``count`` largest scores of the given sign (+1 for, -1 against), leaving
+    out the positions in ``skip`` (a label prompt's, which the views list per label)."""
+    order = [int(i) for i in np.argsort(-sign * scores, kind="stable") if int(i) not in skip]
+    return [i for i in order if sign * scores[i] > 0][:count]
+
+
+def prompt_positions(explanation: Explanation) -> tuple[int, ...]:
+    """The positions of a span model's label prompt (markers included), in order; ``()`` for a
+    model without one (a token classifier)."""
+    return tuple(p for p in range(len(explanation.tokens)) if explanation.segment(p) == "prompt")
+
+
+@dataclass(frozen=True)
+class PromptLabel:
+    """One label of a span model's prompt and the positions of its tokens (its words in the
+    prompt, between two markers)."""
+
+    label: str
+    positions: tuple[int, ...]
+
+
+def prompt_labels(explanation: Explanation) -> tuple[PromptLabel, ...]:
+    """The prompt's labels with their positions, in the order of :attr:`Explanation.labels`
+    (grouped as :meth:`Explanation.aggregate` ``("word")`` groups them: one label is one unit
+    there); ``()`` without a prompt."""
+    if not prompt_positions(explanation):
+        return ()
+    found = units(explanation.special, explanation.word_ids, (), "word", explanation.segments)
+    groups = [
+        tuple(group)
+        for group in found.groups
+        if explanation.segment(group[0]) == "prompt" and not explanation.special[group[0]]
+    ]
+    return tuple(PromptLabel(label, group) for label, group in zip(explanation.labels, groups))
+
+
+def label_sums(labels: Sequence[PromptLabel], scores: Sequence[float]) -> list[tuple[str, float]]:
+    """Each prompt label's contribution to one target: the sum of its tokens' ``scores`` (the
+    display's sum of what the Explanation holds, not a new attribution)."""
+    return [(label.label, float(sum(scores[p] for p in label.positions))) for label in labels]
 
 
 def delta_text(delta: float) -> str:

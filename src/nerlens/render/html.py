@@ -1,4 +1,5 @@
-"""The reference's five-column HTML table, as transformers-interpret's ``visualize()`` draws it."""
+"""The reference's five-column HTML table, as transformers-interpret's ``visualize()`` draws it;
+a span model's label prompt ends a line of its own in each row's word importances."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nerlens.explanation import Explanation
-from nerlens.render._common import display_token
+from nerlens.render._common import display_token, prompt_positions
 
 COLUMNS = (
     "True Label",
@@ -47,11 +48,14 @@ def _cell(value: str, title: str = "") -> str:
     return f'<td{tip}><text style="padding-right:2em"><b>{html.escape(value)}</b></text></td>'
 
 
-def _importances(tokens: Sequence[str], scores: Sequence[float]) -> str:
+def _importances(tokens: Sequence[str], scores: Sequence[float], prompt_end: int = -1) -> str:
+    """Each token marked by its score; a line break after position ``prompt_end`` (the end of
+    a span model's label prompt)."""
     marks = "".join(
         f'<mark style="background-color: {color(s)}; opacity:1.0; line-height:1.75" '
         f'title="{s:+.4f}"><font color="black"> {html.escape(t)} </font></mark>'
-        for t, s in zip(tokens, scores)
+        + ("<br>" if i == prompt_end else "")
+        for i, (t, s) in enumerate(zip(tokens, scores))
     )
     return f"<td>{marks}</td>"
 
@@ -81,6 +85,7 @@ def attribution_table(explanation: Explanation, true_labels: Sequence[str] | Non
         )
     tokens = [display_token(t) for t in explanation.tokens]
     predicted = explanation.predicted_labels
+    prompt_end = max(prompt_positions(explanation), default=-1)
     header = "<tr>" + "".join(f"<th>{c}</th>" for c in COLUMNS) + "</tr>"
     rows = []
     for row in explanation:
@@ -92,7 +97,7 @@ def attribution_table(explanation: Explanation, true_labels: Sequence[str] | Non
             + _cell(f"{row.target.label} ({row.probability:.2f})")
             + _cell(" ".join(tokens[p] for p in row.target.positions))
             + _cell(f"{sum(row.scores):.2f}", f"convergence delta {row.delta:.1e}")
-            + _importances(tokens, row.scores)
+            + _importances(tokens, row.scores, prompt_end)
             + "</tr>"
         )
     return f'<table width="100%">{header}{"".join(rows)}</table>{_legend()}'

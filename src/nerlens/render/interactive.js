@@ -1,6 +1,8 @@
 /* nerlens interactive view. Builds the DOM from a JSON payload with text nodes only (never
    innerHTML), so no text of an explanation can run as markup. One definition per page:
-   window.nerlensView.mount(rootElement, payload) fills one rendering. */
+   window.nerlensView.mount(rootElement, payload) fills one rendering. A span model's label
+   prompt (level.prompt) is its own row above the text, and each target says what each label's
+   words in it contributed (level.promptLabels). */
 (function () {
   "use strict";
   if (window.nerlensView) return;
@@ -9,8 +11,8 @@
   var BLUE = [33, 102, 172];
   var WHITE = [247, 247, 247];
   var TOP = 5;
-  var KIND_ORDER = ["token", "entity", "contrast"];
-  var KIND_TITLES = { token: "Tokens", entity: "Entities", contrast: "Contrasts" };
+  var KIND_ORDER = ["token", "entity", "span", "contrast"];
+  var KIND_TITLES = { token: "Tokens", entity: "Entities", span: "Spans", contrast: "Contrasts" };
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -39,10 +41,12 @@
   function prepareLevel(level, scale) {
     level.maxRaw = 0;
     level.byToken = new Array(level.tokens.length).fill(-1);
+    level.inPrompt = {};
+    (level.prompt || []).forEach(function (p) { level.inPrompt[p] = true; });
     var rank = function (kind) { return KIND_ORDER.indexOf(kind); };
     level.targets.forEach(function (target, t) {
       target.index = t;
-      target.positions = target.kind === "entity"
+      target.positions = target.kind === "entity" || target.kind === "span"
         ? range(target.start, target.end)
         : [target.position];
       var row = level.scores[t]; // packed: [first index, values...]
@@ -107,6 +111,8 @@
         " missed (dashed, marked \u201cmissed\u201d), " + gold.spurious.length +
         " spurious (marked \u201cspurious\u201d)"));
     }
+    var promptBox = el("div", "nl-prompt");
+    root.appendChild(promptBox);
     var textBox = el("div", "nl-text");
     root.appendChild(textBox);
     var detail = el("div", "nl-detail");
@@ -128,16 +134,34 @@
       return box;
     }
 
-    // ---------------------------------------------------------------- sentence
+    // ---------------------------------------------------------------- prompt and sentence
+    function buildPrompt(level) {
+      while (promptBox.firstChild) promptBox.removeChild(promptBox.firstChild);
+      promptBox.hidden = !level.prompt;
+      if (!level.prompt) return;
+      promptBox.appendChild(el("span", "nl-prompt-title", "label prompt"));
+      level.prompt.forEach(function (i) {
+        promptBox.appendChild(document.createTextNode(" "));
+        var span = el("span", level.special[i] ? "nl-tok nl-special nl-marker" : "nl-tok nl-label-word",
+          level.tokens[i]);
+        span.setAttribute("data-token-index", String(i));
+        span.title = level.special[i] ? "prompt marker (special: never perturbed, score 0)"
+          : "label prompt: " + level.names[i];
+        promptBox.appendChild(span);
+        spans[i] = span;
+      });
+    }
+
     function buildSentence(level) {
       while (textBox.firstChild) textBox.removeChild(textBox.firstChild);
       spans = new Array(level.tokens.length);
       marked = [];
+      buildPrompt(level);
       var text = data.text;
       var entityAt = {};
       var spurious = {};
       if (gold) gold.spurious.forEach(function (e) { spurious[e] = true; });
-      level.entities.forEach(function (e, k) { entityAt[e[0]] = e.concat([!!spurious[k]]); });
+      level.entities.forEach(function (e, k) { entityAt[e[0]] = e.concat([!!spurious[k], k]); });
       var missedEnd = {};
       var missedAt = {};
       if (gold) {
@@ -158,11 +182,13 @@
         var tag = el("span", open[3] ? "nl-tag nl-spurious" : "nl-tag",
           open[3] ? open[2] + " \u00b7 spurious" : open[2]);
         tag.setAttribute("aria-label", (open[3] ? "spurious entity " : "entity ") + open[2]);
+        if (level.entityScores) tag.title = open[2] + ", score " + level.entityScores[open[4]].toFixed(3);
         parent.appendChild(tag);
         parent = textBox;
         open = null;
       }
       for (var i = 0; i < level.tokens.length; i++) {
+        if (level.inPrompt[i]) continue;
         if (open && i >= open[1]) close();
         var span;
         if (level.special[i]) {
@@ -244,7 +270,10 @@
     }
 
     function display(level, t, i) {
-      var s = scoresOf(level, t)[i];
+      return shown(level, t, scoresOf(level, t)[i]);
+    }
+
+    function shown(level, t, s) { // s: a stored score (or a sum of them) of target t
       return state.raw ? rawText(s * level.targets[t].norm / data.scale) : signed(s / data.scale, 3);
     }
 
@@ -269,7 +298,9 @@
     function pushes(level, t, sign) {
       var row = scoresOf(level, t);
       var order = [];
-      for (var i = 0; i < row.length; i++) if (sign * row[i] > 0) order.push(i);
+      for (var i = 0; i < row.length; i++) {
+        if (sign * row[i] > 0 && !level.inPrompt[i]) order.push(i); // the prompt: per label
+      }
       order.sort(function (a, b) { return sign * (row[b] - row[a]) || a - b; });
       return order.slice(0, TOP);
     }
@@ -292,17 +323,54 @@
       return box;
     }
 
+    function labelParts(level, t) {
+      var target = level.targets[t];
+      var row = scoresOf(level, t);
+      var box = el("div", "nl-list nl-labels");
+      box.appendChild(el("div", "nl-list-title", "label prompt: what each label's words contributed"));
+      level.promptLabels.forEach(function (entry) {
+        var sum = 0;
+        entry[1].forEach(function (p) { sum += row[p]; });
+        var v = state.raw
+          ? (level.maxRaw > 0 ? (sum * target.norm / data.scale) / level.maxRaw : 0)
+          : sum / data.scale;
+        var own = entry[0] === target.label || entry[0] === target.foil;
+        var line = el("div", "nl-label-row" + (own ? " nl-own" : ""));
+        line.setAttribute("data-label", entry[0]);
+        line.appendChild(el("span", "nl-label-name", entry[0]));
+        var track = el("span", "nl-label-track");
+        var bar = el("span", "nl-label-bar");
+        bar.style.width = (Math.min(1, Math.abs(v)) * 100).toFixed(1) + "%";
+        bar.style.backgroundColor = colour(v >= 0 ? 1 : -1);
+        track.appendChild(bar);
+        line.appendChild(track);
+        line.appendChild(el("span", "nl-value " + (sum > 0 ? "nl-up" : sum < 0 ? "nl-down" : ""),
+          sum === 0 ? "0.000" : shown(level, t, sum)));
+        line.title = entry[0] + ": the sum of its words' scores in the prompt";
+        box.appendChild(line);
+      });
+      return box;
+    }
+
     function showDetail(level, t) {
       while (detail.firstChild) detail.removeChild(detail.firstChild);
       var target = level.targets[t];
       var head = el("div", "nl-head");
       head.appendChild(el("span", "nl-kind", target.kind));
       head.appendChild(el("span", "nl-title", target.text));
+      if (target.description && target.description !== target.text) {
+        head.appendChild(el("span", "nl-describe", target.description)); // the model's tokens
+      }
       detail.appendChild(head);
       var stats = el("div", "nl-stats");
-      var label = target.kind === "contrast" ? target.label + " rather than " + target.foil : target.label;
+      var label = target.foil ? target.label + " rather than " + target.foil : target.label;
       stats.appendChild(el("span", "nl-label", label));
-      stats.appendChild(el("span", "nl-p", "p = " + target.p.toFixed(3)));
+      var spanScore = target.value !== undefined; // a span model's target: its score, its value
+      stats.appendChild(el("span", "nl-p", (spanScore ? "score = " : "p = ") + target.p.toFixed(3)));
+      if (spanScore && target.foil) {
+        stats.appendChild(el("span", "nl-value-explained", "score \u2212 score(" + target.foil + ") = " +
+          signed(target.value, 3)));
+      }
       var known = target.delta !== null;
       var delta = el("span", "nl-delta", "\u0394 = " + (known ? target.delta.toExponential(1) : "n/a"));
       delta.title = known
@@ -317,6 +385,7 @@
       var lists = el("div", "nl-lists");
       lists.appendChild(list(level, t, 1, "top tokens for " + target.label));
       lists.appendChild(list(level, t, -1, "top tokens against " + target.label));
+      if (level.promptLabels) lists.appendChild(labelParts(level, t));
       detail.appendChild(lists);
       legendNote.textContent = state.raw
         ? "raw attributions (probability units); intensity relative to the largest in this text"

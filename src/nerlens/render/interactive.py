@@ -8,10 +8,13 @@ trailing zeros, plus the norm, from which raw attributions are recovered to thre
 digits.
 
 Tokens are shown as words written in the text by default (the "words" toggle; off: the
-tokenizer's pieces). Where JavaScript does not run (an untrusted notebook, GitHub, nbviewer), the
-rendering carries a static view of the default target, built from the same payload with inline
-styles only: the sentence coloured, the entity chips, and the top tokens for and against. The
-script replaces it when it runs.
+tokenizer's pieces). A span model's label prompt (GLiNER's ``<<ENT>> person <<ENT>> location
+<<SEP>>``) is its own row above the text, coloured like it, and each target lists what each
+label's words in the prompt contributed (``promptLabels``: the positions of each label's
+tokens). Where JavaScript does not run (an untrusted notebook, GitHub, nbviewer), the rendering
+carries a static view of the default target, built from the same payload with inline styles only:
+the sentence coloured, the entity chips, and the top tokens for and against. The script replaces
+it when it runs.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from nerlens.render._common import (
     compare_gold,
     delta_warning,
     display_token,
+    prompt_labels,
+    prompt_positions,
     shown_level,
     target_label,
     target_text,
@@ -46,9 +51,9 @@ from nerlens.render.html import HtmlPage
 from nerlens.targets import target_to_dict
 
 SCALE = 1000  # normalised scores are stored as integers in [-SCALE, SCALE]
-PAYLOAD_VERSION = 2
+PAYLOAD_VERSION = 3  # 3: span targets, a label prompt (prompt, promptLabels)
 SHOWN_SETTINGS = ("method", "n_steps", "model")
-KIND_ORDER = ("token", "entity", "contrast")  # a token shows the first target of the first kind
+KIND_ORDER = ("token", "entity", "span", "contrast")  # a token shows its first target of these
 TOP = 5  # tokens listed for and against a label (as interactive.js lists them)
 RED, BLUE, WHITE = (178, 24, 43), (33, 102, 172), (247, 247, 247)  # as interactive.js colours
 
@@ -109,6 +114,28 @@ def _level(explanation: Explanation, original: Explanation, view: View) -> dict[
         "targets": targets,
         "initial": _initial(targets, entities),
         "scores": [_packed(row) for row in scaled],
+        **_prompt(explanation, original, targets),
+    }
+
+
+def _prompt(
+    explanation: Explanation, original: Explanation, targets: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A span model's part of a level (nothing for a token classifier): the prompt's positions,
+    each label's, each entity's score, and each target's description (as the model's tokens
+    spell it: :meth:`SpanTarget.describe <nerlens.targets.SpanTarget.describe>` on
+    ``original``) and explained value (a span's score, or score(label) − score(foil))."""
+    prompt = prompt_positions(explanation)
+    if not prompt:
+        return {}
+    for target, row, value in zip(targets, original, explanation.target_values):
+        target.update(description=row.description, value=_significant(float(value)))
+    return {
+        "prompt": list(prompt),
+        "promptLabels": [
+            [label.label, list(label.positions)] for label in prompt_labels(explanation)
+        ],
+        "entityScores": [round(e.score, 4) for e in explanation.entities],
     }
 
 
@@ -127,7 +154,7 @@ def _initial(targets: list[dict[str, Any]], entities: list[list[Any]]) -> int:
 
 
 def _positions(target: dict[str, Any]) -> range:
-    if target["kind"] == "entity":
+    if target["kind"] in ("entity", "span"):
         return range(target["start"], target["end"])
     return range(target["position"], target["position"] + 1)
 
@@ -166,7 +193,8 @@ def asset(name: str) -> str:
 def static_view(payload: dict[str, Any]) -> str:
     """The default target without JavaScript, from the payload the script reads (inline styles,
     which notebook viewers keep): the sentence coloured by its scores, entity chips, and the
-    top tokens for and against its label."""
+    top tokens for and against its label; a span model's label prompt above the sentence and
+    what each label contributed."""
     level = payload["levels"][payload["level"]]
     chosen = level["initial"]
     if chosen < 0:
@@ -174,22 +202,80 @@ def static_view(payload: dict[str, Any]) -> str:
     target = level["targets"][chosen]
     row = _unpacked(level["scores"][chosen], len(level["tokens"]))
     values = [v / payload["scale"] for v in row]
-    head = (
-        f"<div style='font-size:15px;margin:6px 0 2px'><b>{html.escape(target['text'])}</b>"
-        f" &nbsp;p = {target['p']:.3f}{_verdict(target['correct'])}</div>"
-    )
     lists = "".join(
         _static_list(level, values, sign, f"top tokens {word} {target['label']}")
         for sign, word in ((1, "for"), (-1, "against"))
     )
     return (
-        f"<div class='nl-static'>{_static_sentence(payload, level, values, target)}{head}"
-        f"<div style='display:flex;flex-wrap:wrap;gap:4px 28px'>{lists}</div>"
+        f"<div class='nl-static'>{_static_prompt(level, values)}"
+        f"{_static_sentence(payload, level, values, target)}{_static_head(target)}"
+        f"<div style='display:flex;flex-wrap:wrap;gap:4px 28px'>{lists}"
+        f"{_static_labels(level, values, target)}</div>"
         + _note(
             "A static view of one target: where JavaScript runs (a trusted notebook, a saved "
             "page opened in a browser) every target can be picked."
         )
         + "</div>"
+    )
+
+
+def _static_head(target: dict[str, Any]) -> str:
+    """The target's name and value: p, or for a span model's target its score (and the
+    difference it explains, for a contrast) and its description."""
+    if "value" not in target:
+        value = f"p = {target['p']:.3f}"
+    else:
+        value = f"score = {target['p']:.3f}"
+        if target.get("foil"):
+            foil = html.escape(target["foil"])
+            value += f" &nbsp;score − score({foil}) = {target['value']:+.3g}"
+        if target["description"] != target["text"]:
+            describe = html.escape(target["description"])
+            value += f" &nbsp;<span style='color:#7b8794'>{describe}</span>"
+    return (
+        f"<div style='font-size:15px;margin:6px 0 2px'><b>{html.escape(target['text'])}</b>"
+        f" &nbsp;{value}{_verdict(target['correct'])}</div>"
+    )
+
+
+def _static_prompt(level: dict[str, Any], values: list[float]) -> str:
+    """A span model's label prompt as its own row, coloured by ``values`` (markers muted)."""
+    if "prompt" not in level:
+        return ""
+    parts = [
+        _static_token(i, html.escape(level["tokens"][i]), values[i], bool(level["special"][i]))
+        for i in level["prompt"]
+    ]
+    return (
+        "<div class='nl-static-prompt' style='font-size:15px;line-height:2.1'>"
+        f"<span style='font-size:12px;color:#52606d'>label prompt</span> {' '.join(parts)}</div>"
+    )
+
+
+def _static_token(index: int, surface: str, value: float, special: bool, ring: str = "") -> str:
+    dark = "color:#fff;" if abs(value) > 0.55 else "color:#1f2933;"
+    small = "font-size:11px;margin:0 3px;" if special else ""
+    return (
+        f"<span data-static-index='{index}' title='{value:+.3f}' style='background-color:"
+        f"{colour(value)};{dark}{ring}{small}border-radius:3px;padding:1px 0'>{surface}</span>"
+    )
+
+
+def _static_labels(level: dict[str, Any], values: list[float], target: dict[str, Any]) -> str:
+    """What each label of a span model's prompt contributed: its tokens' scores summed (the
+    target's own label, and foil, in bold)."""
+    if "promptLabels" not in level:
+        return ""
+    own = {target["label"], target.get("foil")}
+    items = "".join(
+        f"<li>{f'<b>{html.escape(label)}</b>' if label in own else html.escape(label)} "
+        f"{_signed(sum(values[p] for p in positions))}</li>"
+        for label, positions in level["promptLabels"]
+    )
+    return (
+        "<div><div style='font-size:12px;color:#52606d'>"
+        "label prompt: what each label's words contributed</div>"
+        f"<ul style='margin:2px 0'>{items}</ul></div>"
     )
 
 
@@ -200,7 +286,10 @@ def _static_sentence(
     text, cursor, parts = payload["text"], 0, []
     ends = {end - 1: label for _, end, label in level["entities"]}
     marked = set(_positions(target))
+    prompt = set(level.get("prompt", ()))
     for i, token in enumerate(level["tokens"]):
+        if i in prompt:
+            continue
         start, end = level["offsets"][i]
         if level["special"][i]:
             surface = token
@@ -209,12 +298,8 @@ def _static_sentence(
             surface = text[max(start, cursor) : end] or token
             cursor = max(cursor, end)
         ring = "box-shadow:0 0 0 2px #111;" if i in marked else ""
-        dark = "color:#fff;" if abs(values[i]) > 0.55 else "color:#1f2933;"
-        small = "font-size:11px;margin:0 3px;" if level["special"][i] else ""
         parts.append(
-            f"<span data-static-index='{i}' title='{values[i]:+.3f}' style='background-color:"
-            f"{colour(values[i])};{dark}{ring}{small}border-radius:3px;padding:1px 0'>"
-            f"{html.escape(surface)}</span>"
+            _static_token(i, html.escape(surface), values[i], bool(level["special"][i]), ring)
         )
         if i in ends:
             parts.append(
@@ -229,17 +314,24 @@ def _static_sentence(
 
 
 def _static_list(level: dict[str, Any], values: list[float], sign: int, title: str) -> str:
+    prompt = set(level.get("prompt", ()))  # listed per label
     order = sorted(
-        (i for i, v in enumerate(values) if sign * v > 0), key=lambda i: -sign * values[i]
+        (i for i, v in enumerate(values) if sign * v > 0 and i not in prompt),
+        key=lambda i: -sign * values[i],
     )
-    colour_of = f"rgb{RED if sign > 0 else BLUE}".replace(" ", "")
     items = "".join(
-        f"<li>{html.escape(level['names'][i])} <span style='color:{colour_of}'>"
-        f"{'+' if values[i] > 0 else '−'}{abs(values[i]):.3f}</span></li>"
-        for i in order[:TOP]
+        f"<li>{html.escape(level['names'][i])} {_signed(values[i])}</li>" for i in order[:TOP]
     )
     body = f"<ol style='margin:2px 0'>{items}</ol>" if items else "<div><i>none</i></div>"
     return f"<div><div style='font-size:12px;color:#52606d'>{html.escape(title)}</div>{body}</div>"
+
+
+def _signed(value: float) -> str:
+    """A score with its sign, red when it raises the label, blue when it lowers it."""
+    if round(abs(value), 3) == 0:
+        return "<span style='color:#7b8794'>0.000</span>"
+    colour_of = f"rgb{RED if value > 0 else BLUE}".replace(" ", "")
+    return f"<span style='color:{colour_of}'>{'+' if value > 0 else '−'}{abs(value):.3f}</span>"
 
 
 def _verdict(correct: bool | None) -> str:

@@ -1,7 +1,9 @@
 """Plots (matplotlib, ``pip install 'nerlens[plot]'``): targets × tokens heatmap, one target's top
 tokens, faithfulness curves. Figures are built without pyplot (Agg canvas), so plotting never
 needs a display and never changes the user's matplotlib state. Tokens are shown as words written
-in the text (``view="tokens"``: the tokenizer's pieces), targets by their text as written.
+in the text (``view="tokens"``: the tokenizer's pieces), targets by their text as written. A span
+model's label prompt has its own panel: its units next to the text's in the heatmap, each label's
+summed score above the text's strongest tokens in the bar chart.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from nerlens.render._common import (
     View,
     check_view,
     delta_text,
+    display_token,
+    label_sums,
+    prompt_labels,
+    prompt_positions,
     shown_level,
     target_label,
     target_text,
@@ -25,6 +31,7 @@ from nerlens.render._common import (
 )
 
 try:
+    from matplotlib.axes import Axes
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 except ImportError as error:  # pragma: no cover - depends on the environment
@@ -33,10 +40,11 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 if TYPE_CHECKING:
     import pandas as pd
 
-MAX_LABELLED = 60  # tokens (columns) and targets (rows) a heatmap shows with readable labels
+MAX_LABELLED = 60  # text tokens (columns) and targets (rows) a heatmap shows with readable labels
 FORMATS = (".png", ".svg")
 CMAP = "RdBu_r"  # diverging, colour-blind safe: red raises the label, blue lowers it
 CELL = 0.26  # inches per heatmap cell
+MUTED = "#9aa5b1"  # a label prompt's markers
 FAITHFULNESS_COLUMN = re.compile(r"^(comprehensiveness|sufficiency)@(\d+(?:\.\d+)?)$")
 
 
@@ -49,34 +57,59 @@ def heatmap(
     explanation: Explanation, *, start: int = 0, raw: bool = False, view: View = "words"
 ) -> Figure:
     """Targets × tokens (words, or pieces with ``view="tokens"``), coloured by score; shows at
-    most 60 columns from ``start`` (and the targets among them), and says how to see the rest."""
+    most 60 columns of the text from ``start`` (and the targets among them), and says how to see
+    the rest. A span model's label prompt is a panel of its own on the left, always shown."""
     check_view(view)
     original, explanation = explanation, shown_level(explanation, view)
     num_tokens = len(explanation.tokens)
     if not 0 <= start < max(num_tokens, 1):
         raise InputError(f"start must be a token position in 0..{num_tokens - 1}, got {start!r}")
-    stop = min(start + MAX_LABELLED, num_tokens)
+    prompt = list(prompt_positions(explanation))
+    columns = [p for p in range(start, num_tokens) if p not in set(prompt)][:MAX_LABELLED]
+    stop = columns[-1] + 1 if columns else start
     rows = [
         i for i, target in enumerate(explanation.targets) if start <= target.positions[0] < stop
     ][:MAX_LABELLED]
-    values = (explanation.attributions if raw else explanation.scores)[rows][:, start:stop]
+    matrix = (explanation.attributions if raw else explanation.scores)[rows]
     all_names = unit_names(original, view)
     row_names = [_row_name(original, i, view) for i in rows]
     if not rows:  # keep the token axis readable: one blank row says why it is empty
-        values, row_names = np.zeros((1, stop - start)), ["(no target starts here)"]
-    names = all_names[start:stop]
-    figure = _figure(CELL * (stop - start) + 3.5, CELL * max(len(rows), 1) + 2.2)
-    axes = figure.add_subplot()
-    limit = float(np.abs(values).max()) or 1.0
-    image = axes.imshow(values, cmap=CMAP, vmin=-limit, vmax=limit, aspect="auto")
-    axes.set_xticks(range(stop - start), names, rotation=90, fontsize=8)
-    axes.set_yticks(range(len(row_names)), row_names, fontsize=8)
-    bar = figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
+        matrix, row_names = np.zeros((1, num_tokens)), ["(no target starts here)"]
+    figure = _figure(CELL * (len(columns) + len(prompt)) + 3.5, CELL * len(row_names) + 2.2)
+    groups = [positions for positions in (prompt, columns) if positions]
+    panels = figure.subplots(
+        1, len(groups), sharey=True, squeeze=False, width_ratios=[len(g) for g in groups]
+    )[0]
+    limit = float(np.abs(matrix[:, prompt + columns]).max()) or 1.0
+    names = [  # a prompt's markers repeat: shown as written, not numbered
+        display_token(explanation.tokens[p]) if p in prompt else all_names[p]
+        for p in range(num_tokens)
+    ]
+    for panel, positions in zip(panels, groups):
+        image = panel.imshow(
+            matrix[:, positions], cmap=CMAP, vmin=-limit, vmax=limit, aspect="auto"
+        )
+        panel.set_xticks(
+            range(len(positions)), [names[p] for p in positions], rotation=90, fontsize=8
+        )
+    axes = panels[-1]
+    panels[0].set_yticks(range(len(row_names)), row_names, fontsize=8)
+    if prompt:
+        _prompt_panel(panels[0], [explanation.special[p] for p in prompt])
+    bar = figure.colorbar(image, ax=list(panels), fraction=0.04, pad=0.02)
     bar.set_label("raw attribution" if raw else "score (÷ L2 norm of the target)", fontsize=8)
     title = "why each label: red raises it, blue lowers it"
     hidden = _hidden_note(explanation, start, stop, rows)
     axes.set_title(f"{title}\n{hidden}" if hidden else title, fontsize=9)
     return figure
+
+
+def _prompt_panel(panel: Axes, special: list[bool]) -> None:
+    """Mark a panel as the label prompt's, its markers muted (they are special: score 0)."""
+    panel.set_title("label prompt", fontsize=9)
+    for tick, muted in zip(panel.get_xticklabels(), special):
+        if muted:
+            tick.set_color(MUTED)
 
 
 def _hidden_note(explanation: Explanation, start: int, stop: int, rows: list[int]) -> str:
@@ -93,7 +126,8 @@ def bar_chart(
     explanation: Explanation, *, target: int = 0, top: int = 10, view: View = "words"
 ) -> Figure:
     """The ``top`` tokens (words, or pieces with ``view="tokens"``) with the largest |score|
-    for the ``target``-th target."""
+    for the ``target``-th target; for a span model, of the text, under a panel of each prompt
+    label's summed score."""
     check_view(view)
     if not 0 <= target < len(explanation):
         raise InputError(
@@ -102,19 +136,34 @@ def bar_chart(
         )
     if not isinstance(top, int) or top < 1:
         raise InputError(f"top must be a positive int, got {top!r}")
-    row = shown_level(explanation, view).row(target)
+    units = shown_level(explanation, view)
+    row = units.row(target)
     scores = np.asarray(row.scores)
-    order = [int(i) for i in np.argsort(-np.abs(scores), kind="stable")[:top] if scores[i] != 0]
+    skip = set(prompt_positions(units))  # the prompt: per label, in its own panel
+    order = [
+        int(i)
+        for i in np.argsort(-np.abs(scores), kind="stable")
+        if scores[i] != 0 and int(i) not in skip
+    ][:top]
     names = unit_names(explanation, view)
-    figure = _figure(5.5, 0.32 * max(len(order), 1) + 1.4)
-    axes = figure.add_subplot()
-    colours = ["#b2182b" if scores[i] > 0 else "#2166ac" for i in order]
-    axes.barh(range(len(order)), [scores[i] for i in order], color=colours)
-    axes.set_yticks(range(len(order)), [names[i] for i in order], fontsize=9)
-    axes.invert_yaxis()
-    axes.axvline(0, color="#333", linewidth=0.8)
-    axes.set_xlabel("score (÷ L2 norm of the target): red raises the label, blue lowers it")
-    axes.set_title(
+    bars = [label_sums(prompt_labels(units), scores), [(names[i], scores[i]) for i in order]]
+    bars = [group for group in bars if group] or [[]]
+    heights = [max(len(group), 1) for group in bars]
+    figure = _figure(5.5, 0.32 * sum(heights) + 1.4 + 0.3 * (len(bars) - 1))
+    panels = figure.subplots(len(bars), 1, sharex=True, squeeze=False, height_ratios=heights)[:, 0]
+    for panel, group in zip(panels, bars):
+        colours = ["#b2182b" if value > 0 else "#2166ac" for _, value in group]
+        drawn = panel.barh(range(len(group)), [value for _, value in group], color=colours)
+        panel.set_yticks(range(len(group)), [name for name, _ in group], fontsize=9)
+        panel.invert_yaxis()
+        panel.axvline(0, color="#333", linewidth=0.8)
+        if len(panels) > 1 and panel is panels[0]:  # labels' parts are often small: written
+            panel.bar_label(drawn, fmt="%+.3f", fontsize=8, padding=3)
+    if len(panels) > 1:
+        panels[0].set_ylabel("label prompt", fontsize=9)
+        panels[1].set_ylabel("text", fontsize=9)
+    panels[-1].set_xlabel("score (÷ L2 norm of the target): red raises the label, blue lowers it")
+    panels[0].set_title(
         f"{_row_name(explanation, target, view)}   p = {row.probability:.2f}   "
         f"Δ = {delta_text(row.delta)}",
         fontsize=10,

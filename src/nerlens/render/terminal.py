@@ -9,12 +9,13 @@ without colour.
 Targets and tokens are shown as written in the text, tokens as whole words (the explanation's word
 view, :meth:`Explanation.aggregate` ``("word")``); ``view="tokens"`` shows the tokenizer's pieces.
 With gold entities, each row says whether the model was right, and missed and spurious entities
-are listed.
+are listed. A span model's label prompt (GLiNER's ``<<ENT>> person <<ENT>> location <<SEP>>``) is
+its own row above the text, and each target says what each label's words in it contributed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import numpy as np
 from rich.console import Console, ConsoleOptions, Group, RenderableType
@@ -29,7 +30,11 @@ from nerlens.render._common import (
     compare_gold,
     delta_text,
     delta_warning,
+    display_token,
     entity_spans,
+    label_sums,
+    prompt_labels,
+    prompt_positions,
     shown_level,
     strongest,
     target_label,
@@ -45,6 +50,7 @@ LEGEND = (
     "scores unreliable) · scores: attribution ÷ the target's L2 norm, + raises the label, "
     "− lowers it"
 )
+PROMPT_LEGEND = " · label prompt: each label's summed score over its words in the prompt"
 
 
 def entities_text(explanation: Explanation, *, plain: bool = False) -> Text:
@@ -69,18 +75,37 @@ def entities_text(explanation: Explanation, *, plain: bool = False) -> Text:
     return text
 
 
-def pushes(row: TargetRow, names: list[str], sign: int, count: int) -> list[tuple[str, float]]:
-    """The ``count`` strongest ``(token name, score)`` of one sign, leaving out those that round
-    to zero at display precision (so no "−0.00" is ever given as a reason)."""
+def prompt_text(explanation: Explanation) -> Text | None:
+    """A span model's label prompt as its own row, markers dim (``label prompt: <<ENT>> person
+    <<ENT>> location <<SEP>>``); None for a model without one."""
+    positions = prompt_positions(explanation)
+    if not positions:
+        return None
+    text = Text().append("label prompt:", style="dim")
+    for position in positions:
+        special = explanation.special[position]
+        text.append(" ").append(
+            display_token(explanation.tokens[position]), style="dim" if special else "bold"
+        )
+    return text
+
+
+def pushes(
+    row: TargetRow, names: list[str], sign: int, count: int, skip: Collection[int] = frozenset()
+) -> list[tuple[str, float]]:
+    """The ``count`` strongest ``(token name, score)`` of one sign outside ``skip``, leaving out
+    those that round to zero at display precision (so no "−0.00" is ever given as a reason)."""
     scores = np.asarray(row.scores)
     return [
         (names[i], float(scores[i]))
-        for i in strongest(scores, count, sign)
+        for i in strongest(scores, count, sign, skip)
         if round(abs(float(scores[i])), DIGITS) > 0
     ]
 
 
 def _score(value: float, minus: str = "−") -> str:
+    if round(abs(value), DIGITS) == 0:
+        return f"{0:.{DIGITS}f}"
     return f"{'+' if value > 0 else minus}{abs(value):.{DIGITS}f}"
 
 
@@ -91,6 +116,18 @@ def _pushes_text(items: list[tuple[str, float]], sign: int) -> Text:
             text.append(", ")
         text.append(name, style="green" if sign > 0 else "red")
         text.append(f" {_score(value)}", style="dim")
+    return text
+
+
+def _labels_text(sums: list[tuple[str, float]]) -> Text:
+    """What each prompt label contributed: ``person +0.12, location −0.05``."""
+    text = Text()
+    for label, value in sums:
+        if text:
+            text.append(", ")
+        shown = _score(value)
+        style = "dim" if shown[0].isdigit() else "green" if value > 0 else "red"
+        text.append(label).append(f" {shown}", style=style)
     return text
 
 
@@ -132,11 +169,21 @@ class TerminalView:
         self.units = shown_level(explanation, view)  # what the for/against lists name
         self.names = unit_names(explanation, view)
         self.gold = explanation.correct is not None
+        self.prompt = prompt_labels(self.units)  # a span model's labels in its prompt, or ()
+        self.skip = frozenset(prompt_positions(self.units))  # listed per label, not as reasons
 
     def _rows(self) -> Iterator[tuple[TargetRow, TargetRow, str]]:
         """Each target's row, its row over the shown units, and its text as shown."""
         for row, unit_row in zip(self.explanation, self.units):
             yield row, unit_row, target_text(self.explanation, row.target, self.view)
+
+    def _pushes(self, unit_row: TargetRow, sign: int) -> list[tuple[str, float]]:
+        return pushes(unit_row, self.names, sign, self.top, self.skip)
+
+    def _head(self) -> list[Text]:
+        """The label prompt's row (span models), then the text with its entities."""
+        prompt = prompt_text(self.units)
+        return [*([prompt] if prompt else []), entities_text(self.explanation)]
 
     def __rich_console__(
         self, console: Console, options: ConsoleOptions
@@ -150,16 +197,19 @@ class TerminalView:
 
     def _caption(self) -> list[Text]:
         settings = self.explanation.settings
-        method, steps = settings.get("method", ""), settings.get("n_steps", "")
+        steps = f", n_steps={settings['n_steps']}" if "n_steps" in settings else ""
         parts = [
-            Text(f"{method}, n_steps={steps}", style="dim"),
-            Text(LEGEND.format(limit=DELTA_WARNING), style="dim"),
+            Text(f"{settings.get('method', '')}{steps}", style="dim"),
+            Text(self._legend(), style="dim"),
         ]
         parts += [Text(line, style="bold") for line in gold_lines(self.explanation)]
         warning = delta_warning(self.explanation)
         if warning:
             parts.append(Text(warning, style="bold red"))
         return parts
+
+    def _legend(self) -> str:
+        return LEGEND.format(limit=DELTA_WARNING) + (PROMPT_LEGEND if self.prompt else "")
 
     def _table(self) -> Group:
         table = Table(show_edge=False, header_style="bold")
@@ -170,6 +220,8 @@ class TerminalView:
         table.add_column(f"top {self.top} for")
         table.add_column(f"top {self.top} against")
         table.add_column("Δ", justify="right", style="dim")
+        if self.prompt:
+            table.add_column("label prompt")
         if self.gold:
             table.add_column("gold")
         for row, unit_row, text in self._rows():
@@ -178,15 +230,16 @@ class TerminalView:
                 text,
                 target_label(row.target),
                 f"{row.probability:.2f}",
-                _pushes_text(pushes(unit_row, self.names, +1, self.top), +1),
-                _pushes_text(pushes(unit_row, self.names, -1, self.top), -1),
+                _pushes_text(self._pushes(unit_row, +1), +1),
+                _pushes_text(self._pushes(unit_row, -1), -1),
                 _delta(row),
+                *([_labels_text(label_sums(self.prompt, unit_row.scores))] if self.prompt else []),
                 *([_verdict(row)] if self.gold else []),
             )
-        return Group(entities_text(self.explanation), Text(), table, *self._caption())
+        return Group(*self._head(), Text(), table, *self._caption())
 
     def _blocks(self) -> Group:
-        parts: list[RenderableType] = [entities_text(self.explanation), Text()]
+        parts: list[RenderableType] = [*self._head(), Text()]
         for row, unit_row, text in self._rows():
             head = Text()
             head.append(f"#{row.target.positions[0]} ", style="dim")
@@ -197,23 +250,25 @@ class TerminalView:
                 head.append("  ").append_text(_verdict(row))
             parts += [
                 head,
-                Text("  for:     ").append_text(
-                    _pushes_text(pushes(unit_row, self.names, +1, self.top), +1)
-                ),
-                Text("  against: ").append_text(
-                    _pushes_text(pushes(unit_row, self.names, -1, self.top), -1)
-                ),
+                Text("  for:     ").append_text(_pushes_text(self._pushes(unit_row, +1), +1)),
+                Text("  against: ").append_text(_pushes_text(self._pushes(unit_row, -1), -1)),
             ]
+            if self.prompt:
+                sums = label_sums(self.prompt, unit_row.scores)
+                parts.append(Text("  labels:  ").append_text(_labels_text(sums)))
         return Group(*parts, Text(), *self._caption())
 
     def plain(self) -> str:
         """Plain text for pipes: the tagged sentence, a legend, then one tab-separated row per
         target (scores with ASCII signs, so other tools can read them)."""
         header = ["#", "target", "label", "p", "delta", f"top {self.top} for"]
-        header += [f"top {self.top} against", *(["gold"] if self.gold else [])]
+        header += [f"top {self.top} against", *(["label prompt"] if self.prompt else [])]
+        header += ["gold"] if self.gold else []
+        prompt = prompt_text(self.units)
         lines = [
+            *([prompt.plain] if prompt else []),
             entities_text(self.explanation, plain=True).plain,
-            "# " + LEGEND.format(limit=DELTA_WARNING),
+            "# " + self._legend(),
             "\t".join(header),
         ]
         for row, unit_row, text in self._rows():
@@ -224,11 +279,18 @@ class TerminalView:
                 f"{row.probability:.2f}",
                 _delta(row).plain,
                 *(
-                    ", ".join(
-                        f"{n} {_score(v, '-')}"
-                        for n, v in pushes(unit_row, self.names, s, self.top)
-                    )
+                    ", ".join(f"{n} {_score(v, '-')}" for n, v in self._pushes(unit_row, s))
                     for s in (+1, -1)
+                ),
+                *(
+                    [
+                        ", ".join(
+                            f"{label} {_score(v, '-')}"
+                            for label, v in label_sums(self.prompt, unit_row.scores)
+                        )
+                    ]
+                    if self.prompt
+                    else []
                 ),
                 *([_verdict(row, plain=True).plain] if self.gold else []),
             ]

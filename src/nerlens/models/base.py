@@ -13,8 +13,9 @@ model and its tokenizer, and says:
 - how the values that targets read come from the model's outputs
   (:meth:`ModelKind.probabilities`: ``(batch, units, labels)``; a target is a weighted sum of such
   values, see :mod:`nerlens.targets`);
-- how predictions become entities (:meth:`ModelKind.entities`) and an entity a target
-  (:meth:`ModelKind.entity_target`), and which targets a call explains by default;
+- how predictions become entities (:meth:`ModelKind.entities`), an entity a target
+  (:meth:`ModelKind.entity_target`) and the dict its own library gives
+  (:meth:`ModelKind.entity_dict`), and which targets a call explains by default;
 - which options it takes per call (:attr:`ModelKind.options`, :meth:`ModelKind.configure`: a
   zero-shot model's labels, for instance) and records (:meth:`ModelKind.settings`).
 """
@@ -176,3 +177,8 @@ class ModelKind(ABC):
     @abstractmethod
     def entity_target(self, entity: Entity) -> Target:
         """The target that explains a predicted ``entity``."""
+
+    @abstractmethod
+    def entity_dict(self, entity: Entity) -> dict[str, Any]:
+        """``entity`` as the model's own library returns it (what ``nerlens tag`` prints and
+        the server's tag endpoint answers)."""

@@ -224,3 +224,7 @@ class TokenClassifierKind(ModelKind):
         return EntityTarget(
             entity.token_start, entity.token_end, entity.entity_group, entity.labels
         )
+
+    def entity_dict(self, entity: Entity) -> dict[str, Any]:
+        """The token-classification pipeline's dict."""
+        return entity.as_pipeline()

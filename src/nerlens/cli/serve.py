@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from nerlens.cli.app import app, console
-from nerlens.cli.common import ModelOption, fail, load
+from nerlens.cli.common import ModelOption, fail
+from nerlens.cli.model import load
 
 
 @app.command()

@@ -7,6 +7,7 @@ where they fail instead.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,13 +79,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
-    """``nerlens serve`` with the demo model, as a real uvicorn process on a free local port."""
+def serve(*args: str) -> Iterator[str]:
+    """``nerlens serve ARGS`` as a real uvicorn process on a free local port: its URL."""
     port = free_port()
     command = [sys.executable, "-c", "from nerlens.cli import main; main()", "serve"]
     process = subprocess.Popen(
-        [*command, "--port", str(port), "--max-steps", "50"],
+        [*command, "--port", str(port), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -101,6 +102,18 @@ def server():
     yield url
     process.terminate()
     process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server():
+    """``nerlens serve`` with the demo model."""
+    yield from serve("--max-steps", "50")
+
+
+@pytest.fixture(scope="module")
+def gliner_server(gliner_dir):
+    """``nerlens serve`` with a tiny GLiNER: labels come with each request."""
+    yield from serve("--model", gliner_dir)
 
 
 def colours(page) -> list[str]:
@@ -150,6 +163,33 @@ def test_served_page_shows_errors_as_text(page, server):
     page.get_by_role("button", name="Explain").click()
     page.wait_for_selector("#nl-status.nl-error")
     assert "non-whitespace" in page.locator("#nl-status").inner_text()
+
+
+def test_served_page_of_a_zero_shot_model_sends_its_labels(page, gliner_server):
+    """The page asks a GLiNER for labels and a threshold, offers entities only and no O
+    skipping, and refuses to send a request without labels."""
+    page.goto(gliner_server)
+    assert page.locator("#nl-skip-o").count() == 0
+    targets = page.eval_on_selector_all("#nl-targets option", "o => o.map(x => x.value)")
+    assert targets == ["entities"]
+    assert page.eval_on_selector("#nl-threshold", "t => t.value") == "0.5"
+    page.fill("textarea", "Apple hired Emmanuel Macron in Paris.")
+    page.select_option("#nl-method", "gradient_x_input")
+    page.get_by_role("button", name="Explain").click()
+    page.wait_for_selector("#nl-status.nl-error")
+    assert "give the entity types to look for" in page.locator("#nl-status").inner_text()
+    assert not [url for url in page.requests if url.endswith("/api/view")]
+    page.fill("#nl-labels", " person, location, ")
+    page.fill("#nl-threshold", "0.4")
+    with page.expect_request("**/api/view") as sent:
+        page.get_by_role("button", name="Explain").click()
+    assert json.loads(sent.value.post_data) == {
+        "text": "Apple hired Emmanuel Macron in Paris.",
+        "method": "gradient_x_input",
+        "targets": "entities",
+        "labels": ["person", "location"],
+        "threshold": 0.4,
+    }
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,8 @@ from nerlens.cli.common import (
     check_folder,
     fail_with,
     method_settings,
-    quiet_transformers,
 )
+from nerlens.cli.model import quiet_transformers
 from nerlens.defaults import DEFAULT_METHOD
 from nerlens.errors import InputError, ModelLoadError
 

@@ -1,5 +1,6 @@
-"""What several commands share: reading the input text, checking options and output paths before
-any model work, loading the model quietly, and one-line errors (exit status 2).
+"""What several commands share: their flags, reading the input text, checking options and output
+paths before any model work, and one-line errors (exit status 2). Loading the model and building
+the explainer are in :mod:`nerlens.cli.model`.
 
 Nothing here imports torch or transformers at module level, so ``--help`` stays fast.
 """
@@ -9,19 +10,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-if TYPE_CHECKING:
-    from nerlens.errors import InputError
-
 import typer
 
 if TYPE_CHECKING:
-    from nerlens.explainer import Explainer
-    from nerlens.explanation import Explanation
+    from nerlens.errors import InputError
 
 STDIN = "-"
 # the options with a flag of their own; every other method option is --method-option NAME=VALUE
@@ -39,7 +35,16 @@ OWN_FLAGS = (
     "engine",
     "ray_address",
     "actors",
+    "labels",
+    "threshold",
 )
+# a zero-shot model's options (the model kind's ``options``) and the flag that gives each
+MODEL_FLAGS = {
+    "labels": "--labels",
+    "threshold": "--threshold",
+    "flat_ner": "--nested",
+    "multi_label": "--multi-label",
+}
 
 # ---------------------------------------------------------------------- shared options
 TextArgument = Annotated[
@@ -139,6 +144,39 @@ IncludeSpecialOption = Annotated[
     typer.Option(
         "--include-special",
         help="Also explain special tokens such as \\[CLS] and \\[SEP].",
+        show_default=False,
+    ),
+]
+LabelsOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="LABEL,...",
+        help="The entity types a zero-shot model (GLiNER) looks for, comma-separated, e.g. "
+        "person,location (required for such models).",
+        show_default=False,
+    ),
+]
+ThresholdOption = Annotated[
+    float | None,
+    typer.Option(
+        metavar="FLOAT",
+        help="A zero-shot model's least score for an entity, in [0, 1). \\[default: 0.5]",
+        show_default=False,
+    ),
+]
+NestedOption = Annotated[
+    bool,
+    typer.Option(
+        "--nested",
+        help="A zero-shot model's entities may nest (GLiNER's flat_ner=False).",
+        show_default=False,
+    ),
+]
+MultiLabelOption = Annotated[
+    bool,
+    typer.Option(
+        "--multi-label",
+        help="A zero-shot model may give one span several labels.",
         show_default=False,
     ),
 ]
@@ -296,6 +334,20 @@ class ModelSettings:
     threads: int | None
     aggregation_strategy: str
     context: int | None = None
+    labels: str | None = None  # a zero-shot model's options: --labels, --threshold...
+    threshold: float | None = None
+    nested: bool = False
+    multi_label: bool = False
+
+    def model_options(self) -> dict[str, Any]:
+        """The model options given on the command line (those left out are not given)."""
+        given = {
+            "labels": self.labels,
+            "threshold": self.threshold,
+            "flat_ner": False if self.nested else None,
+            "multi_label": True if self.multi_label else None,
+        }
+        return {name: value for name, value in given.items() if value is not None}
 
     def check(self) -> None:
         """Each option as the library checks it, before any model work (those that need the
@@ -358,89 +410,3 @@ def method_settings(
     except InputError as error:
         fail_with(error)
     return options
-
-
-# ---------------------------------------------------------------------- model work
-def quiet_transformers() -> None:
-    """Keep the terminal for results: no weight-loading bars, load reports or FutureWarnings."""
-    from transformers.utils import logging as transformers_logging
-
-    warnings.simplefilter("ignore", FutureWarning)
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-
-
-def load(model: str, trust_remote_code: bool = False) -> tuple[Any, Any]:
-    """``(model, tokenizer)`` loaded quietly; a load error is one line that names the way out."""
-    quiet_transformers()
-    from nerlens.errors import HubUnreachableError, ModelLoadError
-    from nerlens.models import load_model
-
-    try:
-        return load_model(model, trust_remote_code=trust_remote_code)
-    except HubUnreachableError as error:
-        fail(
-            f"cannot reach the Hugging Face hub ({error.endpoint}) and {error.name!r} is not "
-            "cached; use --model demo, a local model directory, or HF_HUB_OFFLINE=1 with a "
-            "cached model"
-        )
-    except ModelLoadError as error:
-        fail(str(error))
-
-
-def make_explainer(
-    settings: ModelSettings,
-    method: str = "integrated_gradients",
-    progress: bool | None = None,
-    **method_options: Any,
-) -> Explainer:
-    """Load the model and build an Explainer; load and option errors become one-line errors.
-
-    ``progress=None`` shows a progress bar for long inputs only (the library's rule).
-    """
-    if settings.device == "cuda":
-        import torch
-
-        require(
-            torch.cuda.is_available(),
-            "--device cuda: torch sees no CUDA device; use --device cpu or --device auto",
-        )
-    from nerlens.errors import InputError, ModelLoadError
-    from nerlens.explainer import Explainer
-
-    loaded, tokenizer = load(settings.model)
-    try:
-        explainer = Explainer(
-            loaded,
-            tokenizer,
-            method,
-            long_text=settings.long_text,  # type: ignore[arg-type]  (checked by settings.check)
-            stride=settings.stride,
-            context=settings.context,
-            device=settings.device,  # type: ignore[arg-type]
-            aggregation_strategy=settings.aggregation_strategy,  # type: ignore[arg-type]
-            progress=progress,
-            threads=settings.threads,
-            **method_options,
-        )
-    except InputError as error:
-        fail_with(error)
-    except ModelLoadError as error:
-        fail(str(error))
-    text_tokens = explainer.max_length - tokenizer.num_special_tokens_to_add()
-    require(
-        settings.stride is None or settings.stride < text_tokens,
-        f"--stride must be smaller than {text_tokens} (the text tokens of one window of this "
-        f"model), got {settings.stride}",
-    )
-    return explainer
-
-
-def predict(explainer: Explainer, text: str) -> Explanation:
-    """The model's predictions for ``text`` (an Explanation with no targets): forward only."""
-    from nerlens.errors import InputError
-
-    try:
-        return explainer(text, [])
-    except InputError as error:
-        fail_with(error)

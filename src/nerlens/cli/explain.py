@@ -1,13 +1,14 @@
-"""``nerlens explain TEXT``: why the model labelled each token (or chosen tokens and entities).
+"""``nerlens explain TEXT``: why the model labelled each token (or chosen tokens and entities;
+for a zero-shot span model such as GLiNER, its entities and any span × label asked about).
 
 The command runs in stages, each a small function: read the input, check every option in CLI
-terms (before any model work), build the explainer, choose the targets, explain, write outputs.
+terms (before any model work), build the explainer, choose the targets (:mod:`.targets`),
+explain, write outputs.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -23,27 +24,38 @@ from nerlens.cli.common import (
     IgnoreIndexOption,
     IgnoreLabelOption,
     IncludeSpecialOption,
+    LabelsOption,
     LongTextOption,
     MethodOption,
     MethodOptionsOption,
     ModelOption,
     ModelSettings,
+    MultiLabelOption,
+    NestedOption,
     NStepsOption,
     StrategyOption,
     StrideOption,
     TextArgument,
     ThreadsOption,
+    ThresholdOption,
     ToleranceOption,
     check_choice,
     check_output,
     check_positive,
     fail,
     fail_with,
-    make_explainer,
     method_settings,
-    predict,
     read_text,
     require,
+)
+from nerlens.cli.model import make_explainer
+from nerlens.cli.targets import (
+    Choice,
+    check_against_model,
+    check_choice_options,
+    choose_targets,
+    parse_contrast,
+    parse_span,
 )
 from nerlens.defaults import DEFAULT_METHOD
 
@@ -55,25 +67,8 @@ if TYPE_CHECKING:
     from nerlens.gold import GoldSpan
     from nerlens.targets import Target
 
-SELECTORS = ("tokens", "entities", "gold")
 FORMATS = ("text", "json")
 PLOT_SUFFIXES = (".png", ".svg")
-
-
-@dataclass(frozen=True)
-class Choice:
-    """What the user asked to explain, as given on the command line."""
-
-    targets: str | None
-    positions: tuple[int, ...]
-    entities: tuple[str, ...]
-    contrasts: tuple[tuple[str, str], ...]
-    ignore_labels: tuple[str, ...]
-    ignore_indexes: tuple[int, ...]
-
-    @property
-    def explicit(self) -> bool:
-        return bool(self.positions or self.entities or self.contrasts)
 
 
 @app.command()
@@ -117,6 +112,20 @@ def explain(
             show_default=False,
         ),
     ] = None,
+    span: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="WHERE=LABEL",
+            help="Why (or why not) LABEL for a span, with a model that scores spans (GLiNER): "
+            "WHERE is START:END (characters) or a text (its every occurrence), e.g. "
+            "Apple=company; LABEL:FOIL asks why LABEL rather than FOIL (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    labels: LabelsOption = None,
+    threshold: ThresholdOption = None,
+    nested: NestedOption = False,
+    multi_label: MultiLabelOption = False,
     ignore_label: IgnoreLabelOption = None,
     ignore_index: IgnoreIndexOption = None,
     method: MethodOption = DEFAULT_METHOD,
@@ -205,11 +214,15 @@ def explain(
         targets=targets,
         positions=tuple(dict.fromkeys(position or ())),
         entities=tuple(dict.fromkeys(entity or ())),
-        contrasts=tuple(_parse_contrast(value) for value in contrast or ()),
+        contrasts=tuple(parse_contrast(value) for value in contrast or ()),
         ignore_labels=tuple(ignore_label or ()),
         ignore_indexes=tuple(ignore_index or ()),
+        spans=tuple(parse_span(value, source) for value in dict.fromkeys(span or ())),
     )
-    settings = ModelSettings(model, long_text, stride, device, threads, strategy, context)
+    settings = ModelSettings(
+        model, long_text, stride, device, threads, strategy, context,
+        labels, threshold, nested, multi_label,
+    )  # fmt: skip
     check_choice_options(choice)
     settings.check()
     check_positive(top, "--top")
@@ -225,7 +238,7 @@ def explain(
         "--targets gold needs the truth: give --gold START:END:TYPE or --gold-tags",
     )
     explainer = make_explainer(settings, method, **options)
-    check_labels(explainer, choice)
+    check_against_model(explainer, choice, model)
     selection = choose_targets(explainer, source, choice)
     explanation = run(explainer, source, selection, choice, include_special, gold_spans)
     scores = analyse(explainer, explanation, evaluate)
@@ -240,31 +253,6 @@ def explain(
 
 
 # ---------------------------------------------------------------------- option checks
-def _parse_contrast(value: str) -> tuple[str, str]:
-    label, _, foil = value.partition(":")
-    require(
-        bool(label) and bool(foil) and label != foil,
-        f"--contrast must be LABEL:FOIL with two different labels, e.g. B-LOC:B-ORG; got {value!r}",
-    )
-    return label, foil
-
-
-def check_choice_options(choice: Choice) -> None:
-    """Combinations of the target options that cannot mean anything are refused, in CLI terms."""
-    check_choice(choice.targets, "--targets", SELECTORS)
-    require(
-        not (choice.explicit and choice.targets),
-        "--targets chooses every token or entity; --position, --entity and --contrast choose "
-        "some: give one or the other",
-    )
-    ignoring = choice.ignore_labels or choice.ignore_indexes
-    require(
-        not ignoring or not (choice.explicit or choice.targets == "entities"),
-        "--ignore-label and --ignore-index apply only to token targets (--targets tokens, "
-        "the default when they are given)",
-    )
-
-
 def check_plot(plot: Path | None) -> None:
     """--plot names a .png or .svg file in a writable folder, and matplotlib is installed."""
     if plot is None:
@@ -282,81 +270,7 @@ def check_plot(plot: Path | None) -> None:
     )
 
 
-def check_labels(explainer: Explainer, choice: Choice) -> None:
-    """Every label named on the command line is one of the model's labels."""
-    given = [("--ignore-label", label) for label in choice.ignore_labels]
-    given += [("--contrast", label) for pair in choice.contrasts for label in pair]
-    for option, label in given:
-        require(
-            label in explainer.label2id,
-            f"{option} {label!r} is not one of the model's labels: {', '.join(explainer.labels)}",
-        )
-
-
-# ---------------------------------------------------------------------- targets
-def choose_targets(explainer: Explainer, text: str, choice: Choice) -> str | list[Target]:
-    """``"tokens"``/``"entities"``/``"gold"``, or the targets chosen by --position/--entity/
-    --contrast.
-
-    Without a choice, the predicted entities ("why each entity?", what a tagger's user asks
-    first); a text with none, or --ignore-label/--ignore-index, gets every token, with a note on
-    stderr. Chosen and default targets need the model's predictions first: one forward pass,
-    no attribution.
-    """
-    if choice.targets:
-        return choice.targets
-    if not choice.explicit:
-        if choice.ignore_labels or choice.ignore_indexes:
-            return "tokens"
-        if predict(explainer, text).entities:
-            return "entities"
-        typer.echo(
-            "note: the model predicts no entity in this text; explaining every token "
-            "(--targets tokens)",
-            err=True,
-        )
-        return "tokens"
-    from nerlens.targets import ContrastTarget, TokenTarget
-
-    predictions = predict(explainer, text)
-    labels = predictions.predicted_labels
-    last = len(labels) - 1
-    for p in choice.positions:
-        require(
-            0 <= p <= last,
-            f"--position {p} is out of range: the text has {len(labels)} tokens (0..{last})",
-        )
-    chosen: list[Target] = list(_chosen_entities(predictions, choice.entities))
-    for label, foil in choice.contrasts:
-        positions = choice.positions or tuple(i for i, x in enumerate(labels) if x == label)
-        require(
-            bool(positions),
-            f"--contrast {label}:{foil}: no token is predicted {label}; "
-            "add --position N to ask at chosen tokens",
-        )
-        chosen += [ContrastTarget(p, label, foil) for p in positions]
-    if not choice.contrasts:
-        chosen += [TokenTarget(p, labels[p]) for p in choice.positions]
-    return chosen
-
-
-def _chosen_entities(predictions: Explanation, wanted: tuple[str, ...]) -> list[Target]:
-    """The predicted entities whose text is one of ``wanted`` (every occurrence), in text order."""
-    from nerlens.targets import EntityTarget
-
-    found: dict[str, list[Target]] = {}
-    for e in predictions.entities:
-        target = EntityTarget(e.token_start, e.token_end, e.entity_group, e.labels)
-        found.setdefault(predictions.text[e.start : e.end], []).append(target)
-    for text in wanted:
-        if text not in found:
-            fail(
-                f"--entity {text!r} is not a predicted entity; predicted: "
-                f"{', '.join(repr(t) for t in found) or 'none'}"
-            )
-    return sorted((t for text in wanted for t in found[text]), key=lambda t: t.positions[0])
-
-
+# ---------------------------------------------------------------------- running
 def run(
     explainer: Explainer,
     text: str,

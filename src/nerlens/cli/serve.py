@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from nerlens.cli.app import app, console
-from nerlens.cli.common import ModelOption, fail, load
+from nerlens.cli.common import ModelOption, fail
+from nerlens.cli.model import load
 
 
 @app.command()
@@ -25,6 +26,13 @@ def serve(
     max_targets: Annotated[
         int, typer.Option(help="Most targets one request may explain.", min=1)
     ] = 512,
+    max_labels: Annotated[
+        int,
+        typer.Option(help="Most labels a request may give a zero-shot model (GLiNER).", min=1),
+    ] = 32,
+    max_label_chars: Annotated[
+        int, typer.Option(help="Longest label a request may give, in characters.", min=1)
+    ] = 100,
     workers: Annotated[int, typer.Option(help="Explanations computed at once.", min=1)] = 1,
     queue_size: Annotated[
         int, typer.Option(help="Requests that may wait; more get 429 at once.", min=0)
@@ -47,7 +55,11 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve a web page and a JSON API that explain texts with MODEL (the 'server' extra)."""
+    """Serve a web page and a JSON API that explain texts with MODEL (the 'server' extra).
+
+    A zero-shot model (GLiNER) takes its labels per request, bounded by --max-labels and
+    --max-label-chars.
+    """
     try:
         import uvicorn
 
@@ -60,6 +72,8 @@ def serve(
         max_text_chars=max_text_chars,
         max_steps=max_steps,
         max_targets=max_targets,
+        max_labels=max_labels,
+        max_label_chars=max_label_chars,
         workers=workers,
         queue_size=queue_size,
         timeout_s=timeout,

@@ -1,4 +1,6 @@
-"""``nerlens tag TEXT``: the model's predicted entities only, with no attribution work."""
+"""``nerlens tag TEXT``: the model's predicted entities only, with no attribution work; as JSON,
+each entity as the model's own library gives it (the token-classification pipeline's dicts, or
+GLiNER's ``predict_entities``)."""
 
 from __future__ import annotations
 
@@ -13,18 +15,21 @@ from nerlens.cli.common import (
     ContextOption,
     DeviceOption,
     FileOption,
+    LabelsOption,
     LongTextOption,
     ModelOption,
     ModelSettings,
+    MultiLabelOption,
+    NestedOption,
     StrategyOption,
     StrideOption,
     TextArgument,
     ThreadsOption,
+    ThresholdOption,
     check_choice,
-    make_explainer,
-    predict,
     read_text,
 )
+from nerlens.cli.model import make_explainer, predict
 
 if TYPE_CHECKING:
     from nerlens.explanation import Explanation
@@ -42,9 +47,13 @@ def tag(
         typer.Option(
             "--format",
             help="'text' (a table), or 'json': the list transformers' token-classification "
-            "pipeline returns.",
+            "pipeline returns (GLiNER: predict_entities').",
         ),
     ] = "text",
+    labels: LabelsOption = None,
+    threshold: ThresholdOption = None,
+    nested: NestedOption = False,
+    multi_label: MultiLabelOption = False,
     strategy: StrategyOption = "simple",
     long_text: LongTextOption = "error",
     stride: StrideOption = None,
@@ -59,12 +68,15 @@ def tag(
     """
     source = read_text(text, file)
     check_choice(output_format, "--format", FORMATS)
-    settings = ModelSettings(model, long_text, stride, device, threads, strategy, context)
+    settings = ModelSettings(
+        model, long_text, stride, device, threads, strategy, context,
+        labels, threshold, nested, multi_label,
+    )  # fmt: skip
     settings.check()
     explainer = make_explainer(settings, progress=False)
     predictions = predict(explainer, source)
     if output_format == "json":
-        entities = [e.as_pipeline() for e in predictions.entities]
+        entities = [explainer.kind.entity_dict(e) for e in predictions.entities]
         typer.echo(json.dumps(entities, ensure_ascii=False, indent=2))
     elif predictions.entities:
         console.print(entities_table(predictions))

@@ -13,8 +13,9 @@ model and its tokenizer, and says:
 - how the values that targets read come from the model's outputs
   (:meth:`ModelKind.probabilities`: ``(batch, units, labels)``; a target is a weighted sum of such
   values, see :mod:`nerlens.targets`);
-- how predictions become entities (:meth:`ModelKind.entities`) and an entity a target
-  (:meth:`ModelKind.entity_target`), and which targets a call explains by default;
+- how predictions become entities (:meth:`ModelKind.entities`), an entity a target
+  (:meth:`ModelKind.entity_target`) and the dict its own library gives
+  (:meth:`ModelKind.entity_dict`), and which targets a call explains by default;
 - which options it takes per call (:attr:`ModelKind.options`, :meth:`ModelKind.configure`: a
   zero-shot model's labels, for instance) and records (:meth:`ModelKind.settings`).
 """
@@ -200,3 +201,8 @@ class ModelKind(ABC):
         entities: Sequence[Entity],
     ) -> tuple[Target, ...]:
         """Targets that ask "why not the truth?" wherever the model was wrong, in text order."""
+
+    @abstractmethod
+    def entity_dict(self, entity: Entity) -> dict[str, Any]:
+        """``entity`` as the model's own library returns it (what ``nerlens tag`` prints and
+        the server's tag endpoint answers)."""

@@ -37,7 +37,7 @@ from nerlens.encoding import (
     validate_text,
 )
 from nerlens.entities import Entity, Strategy
-from nerlens.errors import InputError, TextTooLongError
+from nerlens.errors import InputError, OptionError, TextTooLongError, shown
 from nerlens.gold import GoldSpan, covered_tokens
 from nerlens.model_input import model_device
 from nerlens.models.base import Embedding, ModelKind, ModelSource, check_embedding
@@ -62,23 +62,37 @@ class Decoding:
     multi_label: bool = False
 
 
+def _cut(value: object, chars: int) -> str:
+    """``repr(value)`` cut to ``chars`` characters, safe inside an OptionError template."""
+    return f"{value!r:.{chars}}".replace("{", "{{").replace("}", "}}")
+
+
 def check_labels(labels: object) -> tuple[str, ...]:
     """The entity types to look for: distinct non-blank strings, bounded in count and length."""
     if isinstance(labels, str):
         labels = [part.strip() for part in labels.split(",")]
     if not isinstance(labels, Sequence) or not all(isinstance(x, str) for x in labels):
-        raise InputError(f"labels must be a list of entity-type names, got {labels!r:.100}")
+        raise OptionError(
+            f"{{labels}} must be a list of entity-type names, got {_cut(labels, 100)}", "labels"
+        )
     blank = [label for label in labels if not label.strip()]
     if blank or not labels:
-        raise InputError(f"labels must be non-blank entity-type names, got {list(labels)!r:.100}")
+        raise OptionError(
+            f"{{labels}} must be non-blank entity-type names, got {_cut(list(labels), 100)}",
+            "labels",
+        )
     if len(set(labels)) != len(labels):
-        raise InputError(f"labels must be distinct, got {list(labels)!r:.200}")
+        raise OptionError(f"{{labels}} must be distinct, got {_cut(list(labels), 200)}", "labels")
     if len(labels) > MAX_LABELS:
-        raise InputError(f"at most {MAX_LABELS} labels may be given, got {len(labels)}")
+        raise OptionError(
+            f"at most {MAX_LABELS} {{labels}} may be given, got {len(labels)}", "labels"
+        )
     long = next((label for label in labels if len(label) > MAX_LABEL_CHARS), None)
     if long is not None:
-        raise InputError(
-            f"a label may have at most {MAX_LABEL_CHARS} characters, got {len(long)}: {long!r:.60}"
+        raise OptionError(
+            f"{{labels}}: a label may have at most {MAX_LABEL_CHARS} characters, got "
+            f"{len(long)}: {_cut(long, 60)}",
+            "labels",
         )
     return tuple(labels)
 
@@ -86,12 +100,14 @@ def check_labels(labels: object) -> tuple[str, ...]:
 def check_decoding(threshold: object, flat_ner: object, multi_label: object) -> Decoding:
     """GLiNER's decoding options, checked."""
     if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise InputError(f"threshold must be a number in [0, 1), got {threshold!r}")
+        raise OptionError(
+            f"{{threshold}} must be a number in [0, 1), got {shown(threshold)}", "threshold"
+        )
     if not 0 <= threshold < 1 or math.isnan(threshold):
-        raise InputError(f"threshold must be in [0, 1), got {threshold!r}")
+        raise OptionError(f"{{threshold}} must be in [0, 1), got {shown(threshold)}", "threshold")
     for name, value in (("flat_ner", flat_ner), ("multi_label", multi_label)):
         if not isinstance(value, bool):
-            raise InputError(f"{name} must be True or False, got {value!r}")
+            raise OptionError(f"{{{name}}} must be True or False, got {shown(value)}", name)
     return Decoding(float(threshold), bool(flat_ner), bool(multi_label))
 
 
@@ -441,6 +457,10 @@ class GLiNERKind(ModelKind):
         words = {document.word_ids[p] for p in touched} - {None}
         tokens = [p for p in range(*document.content) if document.word_ids[p] in words]
         return tokens[0], tokens[-1] + 1, span.label
+
+    def entity_dict(self, entity: Entity) -> dict[str, Any]:
+        """``predict_entities``' dict: start, end, text, label, score."""
+        return entity.as_gliner()
 
 
 def _clash(

@@ -254,3 +254,7 @@ class TokenClassifierKind(ModelKind):
         return error_targets(
             gold, document.offsets, document.special, self.labels, predicted, found
         )
+
+    def entity_dict(self, entity: Entity) -> dict[str, Any]:
+        """The token-classification pipeline's dict."""
+        return entity.as_pipeline()

@@ -1,6 +1,8 @@
 /* nerlens web app: sends the form to POST api/view and fills the interactive view with the
    result. Error messages are shown as text (textContent), never as markup. The menus start at the
-   library's defaults, which the server sends in the page's config (config.defaults). */
+   library's defaults, which the server sends in the page's config (config.defaults). A zero-shot
+   model (GLiNER) gets its labels and threshold from the form (config.modelOptions); the skipping
+   of O tokens and the fallback to every token exist only where the model has token targets. */
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("nl-config").textContent);
@@ -8,7 +10,9 @@
   var method = document.getElementById("nl-method");
   var targets = document.getElementById("nl-targets");
   var steps = document.getElementById("nl-steps");
-  var skipO = document.getElementById("nl-skip-o");
+  var skipO = document.getElementById("nl-skip-o");  // absent: no token targets
+  var labelsInput = document.getElementById("nl-labels");  // absent: fixed labels
+  var threshold = document.getElementById("nl-threshold");
   var goldInput = document.getElementById("nl-gold");
   var button = document.getElementById("nl-explain");
   var status = document.getElementById("nl-status");
@@ -27,6 +31,14 @@
   config.steps.forEach(function (n) { option(steps, n, n); });
   method.value = config.defaults.method;
   steps.value = String(config.defaults.n_steps);
+  if (labelsInput) {
+    labelsInput.value = (config.labels || []).join(", ");
+    labelsInput.maxLength = config.maxLabels * (config.maxLabelChars + 2);
+  }
+  if (threshold && config.defaults.threshold !== undefined) {
+    threshold.value = String(config.defaults.threshold);
+  }
+  var hasTokens = (config.selectors || ["tokens"]).indexOf("tokens") >= 0;
   root.style.display = "none";
 
   function say(text, isError) {
@@ -50,6 +62,16 @@
     });
   }
 
+  /* "person, location," -> ["person", "location"]: the entity types to look for. */
+  function labels() {
+    var given = labelsInput.value.split(",").map(function (label) { return label.trim(); })
+      .filter(function (label) { return label.length > 0; });
+    if (!given.length) {
+      throw new Error("give the entity types to look for, e.g. person, location, organization");
+    }
+    return given;
+  }
+
   function post(body) {
     return fetch("api/view", {
       method: "POST",
@@ -66,12 +88,10 @@
   function explain() {
     var body;
     try {
-      body = {
-        text: input.value,
-        method: method.value,
-        targets: targets.value,
-        ignored_labels: skipO.checked ? ["O"] : []
-      };
+      body = { text: input.value, method: method.value, targets: targets.value };
+      if (skipO) body.ignored_labels = skipO.checked ? ["O"] : [];
+      if (labelsInput) body.labels = labels();
+      if (threshold && threshold.value !== "") body.threshold = Number(threshold.value);
       var gold = goldSpans();
       if (gold) body.gold = gold;
     } catch (error) {
@@ -83,8 +103,14 @@
     say("Explaining\u2026", false);
     var note = "";
     post(body).then(function (data) {
-      // No entity predicted: explain every token instead, and say so.
+      // No entity predicted: explain every token instead (where there are token targets), and
+      // say so.
       if (body.targets === "entities" && !data.explanation.entities.length) {
+        if (!hasTokens) {
+          note = "The model predicts no entity of these labels in this text" +
+            (threshold ? " at this threshold." : ".");
+          return data;
+        }
         body.targets = "tokens";
         note = "The model predicts no entity in this text: every token is explained.";
         return post(body);

@@ -14,11 +14,13 @@ import torch
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from nerlens.errors import InputError
+from nerlens.encoding import Encoding
+from nerlens.errors import InputError, TextTooLongError
 from nerlens.explainer import Explainer
 from nerlens.methods import available_methods, get_method_class, method_options
+from nerlens.model_input import expand_batch
+from nerlens.models.base import ModelKind
 from nerlens.runner import Cancellation, Cancelled, cancellable, release_free_memory
 from nerlens.server.settings import ServerSettings
 
@@ -118,19 +120,31 @@ async def _nothing() -> Message:  # pragma: no cover - a JSONResponse never read
     return {"type": "http.disconnect"}
 
 
-def measured_speed(model: PreTrainedModel, rows: int = 8, tokens: int = 64) -> float:
-    """Token-rows per second of a forward pass without gradients, the best of three: faster than
-    any attribution pass, so a cost divided by it is the least time a request can take."""
-    length = min(tokens, int(getattr(model.config, "max_position_embeddings", tokens)) - 2)
-    device = next(model.parameters()).device
-    ids = torch.ones((rows, max(length, 1)), dtype=torch.long, device=device)
+def measured_speed(kind: ModelKind, rows: int = 8, words: int = 60) -> float:
+    """Token-rows per second of a forward pass without gradients, the best of three, on a text
+    of up to ``words`` words (fewer where the model takes fewer) in the model's own input (a
+    zero-shot model's with one label): faster than any attribution pass, so a cost divided by
+    it is the least time a request can take."""
+    if "labels" in kind.options and not kind.labels:
+        kind = kind.configure(labels=("entity",))
+    count = min(words, kind.word_limit or words)
+    while True:
+        try:
+            encoding = kind.encode(" ".join(["a"] * count), kind.max_length)
+            break
+        except TextTooLongError:
+            if count == 1:
+                raise
+            count //= 2  # "a" is more than one token here: fewer words fit
+    inputs, _ = kind.path_ends(encoding, "word", kind.baseline_token(None))
+    batch = expand_batch(inputs, rows)
     best = float("inf")
     with torch.no_grad():
         for _ in range(4):  # the first pass warms up
             start = time.perf_counter()
-            model(input_ids=ids, attention_mask=torch.ones_like(ids))
+            kind.model(**batch)
             best = min(best, time.perf_counter() - start)
-    return ids.numel() / best
+    return rows * len(encoding) / best
 
 
 def takes_steps(method: str) -> bool:
@@ -156,27 +170,28 @@ def step_options(method: str, n_steps: int | str | None, max_steps: int) -> dict
     return options
 
 
-def target_count(explainer: Explainer, request: Any, max_targets: int) -> int:
-    """How many targets the request explains, refused over ``max_targets`` where a selector
-    decides it: 'tokens' explains up to one target per token, so a text with more tokens is
-    refused; where the count depends on the predictions (entities, or tokens with ignored
-    labels), a forward pass tells."""
+def target_count(explainer: Explainer, request: Any, document: Encoding, max_targets: int) -> int:
+    """How many targets the request explains on its text's ``document``, refused over
+    ``max_targets`` where a selector decides it: 'tokens' explains up to one target per token,
+    so a text with more tokens is refused; where the count depends on the predictions
+    (entities, or tokens with ignored labels), a forward pass tells."""
     targets = request.targets
     if not isinstance(targets, str):
         return len(targets)
+    ignored_labels = getattr(request, "ignored_labels", ())  # only models with token targets
     if targets == "tokens":
-        count = _token_count(explainer.tokenizer, request.text)
+        count = _text_tokens(document)
         if count > max_targets:
             raise InputError(
                 f"the text has {count} tokens, so targets='tokens' would explain up to {count} "
                 f"targets; this server explains at most {max_targets} per request: send a "
                 "shorter text, targets='entities', or a list of targets"
             )
-        if not request.ignored_labels:
+        if not ignored_labels:
             return count
     predicted = explainer(request.text, [])
     if targets == "tokens":
-        ignored = set(request.ignored_labels)
+        ignored = set(ignored_labels)
         labels = zip(predicted.predicted_labels, predicted.special)
         return sum(label not in ignored and not special for label, special in labels)
     count = len(predicted.entities)
@@ -190,13 +205,14 @@ def target_count(explainer: Explainer, request: Any, max_targets: int) -> int:
 
 
 def check_cost(
-    explainer: Explainer, text: str, targets: int, speed: float, timeout_s: float
+    explainer: Explainer, document: Encoding, targets: int, speed: float, timeout_s: float
 ) -> None:
     """Refuse, before any attribution, a request whose least cost (model rows × tokens per row,
-    as the method counts its rows) takes longer than the timeout at the measured ``speed``."""
-    tokens = _token_count(explainer.tokenizer, text)
-    row = min(len(explainer.tokenizer(text)["input_ids"]), explainer.max_length)
-    cost = explainer.method.pass_rows(tokens, targets) * row
+    as the method counts its rows) takes longer than the timeout at the measured ``speed``.
+    A row holds the model's whole input (a zero-shot model's label prompt too), at most one
+    window's worth."""
+    row = min(len(document), explainer.max_length)
+    cost = explainer.method.pass_rows(_text_tokens(document), targets) * row
     if cost / speed > timeout_s:
         raise InputError(
             f"this request needs at least {cost:,} token-rows of model passes, at least "
@@ -205,5 +221,6 @@ def check_cost(
         )
 
 
-def _token_count(tokenizer: PreTrainedTokenizerBase, text: str) -> int:
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+def _text_tokens(document: Encoding) -> int:
+    """The tokens a method may perturb: every token but the special ones."""
+    return sum(not special for special in document.special)

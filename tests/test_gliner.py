@@ -331,11 +331,13 @@ def test_bad_requests_get_clear_errors(gliner, explainer, tiny_model, tokenizer)
         explainer(TEXT, threshold=1.5)
     with pytest.raises(InputError, match="unknown keyword"):
         explainer(TEXT, treshold=0.5)
+    with pytest.raises(InputError, match="a span model \\(GLiNER\\) explains SpanTargets"):
+        explainer(TEXT, targets=[nerlens.TokenTarget(8, "person")])
     with pytest.raises(InputError, match="not a span this model scores"):
         explainer(TEXT, targets=[SpanTarget(14, 15, "person")])  # "##n": half a word
     with pytest.raises(InputError, match="labels: not an option of BertForTokenClassification"):
         Explainer(tiny_model, tokenizer, labels=["person"])
-    with pytest.raises(InputError, match="span targets are for span models"):
+    with pytest.raises(InputError, match="a token classifier explains TokenTarget"):
         Explainer(tiny_model, tokenizer)(TEXT, targets=[SpanTarget(1, 2, "B-PER")])
 
 

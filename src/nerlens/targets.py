@@ -46,6 +46,11 @@ class TargetSpace(Mapping[str, int]):
     def __len__(self) -> int:
         return len(self._label2id)
 
+    @property
+    def spans(self) -> bool:
+        """Whether the rows are spans of a span model (else one row per token)."""
+        return self._units is not None
+
     def unit(self, start: int, end: int) -> int:
         """The row of the span of tokens ``[start, end)``; InputError if the model has none."""
         if self._units is None:
@@ -234,6 +239,15 @@ def check_targets(
             raise InputError(
                 "targets must be TokenTarget, EntityTarget, ContrastTarget or SpanTarget, "
                 f"got {target!r}"
+            )
+        if isinstance(label2id, TargetSpace) and label2id.spans != isinstance(target, SpanTarget):
+            raise InputError(
+                f"target {target!r} does not fit this model: "
+                + (
+                    "a span model (GLiNER) explains SpanTargets"
+                    if label2id.spans
+                    else "a token classifier explains TokenTarget, EntityTarget, ContrastTarget"
+                )
             )
         for position in target.positions:
             if not 0 <= position < num_tokens:

@@ -305,3 +305,22 @@ def test_entity_scores_are_seqevals():
         assert frame.loc[name, "precision"] == pytest.approx(values["precision"])
         assert frame.loc[name, "recall"] == pytest.approx(values["recall"])
         assert frame.loc[name, "support"] == values["support"]
+
+
+def test_documents_without_entities(tmp_path, gliner_dir):
+    """Nothing above the threshold: no targets, no stored spans, and every query still works."""
+    path = tmp_path / "docs.txt"
+    path.write_text("\n".join(SENTENCES[:2]) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = nerlens.corpus.run(
+        path, out, model=gliner_dir, labels=LABELS, threshold=0.99, method="saliency",
+        progress=False,
+    )  # fmt: skip
+    assert (result.documents, result.targets) == (2, 0)
+    corpus = nerlens.corpus.open(out)
+    assert [list(units) for units in corpus.documents()["units"]] == [[], []]
+    explanation = corpus.explanation(0)
+    assert explanation.probabilities.shape == (0, 2) and explanation.entities == ()
+    assert corpus.entities().empty and corpus.span_scores().empty
+    assert corpus.top_context("word", segment="prompt").empty
+    assert "label words" in write_report(corpus, tmp_path / "r.html").read_text()

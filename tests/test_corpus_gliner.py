@@ -107,10 +107,12 @@ def test_rows_equal_direct_explanations_and_predict_entities(gliner_job, gliner_
     windowed = [t for t in targets.itertuples() if t.record == 3]
     text_tokens = sum(segment == "text" for segment in long.segments)
     assert any(t.window_end - t.window_start < text_tokens for t in windowed)
+    prompt = [i for i, segment in enumerate(long.segments) if segment == "prompt"]
     for t in windowed:
         for i, score in enumerate(t.scores):
             if long.segments[i] == "text" and not t.window_start <= i < t.window_end:
                 assert score == 0.0
+        assert any(t.scores[i] != 0 for i in prompt if not long.special[i])
 
 
 def test_span_scores_hold_every_label_of_the_stored_spans(gliner_job):

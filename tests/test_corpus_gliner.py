@@ -288,6 +288,7 @@ def test_gold_is_compared_span_by_span(gold_gliner_job, gliner_dir, tmp_path):
     assert gold_spans & set(zip(stored["record"], stored["start"], stored["end"]))
     page = write_report(corpus, tmp_path / "report.html").read_text(encoding="utf-8")
     assert "span and type must match" in page and "label words by mean" in page
+    assert "<th>labels</th><td>PER, LOC, ORG</td>" in page
     assert "false positives (" in page
 
 

@@ -108,17 +108,17 @@ def resolve_model_settings(settings: JobSettings, model: Any, tokenizer: Any) ->
     from nerlens.models import kind_of
 
     kind = kind_of(model, tokenizer).configure(**settings.model_options)
-    name = type(model).__name__
+    family = type(model).__name__
     if not kind.labels:
         raise OptionError(
-            f"{{labels}} must name the entity types to look for: {name} is a zero-shot model "
+            f"{{labels}} must name the entity types to look for: {family} is a zero-shot model "
             "with no labels of its own (e.g. person, location)",
             "labels",
         )
     targets = kind.default_targets if settings.targets is None else settings.targets
     if targets not in kind.selectors:
         raise OptionError(
-            f"{{targets}}={targets!r} is not for {name} models; they explain "
+            f"{{targets}}={shown(targets)} is not for {family} models; they explain "
             f"{' or '.join(repr(s) for s in kind.selectors)}",
             "targets",
         )

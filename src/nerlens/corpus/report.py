@@ -63,6 +63,7 @@ def _overview(corpus: Corpus) -> str:
         f"{int(overview['shards_planned'])}",
         "throughput": _rate(overview["docs_per_second"], overview["compute_seconds"]),
         "model": f"{manifest['model']} (weights sha256 {manifest['model_hash'][:12]}…)",
+        "labels": ", ".join(manifest["labels"]),
         "input": f"{manifest['input']} (sha256 {manifest['input_hash'][:12]}…)",
         "versions": _versions(corpus),
     }

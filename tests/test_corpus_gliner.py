@@ -292,6 +292,32 @@ def test_gold_is_compared_span_by_span(gold_gliner_job, gliner_dir, tmp_path):
     assert "false positives (" in page
 
 
+def test_gold_targets_are_span_targets_on_the_gold_entities(gold_gliner_job, gliner_dir, tmp_path):
+    """--targets gold: each gold entity explained as GLiNER explains an entity, on its words."""
+    path, _ = gold_gliner_job
+    labels = ["PER", "LOC", "ORG", "MISC"]
+    out = tmp_path / "out"
+    nerlens.corpus.run(
+        path, out, model=gliner_dir, labels=labels, targets="gold", method="saliency",
+        progress=False,
+    )  # fmt: skip
+    corpus = nerlens.corpus.open(out)
+    assert corpus.errors().empty
+    model, tokenizer = load_model(gliner_dir)
+    explainer = Explainer(model, tokenizer, "saliency", labels=labels)
+    targets = corpus.targets()
+    source = Source(path)
+    expected = []
+    for record in source.read(source.plan(100)[0]):
+        for span in record.gold.spans:
+            target = explainer.span_target(record.text, span.start, span.end, span.label)
+            expected.append((record.index, target.start, target.end, span.label, span.start))
+    assert set(targets["kind"]) == {"span"}
+    got = zip(targets["record"], targets["position"], targets["token_end"], targets["label"])
+    assert [(*g, s) for g, s in zip(got, targets["start"])] == expected
+    assert targets["gold_exact"].all() and (targets["gold_label"] == targets["label"]).all()
+
+
 def test_entity_scores_are_seqevals():
     """One rule for both kinds of model: on word tags it gives seqeval's report, a type that is
     only predicted and documents without entities included."""

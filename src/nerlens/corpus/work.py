@@ -17,12 +17,13 @@ from typing import Any
 
 from nerlens.corpus.readers import Record
 from nerlens.encoding import validate_text
+from nerlens.entities import Entity
 from nerlens.errors import InputError
 from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
 from nerlens.gold import GoldDocument, GoldSpan, gold_entities
 from nerlens.options import AGGREGATION_STRATEGY, LONG_TEXT, Option, choice, count
-from nerlens.targets import EntityTarget
+from nerlens.targets import Target
 from nerlens.windows import assign_homes, plan_windows
 
 TARGET_CHOICES = ("tokens", "entities", "gold")
@@ -182,12 +183,30 @@ def _explain(explainer: Explainer, texts: Any, targets: Any, settings: JobSettin
     )
 
 
-def gold_targets(explainer: Explainer, record: Record) -> tuple[EntityTarget, ...]:
-    """One EntityTarget per gold entity, on the tokens its characters cover (gold tags)."""
+def gold_targets(explainer: Explainer, record: Record) -> tuple[Target, ...]:
+    """Per gold entity, the target the model's kind explains an entity of its tokens by (an
+    EntityTarget with the gold tags; a span model's SpanTarget), as if it had predicted it."""
     if record.gold is None:
         raise InputError("--targets gold needs gold labels: give a CoNLL/IOB input")
-    document = explainer.kind.encode(record.text)
-    return gold_entities(record.gold.spans, document.offsets, document.special, explainer.labels)
+    kind = explainer.kind
+    document = kind.encode(record.text)
+    spans = record.gold.spans
+    covered = gold_entities(spans, document.offsets, document.special, explainer.labels)
+    return tuple(
+        kind.entity_target(
+            Entity(
+                entity_group=span.label,
+                score=1.0,
+                word=record.text[span.start : span.end],
+                start=span.start,
+                end=span.end,
+                token_start=tokens.start,
+                token_end=tokens.end,
+                labels=tokens.labels,
+            )
+        )
+        for span, tokens in zip(spans, covered)
+    )
 
 
 def document_row(

@@ -9,8 +9,8 @@
   var BLUE = [33, 102, 172];
   var WHITE = [247, 247, 247];
   var TOP = 5;
-  var KIND_ORDER = ["token", "entity", "span", "contrast"];
-  var KIND_TITLES = { token: "Tokens", entity: "Entities", span: "Spans", contrast: "Contrasts" };
+  var KIND_ORDER = ["token", "entity", "contrast"];
+  var KIND_TITLES = { token: "Tokens", entity: "Entities", contrast: "Contrasts" };
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -42,7 +42,7 @@
     var rank = function (kind) { return KIND_ORDER.indexOf(kind); };
     level.targets.forEach(function (target, t) {
       target.index = t;
-      target.positions = target.start !== undefined // an entity or a span
+      target.positions = target.kind === "entity"
         ? range(target.start, target.end)
         : [target.position];
       var row = level.scores[t]; // packed: [first index, values...]

@@ -48,8 +48,7 @@ from nerlens.targets import target_to_dict
 SCALE = 1000  # normalised scores are stored as integers in [-SCALE, SCALE]
 PAYLOAD_VERSION = 2
 SHOWN_SETTINGS = ("method", "n_steps", "model")
-# a token shows the first target of the first kind
-KIND_ORDER = ("token", "entity", "span", "contrast")
+KIND_ORDER = ("token", "entity", "contrast")  # a token shows the first target of the first kind
 TOP = 5  # tokens listed for and against a label (as interactive.js lists them)
 RED, BLUE, WHITE = (178, 24, 43), (33, 102, 172), (247, 247, 247)  # as interactive.js colours
 
@@ -128,7 +127,7 @@ def _initial(targets: list[dict[str, Any]], entities: list[list[Any]]) -> int:
 
 
 def _positions(target: dict[str, Any]) -> range:
-    if "start" in target:  # an entity or a span: tokens [start, end)
+    if target["kind"] == "entity":
         return range(target["start"], target["end"])
     return range(target["position"], target["position"] + 1)
 

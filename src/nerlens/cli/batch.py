@@ -13,6 +13,7 @@ from nerlens.cli.common import (
     IgnoreIndexOption,
     IgnoreLabelOption,
     IncludeSpecialOption,
+    LabelsOption,
     LongTextOption,
     MethodOption,
     MethodOptionsOption,
@@ -21,6 +22,7 @@ from nerlens.cli.common import (
     StrategyOption,
     StrideOption,
     ThreadsOption,
+    ThresholdOption,
     ToleranceOption,
     check_folder,
     fail_with,
@@ -46,10 +48,17 @@ def batch(
         ),
     ],
     model: ModelOption = "demo",
+    labels: LabelsOption = None,
+    threshold: ThresholdOption = None,
     method: MethodOption = DEFAULT_METHOD,
     targets: Annotated[
-        str, typer.Option(help="'tokens', 'entities', or 'gold' (CoNLL input: gold entities).")
-    ] = "tokens",
+        str | None,
+        typer.Option(
+            help="'tokens', 'entities', or 'gold' (CoNLL input: gold entities); default: the "
+            "model's (tokens; GLiNER: entities).",
+            show_default=False,
+        ),
+    ] = None,
     n_steps: NStepsOption = None,
     tolerance: ToleranceOption = None,
     method_option: MethodOptionsOption = None,
@@ -109,6 +118,11 @@ def batch(
             model=model,
             method=method,
             method_options=options,
+            model_options={
+                name: value
+                for name, value in (("labels", labels), ("threshold", threshold))
+                if value is not None
+            },
             targets=targets,
             ignore_labels=tuple(ignore_label or ()),
             ignore_indexes=tuple(ignore_index or ()),

@@ -60,6 +60,17 @@ FileOption = Annotated[
 ModelOption = Annotated[
     str, typer.Option("--model", "-m", help="'demo', a local model directory, or a hub id.")
 ]
+LabelsOption = Annotated[
+    str | None,
+    typer.Option(
+        help="A zero-shot model's (GLiNER's) entity types, comma-separated: person,location.",
+        show_default=False,
+    ),
+]
+ThresholdOption = Annotated[
+    float | None,
+    typer.Option(help="A GLiNER model's score threshold (default 0.5).", show_default=False),
+]
 LongTextOption = Annotated[
     str, typer.Option(help="'error' or 'window' (sliding windows) for long texts.")
 ]

@@ -58,7 +58,9 @@ def check_settings(
     threads: int | None = None,
 ) -> None:
     """Every option of the job, checked by its declaration before any model or file work: the
-    job's own, the Explainer's and the method's; a bad one raises an OptionError naming it."""
+    job's own, the Explainer's and the method's; a bad one raises an OptionError naming it. The
+    model's own options (a zero-shot model's labels) are checked by its kind once it is loaded
+    (:func:`resolve_model_settings`)."""
     from nerlens.methods import create_method
 
     check_each(
@@ -95,6 +97,35 @@ def check_settings(
             "threads",
             ["actors", "engine"],
         )
+
+
+def resolve_model_settings(settings: JobSettings, model: Any, tokenizer: Any) -> JobSettings:
+    """``settings`` with their model part spelled out by the model's kind, so that a resumed
+    job compares like with like: the kind's options as it takes them (a GLiNER model's labels as
+    a list in their order, its threshold, flat_ner and multi_label with their defaults) and the
+    kind's default targets. Options the kind does not take, targets it does not serve, or a
+    zero-shot model given no labels are refused, before any file work."""
+    from nerlens.models import kind_of
+
+    kind = kind_of(model, tokenizer).configure(**settings.model_options)
+    family = type(model).__name__
+    if not kind.labels:
+        raise OptionError(
+            f"{{labels}} must name the entity types to look for: {family} is a zero-shot model "
+            "with no labels of its own (e.g. person, location)",
+            "labels",
+        )
+    targets = kind.default_targets if settings.targets is None else settings.targets
+    # 'gold' is the job's own: each gold entity explained as the kind explains an entity
+    if targets != "gold" and targets not in kind.selectors:
+        raise OptionError(
+            f"{{targets}}={shown(targets)} is not for {family} models; they explain "
+            f"{' or '.join(repr(s) for s in kind.selectors)}",
+            "targets",
+        )
+    values = {"labels": list(kind.labels), **kind.settings()}
+    options = {name: value for name, value in values.items() if name in kind.options}
+    return replace(settings, targets=targets, model_options=options)
 
 
 def model_hash(model: Any) -> str:
@@ -192,17 +223,18 @@ def _series(version: str | None) -> str | None:
 def build_manifest(
     settings: JobSettings, spans: list[Span], model: Any, tokenizer: Any
 ) -> dict[str, Any]:
-    """The manifest: settings, model and input fingerprints, the model kind's labels, versions,
-    the shard plan's size."""
+    """The manifest: settings, model and input fingerprints, the labels the model explains (a
+    zero-shot model's: the job's), versions, the shard plan's size."""
     from nerlens.models import kind_of
 
+    labels = kind_of(model, tokenizer).configure(**settings.model_options).labels
     return {
         "schema": SCHEMA,
         "settings": json.loads(json.dumps(asdict(settings))),
         "job": {k: v for k, v in json.loads(json.dumps(asdict(settings))).items() if k != "input"},
         "model": settings.model,
         "model_hash": model_hash(model),
-        "labels": list(kind_of(model, tokenizer).labels),
+        "labels": list(labels),
         "input": str(Path(settings.input).resolve()),
         "input_hash": file_hash(Path(settings.input)),
         "shards": len(spans),
@@ -243,6 +275,7 @@ def run_job(
     if not spans:
         raise InputError(f"{settings.input!r} holds no documents")
     loaded = load_model(settings.model)
+    settings = resolve_model_settings(settings, *loaded)
     store = Store(out)
     with store.lock():
         manifest = build_manifest(settings, spans, *loaded)

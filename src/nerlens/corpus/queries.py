@@ -12,6 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nerlens.corpus.evaluation import (
+    Entities,
+    entity_errors,
+    entity_scores,
+    predicted_entities,
+    tag_entities,
+)
 from nerlens.corpus.extras import require
 from nerlens.corpus.store import SCHEMA, TABLES, Store
 from nerlens.errors import InputError
@@ -32,6 +39,22 @@ _SCORES = """
     FROM targets t,
          LATERAL (SELECT UNNEST(t.scores) AS score,
                          UNNEST(range(len(t.scores))) AS i) s
+"""
+# One row per (target, label of a label prompt) with the label's attribution: the sum over its
+# tokens, which lie between two special tokens (as nerlens.aggregation groups them), the k-th
+# such group being the document's k-th label.
+_PROMPT_WORDS = f"""
+    SELECT label, any_value(labels[prompt_label::BIGINT]) AS word, sum(score) AS score
+    FROM (
+        SELECT s.record, s.target_index, s.label, s.score, d.labels,
+               d.special[s.i + 1] AS special, d.segments[s.i + 1] AS segment,
+               count_if(d.segments[s.i + 1] = 'prompt' AND d.special[s.i + 1])
+                   OVER (PARTITION BY s.record, s.target_index ORDER BY s.i) AS prompt_label
+        FROM ({_SCORES}) s JOIN documents d USING (record)
+        WHERE d.segments IS NOT NULL
+    )
+    WHERE segment = 'prompt' AND NOT special
+    GROUP BY record, target_index, label, prompt_label
 """
 
 
@@ -82,10 +105,56 @@ class Corpus:
 
     @property
     def has_gold(self) -> bool:
+        return self._any("gold_tags IS NOT NULL")
+
+    @property
+    def has_prompt(self) -> bool:
+        """Whether the model read a label prompt (a zero-shot model such as GLiNER)."""
+        return self._any("list_contains(segments, 'prompt')")
+
+    def _any(self, condition: str) -> bool:
         count = self.connection.execute(
-            "SELECT count(*) FROM documents WHERE gold_tags IS NOT NULL"
+            f"SELECT count(*) FROM documents WHERE {condition}"
         ).fetchone()
         return bool(count and count[0])
+
+    def entities(self) -> pd.DataFrame:
+        """One row per predicted entity, in each document's order: ``record``, ``doc_id``, then
+        GLiNER's keys (``start``, ``end``: characters of the text; ``text``, ``label``,
+        ``score``) and its tokens ``[token_start, token_end)``."""
+        return self.sql(
+            """
+            SELECT record, doc_id, e.start, e."end", e.word AS text, e.entity_group AS label,
+                   e.score, e.token_start, e.token_end
+            FROM (SELECT record, doc_id, UNNEST(predicted_entities) AS e,
+                         generate_subscripts(predicted_entities, 1) AS i FROM documents)
+            ORDER BY record, i
+            """
+        )
+
+    def span_scores(self) -> pd.DataFrame:
+        """A span model's stored span scores: one row per (document, span, label) for the
+        spans of its entities, of the explained targets and of the gold entities (the others
+        are not stored). Columns: record, doc_id, token_start, token_end, start, end
+        (characters), text, label, score. Empty for a token classifier."""
+        return self.sql(
+            """
+            WITH spans AS (
+                SELECT record, doc_id, text, offsets, labels,
+                       UNNEST(units) AS unit, UNNEST(label_probabilities) AS scores
+                FROM documents WHERE units IS NOT NULL
+            ), located AS (
+                SELECT *, offsets[unit[1] + 1][1] AS start, offsets[unit[2]][2] AS "end"
+                FROM spans
+            )
+            SELECT record, doc_id, unit[1] AS token_start, unit[2] AS token_end, start, "end",
+                   substr(text, start + 1, "end" - start) AS text,
+                   UNNEST(labels) AS label, UNNEST(scores) AS score,
+                   generate_subscripts(labels, 1) AS column_index
+            FROM located
+            ORDER BY record, token_start, token_end, column_index
+            """
+        ).drop(columns="column_index")
 
     # ------------------------------------------------------------------ summaries
     def overview(self) -> pd.DataFrame:
@@ -131,7 +200,12 @@ class Corpus:
         return pd.DataFrame([{**dict(key), "shards": n} for key, n in counts.items()])
 
     def top_context(
-        self, unit: str = "token", top: int = 10, order: str = "mean", min_count: int = 1
+        self,
+        unit: str = "token",
+        top: int = 10,
+        order: str = "mean",
+        min_count: int = 1,
+        segment: str = "text",
     ) -> pd.DataFrame:
         """Per target label, the context tokens (or words) with the highest attribution.
 
@@ -139,19 +213,28 @@ class Corpus:
         documents explained in windows, the tokens (words) not wholly inside the target's window
         are excluded.
         ``unit``: "token" or "word" (a word's attribution is the sum over its tokens);
-        ``order``: "mean" or "total"; items seen fewer than ``min_count`` times are left out.
+        ``order``: "mean" or "total"; items seen fewer than ``min_count`` times are left out;
+        ``segment``: "text" (the document's) or "prompt" (a zero-shot model's label prompt,
+        which every window holds: its tokens, or as words each label as a whole; nothing for a
+        token classifier).
         Columns: label, token or word, count, mean, total, rank.
         """
         if unit not in ("token", "word"):
             raise InputError(f"unit must be 'token' or 'word', got {unit!r}")
         if order not in ("mean", "total"):
             raise InputError(f"order must be 'mean' or 'total', got {order!r}")
+        if segment not in ("text", "prompt"):
+            raise InputError(f"segment must be 'text' or 'prompt', got {segment!r}")
         if unit == "token":
+            weighed = "s.weighed" if segment == "text" else "true"  # the prompt: every window
             items = f"""
                 SELECT s.label, d.tokens[s.i + 1] AS token, s.score
                 FROM ({_SCORES}) s JOIN documents d USING (record)
-                WHERE NOT s.own AND s.weighed AND NOT d.special[s.i + 1]
+                WHERE NOT s.own AND {weighed} AND NOT d.special[s.i + 1]
+                      AND coalesce(d.segments[s.i + 1], 'text') = '{segment}'
             """
+        elif segment == "prompt":
+            items = _PROMPT_WORDS
         else:
             items = f"""
                 SELECT label, any_value(substr(text, first + 1, last - first)) AS word,
@@ -183,65 +266,55 @@ class Corpus:
 
     # ------------------------------------------------------------------ gold
     def gold_scores(self) -> pd.DataFrame:
-        """Precision, recall, F1 and support per entity type (seqeval, entity level)."""
-        import pandas as pd
-        from seqeval.metrics import classification_report
-
-        gold, predicted = self._tag_sequences()
-        if not gold:
+        """Precision, recall, F1 and support per entity type, and their micro, macro and
+        weighted averages, at entity level: span and type must both match (seqeval's numbers;
+        see :mod:`nerlens.corpus.evaluation`)."""
+        documents = self._gold_documents()
+        if not documents:
             raise InputError("this corpus has no gold labels (run `nerlens batch` on CoNLL input)")
-        report = classification_report(gold, predicted, output_dict=True, zero_division=0)
-        rows = [
-            {"type": name, **{k: float(v) for k, v in values.items()}}
-            for name, values in report.items()
-        ]
-        frame = pd.DataFrame(rows).rename(columns={"f1-score": "f1"})
-        return frame.astype({"support": int})
+        return entity_scores((gold, predicted) for *_, gold, predicted in documents)
 
     def gold_errors(self) -> pd.DataFrame:
-        """Every false positive and false negative entity (seqeval's entity matching).
+        """Every false positive and false negative entity (span and type must both match).
 
         Columns: kind ("false positive"/"false negative"), record, doc_id, start, end (characters),
         label (the predicted type for a false positive, the gold type for a false negative), span.
         """
         import pandas as pd
-        from seqeval.metrics.sequence_labeling import get_entities
 
-        rows = []
-        frame = self.sql(
-            "SELECT record, doc_id, text, gold_tags, predicted_tags FROM documents "
-            "WHERE gold_tags IS NOT NULL ORDER BY record"
-        )
-        for record, doc_id, text, gold, predicted in frame.itertuples(index=False):
-            starts = np.cumsum([0] + [len(w) + 1 for w in text.split(" ")])
-            gold_set = set(get_entities(list(gold)))
-            predicted_set = set(get_entities(list(predicted)))
-            for kind, entities in (
-                ("false positive", predicted_set - gold_set),
-                ("false negative", gold_set - predicted_set),
-            ):
-                for label, first, last in sorted(entities, key=lambda e: e[1]):
-                    start, end = int(starts[first]), int(starts[last + 1] - 1)
-                    rows.append(
-                        {
-                            "kind": kind,
-                            "record": int(record),
-                            "doc_id": doc_id,
-                            "start": start,
-                            "end": end,
-                            "label": label,
-                            "span": text[start:end],
-                        }
-                    )
+        rows = [
+            {
+                "kind": kind,
+                "record": record,
+                "doc_id": doc_id,
+                "start": start,
+                "end": end,
+                "label": label,
+                "span": text[start:end],
+            }
+            for record, doc_id, text, gold, predicted in self._gold_documents()
+            for kind, label, start, end in entity_errors(gold, predicted)
+        ]
         columns = ["kind", "record", "doc_id", "start", "end", "label", "span"]
         return pd.DataFrame(rows, columns=columns)
 
-    def _tag_sequences(self) -> tuple[list[list[str]], list[list[str]]]:
+    def _gold_documents(self) -> list[tuple[int, str, str, Entities, Entities]]:
+        """``(record, doc_id, text, gold, predicted)`` of each document with gold labels: the
+        gold entities of its tags, and the model's (see :func:`predicted_entities`)."""
         frame = self.sql(
-            "SELECT gold_tags, predicted_tags FROM documents WHERE gold_tags IS NOT NULL "
-            "ORDER BY record"
+            "SELECT record, doc_id, text, gold_tags, predicted_tags, predicted_tags IS NULL, "
+            "predicted_entities FROM documents WHERE gold_tags IS NOT NULL ORDER BY record"
         )
-        return [list(t) for t in frame["gold_tags"]], [list(t) for t in frame["predicted_tags"]]
+        return [
+            (
+                int(record),
+                doc_id,
+                text,
+                tag_entities(text, gold),
+                predicted_entities(text, None if spans else list(tags), entities),
+            )
+            for record, doc_id, text, gold, tags, spans, entities in frame.itertuples(index=False)
+        ]
 
     # ------------------------------------------------------------------ explanations
     def explanation(
@@ -264,21 +337,29 @@ class Corpus:
             parameters += [end, start]
         targets = self.sql(query + " ORDER BY target_index", parameters)
         num_tokens = len(document["tokens"])
+        labels = tuple(document["labels"])
+        units = document["units"]  # a span model's: only the stored spans' rows
+        settings = self.manifest["settings"]
         return Explanation(
             text=document["text"],
             tokens=tuple(document["tokens"]),
             offsets=tuple((a, b) for a, b in document["offsets"]),
             special=tuple(document["special"]),
             word_ids=tuple(document["word_ids"]),
-            labels=tuple(document["labels"]),
-            probabilities=np.array(document["label_probabilities"], dtype=np.float64),
+            labels=labels,
+            probabilities=np.array(document["label_probabilities"], dtype=np.float64).reshape(
+                -1, len(labels)
+            ),
+            units=None if units is None else tuple((a, b) for a, b in units),
+            segments=tuple(document["segments"] or ()),
             targets=tuple(target_from_dict(_target_dict(row)) for _, row in targets.iterrows()),
             attributions=np.array([list(s) for s in targets["scores"]]).reshape(-1, num_tokens),
             target_values=targets["target_value"].to_numpy(float),
             baseline_values=targets["baseline_value"].to_numpy(float),
             deltas=targets["delta"].to_numpy(float),
             steps=targets["steps"].to_numpy(np.int64),
-            settings=self.manifest["settings"],
+            # the model's options (a GLiNER model's threshold...) as an Explanation records them
+            settings={**settings, **settings.get("model_options", {})},
             entities=tuple(Entity.from_dict(e) for e in document["predicted_entities"]),
         )
 
@@ -291,6 +372,14 @@ def open_corpus(directory: str | Path) -> Corpus:
 def _target_dict(row: Any) -> dict[str, Any]:
     if row["kind"] == "token":
         return {"kind": "token", "position": int(row["position"]), "label": row["label"]}
+    if row["kind"] == "span":
+        return {
+            "kind": "span",
+            "start": int(row["position"]),
+            "end": int(row["token_end"]),
+            "label": row["label"],
+            "foil": row["foil"],
+        }
     if row["kind"] == "contrast":
         return {
             "kind": "contrast",

@@ -63,6 +63,7 @@ def _overview(corpus: Corpus) -> str:
         f"{int(overview['shards_planned'])}",
         "throughput": _rate(overview["docs_per_second"], overview["compute_seconds"]),
         "model": f"{manifest['model']} (weights sha256 {manifest['model_hash'][:12]}…)",
+        "labels": ", ".join(manifest["labels"]),
         "input": f"{manifest['input']} (sha256 {manifest['input_hash'][:12]}…)",
         "versions": _versions(corpus),
     }
@@ -105,17 +106,25 @@ def _context(corpus: Corpus, top: int, min_count: int) -> str:
         f"{min_count} times). Attribution is in probability units: a token's share of the change "
         "in the target's probability.</p>"
     ]
+    # (title, unit, segment): a zero-shot model's label prompt is context too
+    kinds = [(f"{unit}s", unit, "text") for unit in ("token", "word")]
+    if corpus.has_prompt:
+        parts.append(
+            "<p>The model read a label prompt: <i>label words</i> rank the prompt's labels by "
+            "their attribution to the target (its own label among them).</p>"
+        )
+        kinds.append(("label words", "word", "prompt"))
     tables = {
-        (unit, order): corpus.top_context(unit, top=top, order=order, min_count=min_count)
-        for unit in ("token", "word")
+        (title, order): corpus.top_context(unit, top, order, min_count, segment)
+        for title, unit, segment in kinds
         for order in ("mean", "total")
     }
     labels = corpus.sql("SELECT DISTINCT label FROM targets ORDER BY label")["label"]
     for label in labels:
         cells = []
-        for (unit, order), frame in tables.items():
+        for (title, order), frame in tables.items():
             rows = frame[frame["label"] == label].drop(columns=["label", "rank"])
-            cells.append(f"<div><h4>{unit}s by {order}</h4>{_table(rows)}</div>")
+            cells.append(f"<div><h4>{title} by {order}</h4>{_table(rows)}</div>")
         parts.append(f"<h3>{html.escape(label)}</h3><div class='pair'>{''.join(cells)}</div>")
     return "".join(parts)
 
@@ -134,7 +143,9 @@ def _gold(corpus: Corpus, examples: int, report: Path) -> str:
     written: set[int] = set()
     scores = corpus.gold_scores()
     errors = corpus.gold_errors()
-    parts = [f"<h2>Against the gold labels (seqeval, entity level)</h2>{_table(scores)}"]
+    parts = [
+        "<h2>Against the gold labels (entity level: span and type must match)</h2>" + _table(scores)
+    ]
     for kind in ("false positive", "false negative"):
         chosen = errors[errors["kind"] == kind]
         parts.append(f"<h3>{kind}s ({len(chosen)}; first {min(examples, len(chosen))})</h3>")

@@ -29,8 +29,9 @@ from nerlens.corpus.extras import require
 from nerlens.errors import CONVERGENCE_DELTA, InputError
 
 TABLES = ("documents", "targets", "errors")
-# The tables' layout, in every manifest (2: targets have their window span).
-SCHEMA = 2
+# The tables' layout, in every manifest (2: targets have their window span; 3: documents have
+# their tokens' segments and a span model's units).
+SCHEMA = 3
 DONE = "done"
 LOCK = ".lock"
 
@@ -63,8 +64,10 @@ def schemas() -> dict[str, Any]:
                 ("offsets", pa.list_(pa.list_(pa.int32()))),
                 ("special", pa.list_(pa.bool_())),
                 ("word_ids", pa.list_(pa.int32())),
+                ("segments", pa.list_(pa.string())),  # null: no prompt (special, else text)
                 ("predicted_labels", pa.list_(pa.string())),
                 ("probabilities", pa.list_(pa.float64())),
+                ("units", pa.list_(pa.list_(pa.int32()))),  # null: a row per token
                 ("label_probabilities", pa.list_(pa.list_(pa.float64()))),
                 ("labels", pa.list_(pa.string())),
                 ("windows", pa.int32()),

@@ -17,12 +17,13 @@ from typing import Any
 
 from nerlens.corpus.readers import Record
 from nerlens.encoding import validate_text
+from nerlens.entities import Entity
 from nerlens.errors import InputError
 from nerlens.explainer import Explainer
 from nerlens.explanation import Explanation
 from nerlens.gold import GoldDocument, GoldSpan, gold_entities
 from nerlens.options import AGGREGATION_STRATEGY, LONG_TEXT, Option, choice, count
-from nerlens.targets import EntityTarget
+from nerlens.targets import Target
 from nerlens.windows import assign_homes, plan_windows
 
 TARGET_CHOICES = ("tokens", "entities", "gold")
@@ -35,8 +36,10 @@ STOPS = (KeyboardInterrupt, SystemExit)
 # ---------------------------------------------------------------------- the job's own options
 # (the Explainer's and the method's are declared in nerlens.options and by each method)
 TARGETS = choice(
-    "targets", "tokens", TARGET_CHOICES,
-    "What each document explains: every token, every entity, or its gold entities (CoNLL).", "job",
+    "targets", None, TARGET_CHOICES,
+    "What each document explains: every token, every entity, or its gold entities (CoNLL); "
+    "None: the model's default (tokens for a token classifier, entities for GLiNER).", "job",
+    optional=True,
 )  # fmt: skip
 SHARD_SIZE = count("shard_size", 64, 1, "Documents per output shard.", "job")
 ENGINE = choice("engine", "local", ENGINES, "'local' (in-process) or 'ray'.", "job")
@@ -61,7 +64,7 @@ class JobSettings:
     id_field: str | None = None
     model: str = "demo"
     method: str = "integrated_gradients"
-    targets: str = TARGETS.default
+    targets: str | None = TARGETS.default  # None: the model kind's default
     ignore_labels: tuple[str, ...] = ()
     ignore_indexes: tuple[int, ...] = ()
     include_special: bool = False
@@ -71,6 +74,8 @@ class JobSettings:
     aggregation_strategy: str = AGGREGATION_STRATEGY.default
     shard_size: int = SHARD_SIZE.default
     method_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"n_steps": "auto"}
+    # the model kind's per-call options, e.g. a GLiNER model's {"labels": [...], "threshold": 0.5}
+    model_options: dict[str, Any] = field(default_factory=dict)
 
 
 Explained = tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any] | None]
@@ -178,19 +183,46 @@ def _explain(explainer: Explainer, texts: Any, targets: Any, settings: JobSettin
     )
 
 
-def gold_targets(explainer: Explainer, record: Record) -> tuple[EntityTarget, ...]:
-    """One EntityTarget per gold entity, on the tokens its characters cover (gold tags)."""
+def gold_targets(explainer: Explainer, record: Record) -> tuple[Target, ...]:
+    """Per gold entity, the target the model's kind explains an entity of its tokens by (an
+    EntityTarget with the gold tags; a span model's SpanTarget), as if it had predicted it."""
     if record.gold is None:
         raise InputError("--targets gold needs gold labels: give a CoNLL/IOB input")
-    document = explainer.kind.encode(record.text)
-    return gold_entities(record.gold.spans, document.offsets, document.special, explainer.labels)
+    kind = explainer.kind
+    document = kind.encode(record.text)
+    spans = record.gold.spans
+    covered = gold_entities(spans, document.offsets, document.special, explainer.labels)
+    return tuple(
+        kind.entity_target(
+            Entity(
+                entity_group=span.label,
+                score=1.0,
+                word=record.text[span.start : span.end],
+                start=span.start,
+                end=span.end,
+                token_start=tokens.start,
+                token_end=tokens.end,
+                labels=tokens.labels,
+            )
+        )
+        for span, tokens in zip(spans, covered)
+    )
 
 
 def document_row(
     record: Record, explanation: Explanation, gold: GoldDocument | None
 ) -> dict[str, Any]:
-    """The ``documents`` row of an explained record."""
-    predicted = explanation.predicted_labels
+    """The ``documents`` row of an explained record.
+
+    A token classifier's ``label_probabilities`` hold a row per token. A span model (GLiNER)
+    scores every span of up to ``max_width`` words against every label, far more rows than
+    tokens: only the rows of the spans a user asks about are kept (its predicted entities, the
+    explained targets, the gold entities), with those spans in ``units``. Its predictions are
+    labelled spans, not tags, so it has no ``predicted_tags``: gold is compared with its
+    entities (:mod:`nerlens.corpus.evaluation`).
+    """
+    units = explanation.units
+    kept = None if units is None else kept_units(explanation, gold)
     return {
         "record": record.index,
         "line": record.line,
@@ -200,16 +232,36 @@ def document_row(
         "offsets": [list(o) for o in explanation.offsets],
         "special": list(explanation.special),
         "word_ids": list(explanation.word_ids),
-        "predicted_labels": list(predicted),
+        "segments": list(explanation.segments) or None,
+        "predicted_labels": list(explanation.predicted_labels),
         "probabilities": explanation.predicted_probabilities.tolist(),
-        "label_probabilities": explanation.probabilities.tolist(),
+        "units": None if kept is None else [list(units[row]) for row in kept],
+        "label_probabilities": (
+            explanation.probabilities if kept is None else explanation.probabilities[kept]
+        ).tolist(),
         "labels": list(explanation.labels),
         "windows": int(explanation.settings.get("windows", 1)),
         "predicted_entities": [entity.to_dict() for entity in explanation.entities],
         "gold_entities": None if gold is None else [vars(span) for span in gold.spans],
         "gold_tags": None if gold is None else list(gold.tags),
-        "predicted_tags": None if gold is None else word_tags(explanation, gold),
+        "predicted_tags": (
+            None if gold is None or units is not None else word_tags(explanation, gold)
+        ),
     }
+
+
+def kept_units(explanation: Explanation, gold: GoldDocument | None) -> list[int]:
+    """The rows of a span model's ``probabilities`` worth storing, in order: the spans of its
+    entities and targets, and those that cover a gold entity's characters exactly."""
+    tokens = {(entity.token_start, entity.token_end) for entity in explanation.entities}
+    tokens |= {(t.positions[0], t.positions[-1] + 1) for t in explanation.targets}
+    characters = set() if gold is None else {(span.start, span.end) for span in gold.spans}
+    offsets = explanation.offsets
+    return [
+        row
+        for row, (start, end) in enumerate(explanation.units or ())
+        if (start, end) in tokens or (offsets[start][0], offsets[end - 1][1]) in characters
+    ]
 
 
 def target_rows(
@@ -269,9 +321,11 @@ def window_spans(explainer: Explainer, explanation: Explanation) -> list[tuple[i
     if num_windows == 1:
         return [(0, len(explanation.tokens))] * len(explanation.targets)
     max_length = int(explanation.settings["max_length"])
-    document = explainer.kind.encode(explanation.text)
-    windows = plan_windows(document, max_length, int(explanation.settings["stride"]))
-    homes = assign_homes(document, explanation.targets, windows, max_length)
+    kind = explainer.kind
+    document = kind.encode(explanation.text)
+    stride = int(explanation.settings["stride"])
+    windows = plan_windows(document, max_length, stride, kind.word_limit)
+    homes = assign_homes(document, explanation.targets, windows, max_length, kind.word_limit)
     first, last = document.content
     spans = []
     for home in homes:

@@ -53,7 +53,8 @@ class ShardWorker:
             device=device,
             threads=threads,
             progress=None if progress else False,
-            **settings.method_options,
+            method_options=settings.method_options,
+            **settings.model_options,
         )
 
     def run(self, span: Span, advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from nerlens.cli.common import (
     MethodOption,
     MethodOptionsOption,
     ModelOption,
+    MultiLabelOption,
+    NestedOption,
     NStepsOption,
     StrategyOption,
     StrideOption,
@@ -26,6 +28,7 @@ from nerlens.cli.common import (
     ToleranceOption,
     check_folder,
     fail_with,
+    given_model_options,
     method_settings,
 )
 from nerlens.cli.model import quiet_transformers
@@ -50,6 +53,8 @@ def batch(
     model: ModelOption = "demo",
     labels: LabelsOption = None,
     threshold: ThresholdOption = None,
+    nested: NestedOption = False,
+    multi_label: MultiLabelOption = False,
     method: MethodOption = DEFAULT_METHOD,
     targets: Annotated[
         str | None,
@@ -118,11 +123,7 @@ def batch(
             model=model,
             method=method,
             method_options=options,
-            model_options={
-                name: value
-                for name, value in (("labels", labels), ("threshold", threshold))
-                if value is not None
-            },
+            model_options=given_model_options(labels, threshold, nested, multi_label),
             targets=targets,
             ignore_labels=tuple(ignore_label or ()),
             ignore_indexes=tuple(ignore_index or ()),

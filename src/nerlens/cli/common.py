@@ -46,6 +46,20 @@ MODEL_FLAGS = {
     "multi_label": "--multi-label",
 }
 
+
+def given_model_options(
+    labels: str | None, threshold: float | None, nested: bool, multi_label: bool
+) -> dict[str, Any]:
+    """A zero-shot model's options as its flags give them (those left out are not given)."""
+    given = {
+        "labels": labels,
+        "threshold": threshold,
+        "flat_ner": False if nested else None,
+        "multi_label": True if multi_label else None,
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
 # ---------------------------------------------------------------------- shared options
 TextArgument = Annotated[
     str | None,
@@ -59,17 +73,6 @@ FileOption = Annotated[
 ]
 ModelOption = Annotated[
     str, typer.Option("--model", "-m", help="'demo', a local model directory, or a hub id.")
-]
-LabelsOption = Annotated[
-    str | None,
-    typer.Option(
-        help="A zero-shot model's (GLiNER's) entity types, comma-separated: person,location.",
-        show_default=False,
-    ),
-]
-ThresholdOption = Annotated[
-    float | None,
-    typer.Option(help="A GLiNER model's score threshold (default 0.5).", show_default=False),
 ]
 LongTextOption = Annotated[
     str, typer.Option(help="'error' or 'window' (sliding windows) for long texts.")
@@ -352,13 +355,7 @@ class ModelSettings:
 
     def model_options(self) -> dict[str, Any]:
         """The model options given on the command line (those left out are not given)."""
-        given = {
-            "labels": self.labels,
-            "threshold": self.threshold,
-            "flat_ner": False if self.nested else None,
-            "multi_label": True if self.multi_label else None,
-        }
-        return {name: value for name, value in given.items() if value is not None}
+        return given_model_options(self.labels, self.threshold, self.nested, self.multi_label)
 
     def check(self) -> None:
         """Each option as the library checks it, before any model work (those that need the

@@ -55,7 +55,7 @@ def prepare_inputs(
     device = model_device(runner.model)
     workers = workers_for(device)
     lengths = [len(encoding) for encoding in encodings]
-    capacity = {n: rows_per_chunk(runner.model, n, budget, workers) for n in {*lengths}}
+    capacity = {n: rows_per_chunk(kind.encoder_config, n, budget, workers) for n in {*lengths}}
     perturbations = [method.perturbations(encoding.special) for encoding in encodings]
     perturbations = [
         None if keep is None or 1 + len(keep) > capacity[n] else keep

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from torch import nn
+from typing import Any
 
 from nerlens.methods.base import Budget
 from nerlens.runner import memory_share
 
 
-def steps_per_chunk(model: nn.Module, num_tokens: int, budget_mb: float) -> int:
+def steps_per_chunk(config: Any, num_tokens: int, budget_mb: float) -> int:
     """Interpolation steps whose saved activations fit in ``budget_mb`` (at least one).
 
-    An estimate for transformer encoders: per layer and token, a few hidden-sized tensors, the
-    feed-forward activations and one attention row per head are kept for the backward pass.
-    Jobs that run at once (:func:`nerlens.runner.run_concurrently`) share the budget equally.
+    An estimate for transformer encoders of ``config`` (the model kind's ``encoder_config``):
+    per layer and token, a few hidden-sized tensors, the feed-forward activations and one
+    attention row per head are kept for the backward pass. Jobs that run at once
+    (:func:`nerlens.runner.run_concurrently`) share the budget equally.
     """
-    config = getattr(model, "config", None)
     hidden = getattr(config, "hidden_size", 768)
     layers = getattr(config, "num_hidden_layers", 12)
     heads = getattr(config, "num_attention_heads", 12)
@@ -25,9 +25,9 @@ def steps_per_chunk(model: nn.Module, num_tokens: int, budget_mb: float) -> int:
     return max(1, int(budget_mb / memory_share() * 2**20 // bytes_per_step))
 
 
-def rows_per_chunk(model: nn.Module, num_tokens: int, budget: Budget, sharing: int = 1) -> int:
+def rows_per_chunk(config: Any, num_tokens: int, budget: Budget, sharing: int = 1) -> int:
     """Perturbed inputs per forward pass: ``internal_batch_size``, else what fits the budget
     (a ``sharing``-th of it, when the caller runs that many passes at once)."""
     return budget.internal_batch_size or steps_per_chunk(
-        model, num_tokens, budget.max_memory_mb / sharing
+        config, num_tokens, budget.max_memory_mb / sharing
     )

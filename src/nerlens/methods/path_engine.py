@@ -72,10 +72,9 @@ def run_rows(
     direction = model_input.input_layer_output.detach() - start
     device, dtype = direction.device, direction.dtype
     tokens = model_input.num_tokens
-    capacity = budget.internal_batch_size or steps_per_chunk(
-        model_input.model, tokens, budget.max_memory_mb
-    )
-    layers = getattr(getattr(model_input.model, "config", None), "num_hidden_layers", 12)
+    config = model_input.kind.encoder_config
+    capacity = budget.internal_batch_size or steps_per_chunk(config, tokens, budget.max_memory_mb)
+    layers = getattr(config, "num_hidden_layers", 12)
     order = sorted(range(len(alphas)), key=lambda r: -len(needs[r]))
     totals = torch.zeros(num_slots, tokens, dtype=torch.float64, device=device)
     values = np.zeros((len(alphas), score.count))

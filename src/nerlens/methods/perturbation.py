@@ -41,7 +41,7 @@ def perturbed_values(
     score = TargetScores(terms, ids.device)
     if model_input.perturbed is not None and np.array_equal(model_input.perturbed[0], keep):
         return score(model_input.perturbed[1].double()).cpu().numpy()  # run with the input
-    chunk = rows_per_chunk(model_input.model, model_input.num_tokens, budget)
+    chunk = rows_per_chunk(model_input.kind.encoder_config, model_input.num_tokens, budget)
     values = []
     with torch.no_grad():
         for begin in range(0, len(keep), chunk):

@@ -115,6 +115,12 @@ class ModelKind(ABC):
     def model_name(self) -> str:
         """The model's name or path, recorded in every Explanation ('' when unknown)."""
 
+    @property
+    def encoder_config(self) -> Any:
+        """The transformer config (layers, hidden size, heads) whose sizes estimate what one
+        pass of the model holds in memory."""
+        return getattr(self.model, "config", None)
+
     @abstractmethod
     def verify(self, runner: ModelRunner) -> None:
         """Run the model once on a tiny text; raise InputError if its outputs are not the kind's."""

@@ -166,6 +166,7 @@ class GLiNERKind(ModelKind):
         encoder = model.model.token_rep_layer.get_input_embeddings()
         self._embeddings = encoder
         backbone = getattr(model.model.token_rep_layer.bert_layer.model, "config", None)
+        self._backbone_config = backbone
         self.max_length = max_input_length(
             tokenizer, getattr(backbone, "max_position_embeddings", None)
         )
@@ -218,6 +219,11 @@ class GLiNERKind(ModelKind):
 
     def settings(self) -> dict[str, Any]:
         return vars(self.decoding).copy()
+
+    @property
+    def encoder_config(self) -> Any:
+        """The backbone's config: GLiNER's own holds only its head's sizes."""
+        return self._backbone_config
 
     @property
     def model_name(self) -> str:

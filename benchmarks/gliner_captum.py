@@ -10,8 +10,13 @@ number of steps, so the numbers must agree. The text is longer than the model ta
 words, 512 tokens), so nerlens explains it in windows; each entity is given to Captum in the
 window nerlens explained it in (``nerlens.windows``, with the Explanation's own settings).
 
-    python benchmarks/gliner_captum.py                    # the demo GLiNER, 50 steps
-    python benchmarks/gliner_captum.py --model DIR --threshold 0.5094 --n-steps 4   # smoke test
+    python benchmarks/gliner_captum.py           # the demo GLiNER, 50 steps
+    python benchmarks/gliner_captum.py --model DIR --threshold 0.5105 --n-steps 4   # a smoke test
+    python benchmarks/run.py --only              # then: rewrite docs/benchmarks.md with the rows
+
+``--model`` takes any saved GLiNER (uni-encoder span model). A random head scores every span
+alike (about 0.51), so with one ``--threshold`` must be chosen to give a realistic number of
+entities (10 to 30); the script prints the count, and the best span score when none is found.
 
 Targets: nerlens at least 2x faster than Captum with every attribution within 1e-5 of Captum's,
 and occlusion for all entities in at most 2 s. Timings: best of ``--repeats`` after a warm-up,
@@ -20,7 +25,8 @@ for nerlens, the forward function's calls and the backward passes through its ou
 Captum). Captum's time counts its LIG calls only (the entities, windows and inputs are given
 to it); it runs on the model in eval mode with frozen weights, as nerlens does, with its
 defaults otherwise (all steps in one batch) and its convergence delta (nerlens gives deltas).
-Writes ``benchmarks/results/gliner.json`` and prints Markdown tables.
+Writes ``benchmarks/results/gliner.json`` (which ``run.py`` renders into docs/benchmarks.md,
+``gliner_section``) and prints that section, the details behind it and the verdicts.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import torch
 from nerlens import ConvergenceWarning, Explainer, Explanation, load_model
 from nerlens.runner import PassCount, count_passes
 from nerlens.windows import Window, assign_homes, plan_windows
-from run import machine
+from run import gliner_section, machine, passes
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -222,10 +228,6 @@ def frozen(model: torch.nn.Module) -> None:
 
 
 # ---------------------------------------------------------------------- the run
-def passes_text(count: dict[str, int]) -> str:
-    return f"{count['forward']}/{count['backward']}"
-
-
 class Bench:
     """One model, text and set of options; each method explained by a warmed-up Explainer."""
 
@@ -246,20 +248,23 @@ class Bench:
             made(WARMUP_TEXT)
         return made
 
-    def timed(self, explainer: Explainer, repeats: int) -> tuple[Explanation, float, dict]:
-        """The text's Explanation, the best time of ``repeats`` calls and one call's passes."""
-        return best_of(repeats, lambda: explainer(self.text))
+    def timed(self, name: str, explainer: Explainer, repeats: int) -> tuple[Explanation, dict]:
+        """The text's Explanation, and the best time of ``repeats`` calls with one call's
+        passes and targets."""
+        explanation, seconds, counted = best_of(repeats, lambda: explainer(self.text))
+        result = {"seconds": seconds, "passes": counted,
+                  "targets": [str(target) for target in explanation.targets]}  # fmt: skip
+        print(f"  {name}: {len(explanation.targets)} entities, {seconds:.1f} s, passes "
+              f"{passes(result)}", file=sys.stderr, flush=True)  # fmt: skip
+        return explanation, result
 
 
 def compare_ig(bench: Bench) -> dict:
     """nerlens' fixed-step IG (one call) against one Captum LIG call per entity."""
     args = bench.args
     ig = bench.explainer("integrated_gradients", n_steps=args.n_steps)
-    explanation, ours_s, ours_passes = bench.timed(ig, args.repeats)
+    explanation, ours = bench.timed(f"nerlens IG, {args.n_steps} steps", ig, args.repeats)
     targets = len(explanation.targets)
-    print(f"  nerlens IG ({args.n_steps} steps): {targets} entities at threshold "
-          f"{args.threshold}, {ours_s:.1f}s, passes {passes_text(ours_passes)}",
-          file=sys.stderr, flush=True)  # fmt: skip
     if not targets:
         best = float(explanation.probabilities.max())
         raise SystemExit(f"no entity above threshold {args.threshold} (the best span scores "
@@ -270,13 +275,14 @@ def compare_ig(bench: Bench) -> dict:
     frozen(bench.model)
     counter = PassCount()
     captum_ig(gliner, spans[:1], args.n_steps, PassCount())  # warm-up
-    captum, captum_s, _ = best_of(
+    results, seconds, _ = best_of(
         args.repeats, lambda: captum_ig(gliner, spans, args.n_steps, counter)
     )
-    captum_passes = {key: value // args.repeats for key, value in counter.as_dict().items()}
-    print(f"  Captum LIG: {captum_s:.1f}s, passes {passes_text(captum_passes)}",
+    per_call = {key: n // args.repeats for key, n in counter.as_dict().items()}
+    captum = {"seconds": seconds, "passes": per_call}
+    print(f"  Captum LIG, {args.n_steps} steps: {seconds:.1f} s, passes {passes(captum)}",
           file=sys.stderr, flush=True)  # fmt: skip
-    rows = np.array([row for row, _ in captum])
+    rows = np.array([row for row, _ in results])
     values = span_values(gliner, spans)
     scores = np.array([entity.score for entity in explanation.entities])
     used = len(set(gliner.homes))  # windows with at least one target: one shared forward each
@@ -287,45 +293,27 @@ def compare_ig(bench: Bench) -> dict:
         "window_tokens": [len(window.encoding) for window in gliner.windows],
         "entities": targets,
         "entities_per_window": [gliner.homes.count(w) for w in range(len(gliner.windows))],
-        "captum_s": captum_s,
-        "nerlens_s": ours_s,
-        "speedup": captum_s / ours_s,
+        "nerlens": ours,
+        "captum": captum,
+        "speedup": captum["seconds"] / ours["seconds"],
         "bound": 2 * targets / (used + targets),
         "max_abs_diff": float(np.abs(rows - explanation.attributions).max()),
         "max_abs_attribution": float(np.abs(explanation.attributions).max()),
         "max_abs_value_diff": float(np.abs(values - explanation.target_values).max()),
         "max_abs_score_diff": float(np.abs(values - scores).max()),
         "max_abs_delta_nerlens": float(np.abs(explanation.deltas).max()),
-        "max_abs_delta_captum": float(max(abs(delta) for _, delta in captum)),
-        "passes_captum": captum_passes,
-        "passes_nerlens": ours_passes,
-        "targets": [str(target) for target in explanation.targets],
+        "max_abs_delta_captum": float(max(abs(delta) for _, delta in results)),
     }
 
 
 def auto_ig(bench: Bench) -> dict:
     """nerlens' IG with ``n_steps="auto"`` (tolerance 1e-3) on the same entities."""
-    explanation, seconds, passes = bench.timed(
-        bench.explainer("integrated_gradients", n_steps="auto"), bench.args.repeats
-    )
+    ig = bench.explainer("integrated_gradients", n_steps="auto")
+    explanation, result = bench.timed("nerlens IG, auto", ig, bench.args.repeats)
     return {
-        "seconds": seconds,
+        **result,
         "steps": f"{explanation.steps.min()}-{explanation.steps.max()}",
         "max_abs_delta": float(np.abs(explanation.deltas).max()),
-        "passes": passes,
-        "targets": [str(target) for target in explanation.targets],
-    }
-
-
-def occlusion(bench: Bench) -> dict:
-    """nerlens' occlusion of every entity."""
-    explanation, seconds, passes = bench.timed(
-        bench.explainer("occlusion"), bench.args.occlusion_repeats
-    )
-    return {
-        "seconds": seconds,
-        "passes": passes,
-        "targets": [str(target) for target in explanation.targets],
     }
 
 
@@ -345,20 +333,24 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     bench = Bench(args)
+    compared = compare_ig(bench)
+    occlusion = bench.explainer("occlusion")
     report = {
+        "date": time.strftime("%Y-%m-%d"),
         "model": args.model,
         "machine": machine(),
         "words": args.words,
         "labels": bench.labels,
         "threshold": args.threshold,
         "n_steps": args.n_steps,
+        "occlusion_repeats": args.occlusion_repeats,
         "max_memory_mb": args.max_memory_mb,
-        **compare_ig(bench),
+        **compared,
         "auto": None if args.skip_auto else auto_ig(bench),
-        "occlusion": occlusion(bench),
+        "occlusion": bench.timed("occlusion", occlusion, args.occlusion_repeats)[1],
     }
     for name in ("auto", "occlusion"):
-        if report[name] and report[name].pop("targets") != report["targets"]:
+        if report[name] and report[name]["targets"] != report["nerlens"]["targets"]:
             raise SystemExit(f"{name} explained other entities than integrated gradients")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
@@ -366,42 +358,21 @@ def main() -> None:
 
 
 def print_report(r: dict) -> None:
-    """The report as the Markdown rows of docs/benchmarks.md, and the verdicts."""
-    print(f"Machine: {r['machine']}. Model {r['model']}; {r['words']} words ({r['gliner_words']} "
-          f"GLiNER words, {r['tokens']} tokens, windows of {r['window_tokens']} tokens with "
-          f"{r['entities_per_window']} entities); labels {', '.join(r['labels'])}; threshold "
-          f"{r['threshold']}; nerlens max_memory_mb {r['max_memory_mb']:g}.\n")  # fmt: skip
-    auto = r["auto"] or {}
-    print(
-        "| entities | steps | Captum s | nerlens s | speed-up | 2T/(W+T) bound | max abs diff "
-        "| max abs attribution | max abs delta nerlens / Captum | passes Captum / nerlens "
-        "| auto s | auto speed-up | auto steps | auto max abs delta | auto passes |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    auto_cells = (
-        f"{auto['seconds']:.1f} | {r['captum_s'] / auto['seconds']:.2f}x | {auto['steps']} | "
-        f"{auto['max_abs_delta']:.1e} | {passes_text(auto['passes'])}"
-        if auto else "- | - | - | - | -"
-    )  # fmt: skip
-    print(f"| {r['entities']} | {r['n_steps']} | {r['captum_s']:.1f} | {r['nerlens_s']:.1f} | "
-          f"{r['speedup']:.2f}x | {r['bound']:.2f}x | {r['max_abs_diff']:.1e} | "
-          f"{r['max_abs_attribution']:.1e} | {r['max_abs_delta_nerlens']:.1e} / "
-          f"{r['max_abs_delta_captum']:.1e} | {passes_text(r['passes_captum'])} / "
-          f"{passes_text(r['passes_nerlens'])} | {auto_cells} |\n")  # fmt: skip
-    occlusion = r["occlusion"]
-    print("| method | entities | seconds | passes (forward/backward) | forward rows |")
-    print("|---|---|---|---|---|")
-    passes = occlusion["passes"]
-    print(f"| occlusion | {r['entities']} | {occlusion['seconds']:.2f} | {passes_text(passes)} "
-          f"| {passes['forward_rows']} |\n")  # fmt: skip
+    """The section of docs/benchmarks.md, the details behind it, and the verdicts."""
+    print("\n".join(gliner_section(r)) + "\n")
+    print(f"{r['words']} words: {r['gliner_words']} GLiNER words, {r['tokens']} tokens, windows "
+          f"of {r['window_tokens']} tokens explaining {r['entities_per_window']} entities; "
+          f"labels {', '.join(r['labels'])}; nerlens max_memory_mb "
+          f"{r['max_memory_mb']:g}")  # fmt: skip
     print(f"Captum's f(input) vs nerlens' target values: {r['max_abs_value_diff']:.1e}; "
           f"vs the entities' scores: {r['max_abs_score_diff']:.1e}")  # fmt: skip
+    occlusion_s = r["occlusion"]["seconds"]
     verdicts = [
         (f"agreement {r['max_abs_diff']:.1e}", r["max_abs_diff"] <= TARGET_AGREEMENT,
          f"<= {TARGET_AGREEMENT:.0e}"),
         (f"speed-up {r['speedup']:.2f}x", r["speedup"] >= TARGET_SPEEDUP,
          f">= {TARGET_SPEEDUP:g}x"),
-        (f"occlusion {occlusion['seconds']:.2f} s", occlusion["seconds"] <= TARGET_OCCLUSION_S,
+        (f"occlusion {occlusion_s:.2f} s", occlusion_s <= TARGET_OCCLUSION_S,
          f"<= {TARGET_OCCLUSION_S:g} s"),
     ]  # fmt: skip
     for measured, met, target in verdicts:

@@ -70,17 +70,18 @@ def best_of(repeats: int, call: Callable[[], Any]) -> tuple[Any, float, dict[str
     """``call``'s result, its best time of ``repeats`` and the passes of one call."""
     best = float("inf")
     for _ in range(repeats):
-        with count_passes() as passes:
+        with count_passes() as counted:
             start = time.perf_counter()
             result = call()
             best = min(best, time.perf_counter() - start)
-    return result, best, passes.as_dict()
+    return result, best, counted.as_dict()
 
 
 # ---------------------------------------------------------------------- Captum's side
 @dataclass(frozen=True)
 class Span:
-    """One entity as Captum's forward reads it: GLiNER's logit of one span and label."""
+    """One entity as Captum's forward reads it: the sigmoid of GLiNER's logit of one span
+    (start word and width) and label."""
 
     window: int  # the window nerlens explained it in
     word: int  # start word, in the window's words
@@ -158,21 +159,21 @@ class GLiNERWindows:
         return placed
 
 
-def span_score(model: Any, span: Span, passes: PassCount) -> Callable[..., torch.Tensor]:
+def span_score(model: Any, span: Span, counter: PassCount) -> Callable[..., torch.Tensor]:
     """Captum's forward function for one entity: GLiNER's forward on the inputs
     (``MODEL_INPUTS``, in order), the span's sigmoid per row; it counts its passes."""
 
     def score(*inputs: torch.Tensor) -> torch.Tensor:
         rows = len(inputs[0])
-        passes.forward += 1
-        passes.forward_rows += rows
+        counter.forward += 1
+        counter.forward_rows += rows
         logits = model(**dict(zip(MODEL_INPUTS, inputs))).logits
         value = torch.sigmoid(logits[:, span.word, span.width - 1, span.label].float())
         if value.requires_grad:
 
             def counted(grad: torch.Tensor) -> None:
-                passes.backward += 1
-                passes.backward_rows += rows
+                counter.backward += 1
+                counter.backward_rows += rows
 
             value.register_hook(counted)
         return value
@@ -181,7 +182,7 @@ def span_score(model: Any, span: Span, passes: PassCount) -> Callable[..., torch
 
 
 def captum_ig(
-    gliner: GLiNERWindows, spans: list[Span], n_steps: int, passes: PassCount
+    gliner: GLiNERWindows, spans: list[Span], n_steps: int, counter: PassCount
 ) -> list[tuple[np.ndarray, float]]:
     """One ``LayerIntegratedGradients`` call per span: its document row and its delta."""
     from captum.attr import LayerIntegratedGradients
@@ -191,7 +192,7 @@ def captum_ig(
     for span in spans:
         inputs = gliner.inputs[span.window]
         attributions, delta = LayerIntegratedGradients(
-            span_score(gliner.model, span, passes), layer
+            span_score(gliner.model, span, counter), layer
         ).attribute(
             inputs["input_ids"],
             baselines=gliner.baselines[span.window],

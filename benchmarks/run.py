@@ -522,6 +522,8 @@ def write_report(summary: dict, path: Path) -> None:
         lines += ["", "This section measures memory only: it may run beside other work, so its "
                   "run times (kept in summary.json) are not speed figures."]  # fmt: skip
     lines += gpu_section()
+    gliner = RESULTS / "gliner.json"
+    lines += gliner_section(json.loads(gliner.read_text()) if gliner.exists() else None)
     lines += ["", "## Other methods and corpus jobs", "",
               "Measured by `benchmarks/methods.py` and `benchmarks/corpus.py`: "
               "[benchmarks-methods-corpus.md](benchmarks-methods-corpus.md)."]  # fmt: skip
@@ -708,6 +710,79 @@ def gpu_section() -> list[str]:
         f"(max abs delta {gpu['bfloat16_max_abs_delta']:.1e}).",
     ]
     return lines
+
+
+def gliner_section(report: dict | None) -> list[str]:
+    """The GLiNER section from ``gliner_captum.py``'s results (None: pending)."""
+    r = report or {"words": 400, "labels": ["person", "location", "organization"],
+                   "occlusion_repeats": 3}  # fmt: skip
+    labels = ", ".join(r["labels"])
+    lines = [
+        "",
+        f"## GLiNER: a {r['words']}-word text, {len(r['labels'])} labels, every entity, "
+        "`benchmarks/gliner_captum.py`",
+        "",
+        (f"Measured on {r['date']}. Machine: {r['machine']}."
+         if report else "**Pending**: not measured yet on an idle machine."),
+        "",
+        f"The first {r['words']} words of `doc512` (`benchmarks/texts.json`), labels {labels}; "
+        "every entity the model predicts at the threshold shown is a target. "
+        "nerlens explains them all in one Explainer call with `long_text=\"window\"` (the text "
+        "is longer than the model's `max_len` words: each entity is explained in one window). "
+        "The reference is one Captum `LayerIntegratedGradients` call per entity, in the window "
+        "nerlens explained it in: GLiNER's own inputs (its `prepare_batch`/`collate_batch` of "
+        "the window's text, checked identical to nerlens'), GLiNER's own forward, the target "
+        "`sigmoid(logits[start word, width - 1, label])`, the same layer (the encoder's word "
+        "embeddings), baseline (the baseline id at every position but the tokenizer's special "
+        "tokens and GLiNER's `<<ENT>>`/`<<SEP>>` markers), Gauss-Legendre rule and number of "
+        "steps: the same numbers up to float rounding (max abs diff: over every raw "
+        "attribution, each entity's row 0 outside its window on both sides). Captum runs with "
+        "its defaults (all steps in one batch) and its convergence delta, on the model in eval "
+        "mode with frozen weights; its time counts its LIG calls only (the entities and inputs "
+        "are given to it). Both are timed in one process after a warm-up. Passes: nerlens "
+        "counts its own; Captum's forward function counts its calls and the backward passes "
+        "through its output. 2T/(W+T): the speed-up bound if a backward pass costs what a "
+        "forward pass does and each of the W windows with targets shares one forward pass "
+        "among them. auto: nerlens with `n_steps=\"auto\"` (tolerance 1e-3), same entities, "
+        "against the same Captum time. Occlusion: one forward row per non-special token of "
+        "each window (the label words included), shared by all entities (best of "
+        f"{r['occlusion_repeats']}). Targets (issue 19): at least 2x faster at a max abs diff "
+        "of 1e-5 at most; occlusion in 2 s at most.",
+        "",
+        "| model | threshold | tokens (windows) | entities | steps | Captum s | nerlens s "
+        "| speed-up | 2T/(W+T) bound | max abs diff | max abs attribution | max abs delta "
+        "nerlens / Captum | passes Captum / nerlens | auto s | auto speed-up | auto steps "
+        "| auto max abs delta | auto passes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    occlusion_head = [
+        "",
+        "| model | tokens (windows) | entities | occlusion s | passes (forward/backward) "
+        "| forward rows |",
+        "|---|---|---|---|---|---|",
+    ]
+    if not report:
+        return [*lines, "| demo-gliner | 0.5 |" + " TBD |" * 16, *occlusion_head,
+                "| demo-gliner |" + " TBD |" * 5]  # fmt: skip
+    r, ours, captum, auto = report, report["nerlens"], report["captum"], report["auto"]
+    auto_cells = (
+        f"{auto['seconds']:.1f} | {captum['seconds'] / auto['seconds']:.2f}x | {auto['steps']} "
+        f"| {auto['max_abs_delta']:.1e} | {passes(auto)}"
+        if auto else "- | - | - | - | -"
+    )  # fmt: skip
+    where = f"{r['model']} | {r['threshold']:g} | {r['tokens']} ({r['windows']}) | {r['entities']}"
+    return [
+        *lines,
+        f"| {where} | {r['n_steps']} | {captum['seconds']:.1f} | {ours['seconds']:.1f} "
+        f"| {captum['seconds'] / ours['seconds']:.2f}x | {r['bound']:.2f}x "
+        f"| {r['max_abs_diff']:.1e} | {r['max_abs_attribution']:.1e} "
+        f"| {r['max_abs_delta_nerlens']:.1e} / {r['max_abs_delta_captum']:.1e} "
+        f"| {passes(captum)} / {passes(ours)} | {auto_cells} |",
+        *occlusion_head,
+        f"| {r['model']} | {r['tokens']} ({r['windows']}) | {r['entities']} "
+        f"| {r['occlusion']['seconds']:.2f} | {passes(r['occlusion'])} "
+        f"| {r['occlusion']['passes']['forward_rows']} |",
+    ]  # fmt: skip
 
 
 def main() -> None:

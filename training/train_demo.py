@@ -33,7 +33,7 @@ from safetensors.torch import save_file
 from torch import nn
 from transformers import AutoTokenizer, BertForTokenClassification, PreTrainedTokenizerBase
 
-from nerlens.models.demo import BASE_PACKAGE, _base_model_dir, build_model
+from nerlens.models.demo import BASE_PACKAGE, base_model_dir, build_model
 
 LABELS = ["O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 LABEL2ID = {label: i for i, label in enumerate(LABELS)}
@@ -65,6 +65,15 @@ class LoRALinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + (self.dropout(x) @ self.lora_A.T @ self.lora_B.T) * self.scale
+
+
+def add_lora(layers: nn.ModuleList, rank: int, alpha: float, dropout: float) -> None:
+    """Wrap the TARGETS linear layers of every encoder layer in a `LoRALinear`."""
+    for layer in layers:
+        for target in TARGETS:
+            parent_name, _, child = target.rpartition(".")
+            parent = layer.get_submodule(parent_name)
+            setattr(parent, child, LoRALinear(getattr(parent, child), rank, alpha, dropout))
 
 
 def read_jsonl(path: Path) -> list[dict[str, list[str]]]:
@@ -196,7 +205,7 @@ def train_adapter(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
-    base_dir = args.base_dir or _base_model_dir()
+    base_dir = args.base_dir or base_model_dir()
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     model = BertForTokenClassification.from_pretrained(
         base_dir,
@@ -206,15 +215,7 @@ def train_adapter(args: argparse.Namespace) -> None:
         dtype=torch.float32,
     )
     model.requires_grad_(False)
-    for layer in model.bert.encoder.layer:
-        for target in TARGETS:
-            parent_name, _, child = target.rpartition(".")
-            parent = layer.get_submodule(parent_name)
-            setattr(
-                parent,
-                child,
-                LoRALinear(getattr(parent, child), args.rank, args.alpha, args.lora_dropout),
-            )
+    add_lora(model.bert.encoder.layer, args.rank, args.alpha, args.lora_dropout)
     trainable = {
         name: p
         for name, p in model.named_parameters()
@@ -335,7 +336,7 @@ def evaluate(out: Path, heldout_path: Path) -> None:
         "model": "sentence-transformers/all-MiniLM-L6-v2",
     }
     model = build_model(out / "adapter.safetensors", meta)
-    tokenizer = AutoTokenizer.from_pretrained(_base_model_dir())
+    tokenizer = AutoTokenizer.from_pretrained(base_model_dir())
     heldout = read_jsonl(heldout_path)
     gold = [d["tags"] for d in heldout]
     pred = predict_words(model, tokenizer, [d["tokens"] for d in heldout])

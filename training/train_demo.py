@@ -76,6 +76,17 @@ def add_lora(layers: nn.ModuleList, rank: int, alpha: float, dropout: float) -> 
             setattr(parent, child, LoRALinear(getattr(parent, child), rank, alpha, dropout))
 
 
+def warmup_then_linear(
+    optimizer: torch.optim.Optimizer, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over the first tenth of the steps, then linear decay to zero."""
+    warmup = max(1, total_steps // 10)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / (total_steps - warmup))),
+    )
+
+
 def read_jsonl(path: Path) -> list[dict[str, list[str]]]:
     with path.open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
@@ -249,11 +260,7 @@ def train_adapter(args: argparse.Namespace) -> None:
         ],
         lr=args.lr,
     )
-    warmup = max(1, total_steps // 10)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / (total_steps - warmup))),
-    )
+    scheduler = warmup_then_linear(optimizer, total_steps)
     print(
         f"{len(train)} training sentences, {total_steps} steps, "
         f"{sum(p.numel() for p in trainable.values()):,} trainable parameters",

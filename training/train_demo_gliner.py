@@ -49,7 +49,7 @@ from nerlens.models.gliner_demo import (
     DEMO_GLINER_NAME,
     build_gliner,
 )
-from train_demo import TARGETS, add_lora, read_jsonl
+from train_demo import TARGETS, add_lora, read_jsonl, warmup_then_linear
 
 HERE = Path(__file__).resolve().parent
 WORD_LISTS = json.loads((HERE / "data" / "word_lists.json").read_text(encoding="utf-8"))
@@ -306,11 +306,7 @@ def train(args: argparse.Namespace) -> None:
     )
     steps_per_epoch = math.ceil(len(sentences) / args.batch_size)
     total_steps = int(steps_per_epoch * args.epochs)
-    warmup = max(1, total_steps // 10)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / (total_steps - warmup))),
-    )
+    scheduler = warmup_then_linear(optimizer, total_steps)
     print(
         f"{len(sentences)} training sentences, {total_steps} steps, "
         f"{sum(p.numel() for p in params.values()):,} trainable parameters",
